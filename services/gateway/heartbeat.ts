@@ -1,0 +1,131 @@
+/**
+ * One heartbeat per tick for the whole fleet.
+ *
+ * Ticks fall on wall-clock multiples of HEARTBEAT_INTERVAL_MS, so every replica
+ * (either colour, same Redis) wakes for the same tick. Each one tries
+ *   SET <prefix>heartbeat:<tick index> <replica id> NX PX <ttl>
+ * and the single winner publishes ONE message to the fleet through the socket.io
+ * adapter, then writes it to its own sockets; every other replica writes what it
+ * receives to its sockets. A replica can die at any moment: the next tick is
+ * simply won by another.
+ *
+ * Requires clocks within a fraction of the interval of each other (NTP).
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from '../../shared/config.js';
+import { errorFields, type Logger } from '../../shared/logger.js';
+import type { Metrics, Transport } from '../../shared/metrics.js';
+import type { HeartbeatMessage } from '../../shared/protocol.js';
+import type { ConnectionRegistry } from './connection-registry.js';
+
+/** How heartbeats travel between replicas; the socket.io gateway implements it. */
+export interface FleetChannel {
+  publish(message: HeartbeatMessage): void;
+  subscribe(handler: (message: HeartbeatMessage) => void): void;
+}
+
+export interface HeartbeatDeps {
+  config: Config;
+  redis: Redis;
+  fleet: FleetChannel;
+  registry: ConnectionRegistry;
+  metrics: Metrics;
+  logger: Logger;
+  /** Also run on every tick, winner or not (collecting shutdown reports). */
+  onTick?: () => void;
+}
+
+/**
+ * A lock outlives its tick by far, so a replica whose timer fires very late
+ * (a blocked event loop) cannot win the same tick again.
+ */
+const MIN_LOCK_TTL_MS = 10_000;
+const LOCK_TTL_TICKS = 10;
+
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+export class Heartbeat {
+  private timer: NodeJS.Timeout | undefined;
+  private lastTick = 0;
+  private readonly lockTtlMs: number;
+
+  constructor(private readonly deps: HeartbeatDeps) {
+    this.lockTtlMs = Math.max(MIN_LOCK_TTL_MS, deps.config.heartbeatIntervalMs * LOCK_TTL_TICKS);
+    deps.fleet.subscribe((message) => this.received(message));
+  }
+
+  start(): void {
+    if (this.timer === undefined) this.scheduleNext();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private scheduleNext(): void {
+    const interval = this.deps.config.heartbeatIntervalMs;
+    const now = Date.now();
+    // A timer may fire a little early on the wall clock; never run the same tick twice.
+    const next = Math.max(Math.floor(now / interval) * interval + interval, this.lastTick + interval);
+    this.timer = setTimeout(() => this.tick(next), next - now);
+  }
+
+  private tick(tickTime: number): void {
+    this.lastTick = tickTime;
+    this.scheduleNext();
+    this.deps.onTick?.();
+    void this.elect(tickTime);
+  }
+
+  private async elect(tickTime: number): Promise<void> {
+    const { config, redis, metrics, logger } = this.deps;
+    const tickIndex = tickTime / config.heartbeatIntervalMs;
+    let won: boolean;
+    try {
+      const key = `${config.redisKeyPrefix}heartbeat:${tickIndex}`;
+      won = (await redis.set(key, config.replicaId, 'PX', this.lockTtlMs, 'NX')) === 'OK';
+    } catch (error) {
+      // Nobody can win without Redis: this tick is skipped by the whole fleet.
+      metrics.errors.inc({ kind: 'heartbeat_election' });
+      logger.warn('heartbeat election failed', { event: 'heartbeat_skipped', tick: tickIndex, ...errorFields(error) });
+      return;
+    }
+    if (!won) return;
+    const message: HeartbeatMessage = { ts: new Date(tickTime).toISOString() };
+    // The adapter publishes without handling the promise it gets back; only
+    // publish on a ready connection so an outage cannot turn into an unhandled rejection.
+    if (redis.status !== 'ready') {
+      metrics.errors.inc({ kind: 'heartbeat_publish' });
+      logger.warn('heartbeat won but redis not ready; not published', { event: 'heartbeat_skipped', tick: tickIndex });
+      return;
+    }
+    this.deps.fleet.publish(message);
+    metrics.heartbeatsPublished.inc();
+    logger.info('heartbeat won', { event: 'heartbeat_won', tick: tickIndex, ts: message.ts });
+    this.deliver(message);
+  }
+
+  private received(message: HeartbeatMessage): void {
+    if (typeof message?.ts !== 'string' || !ISO_TIMESTAMP.test(message.ts)) {
+      this.deps.metrics.errors.inc({ kind: 'heartbeat_malformed' });
+      return;
+    }
+    this.deliver({ ts: message.ts });
+  }
+
+  /** Writes the heartbeat to every local socket, serialised once. */
+  private deliver(message: HeartbeatMessage): void {
+    const { registry, metrics } = this.deps;
+    const serialized = JSON.stringify(message);
+    const delivered: Record<Transport, number> = { plain: 0, socketio: 0 };
+    registry.forEach((connection) => {
+      connection.sendHeartbeat(serialized, message.ts);
+      delivered[connection.transport] += 1;
+    });
+    metrics.heartbeatTicksDelivered.inc();
+    for (const [transport, count] of Object.entries(delivered)) {
+      metrics.heartbeatsDelivered.inc({ transport }, count);
+    }
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The plain RFC 6455 endpoint at /ws/chat/: any WebSocket client (browsers,
+ * wscat, Python websockets) gets {"count": n} per text message.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { LogContext } from '../../shared/logger.js';
+import {
+  CLOSE,
+  isValidSessionId,
+  newSessionId,
+  PARSER_CLOSES,
+  sessionTag,
+  type ServerClose,
+} from '../../shared/protocol.js';
+import type { ConnectionRegistry } from './connection-registry.js';
+import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
+
+/**
+ * ws closes the socket itself when its frame parser rejects input (1002 protocol
+ * error, 1007 invalid UTF-8, 1009 too big), calling close() synchronously before
+ * it emits 'error'. Overriding close() is the one public hook that lets those
+ * closes go through our path (answer in-flight messages, bye, then close).
+ *
+ * A client-initiated close with one of these codes is routed the same way; the
+ * only effect is a bye the client is free to ignore.
+ */
+export class ChatWebSocket extends WebSocket {
+  onParserClose: ((reason: ServerClose) => void) | undefined;
+
+  override close(code?: number, data?: string | Buffer): void {
+    const reason = code === undefined ? undefined : PARSER_CLOSES.get(code);
+    const handler = this.onParserClose;
+    if (reason !== undefined && handler !== undefined && this.readyState === WebSocket.OPEN) {
+      this.onParserClose = undefined;
+      handler(reason);
+      return;
+    }
+    super.close(code, data);
+  }
+}
+
+class PlainSink implements TransportSink {
+  readonly transport = 'plain';
+
+  constructor(private readonly ws: ChatWebSocket) {}
+
+  sendCount(count: number): void {
+    this.ws.send(JSON.stringify({ count }));
+  }
+
+  sendHeartbeat(serialized: string): void {
+    this.ws.send(serialized);
+  }
+
+  sendBye(total: number): void {
+    this.ws.send(JSON.stringify({ bye: true, total }));
+  }
+
+  close(reason: ServerClose): void {
+    this.ws.onParserClose = undefined;
+    this.ws.close(reason.code, reason.reason);
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  pause(): boolean {
+    this.ws.pause();
+    return true;
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+}
+
+export interface PlainEndpointDeps extends ConnectionDeps {
+  registry: ConnectionRegistry;
+}
+
+export class PlainEndpoint {
+  private readonly wss: WebSocketServer;
+  /** Session id chosen for each upgrade, read back when ws writes the 101 headers. */
+  private readonly sessionIds = new WeakMap<IncomingMessage, string>();
+
+  constructor(private readonly deps: PlainEndpointDeps) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      WebSocket: ChatWebSocket,
+      maxPayload: deps.maxMessageBytes,
+      clientTracking: false,
+      perMessageDeflate: false,
+    });
+    this.wss.on('headers', (headers, request) => {
+      const sessionId = this.sessionIds.get(request);
+      if (sessionId !== undefined) headers.push(`X-Session-Id: ${sessionId}`);
+    });
+  }
+
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
+    const sessionId = sessionFromQuery(request.url);
+    if (sessionId !== undefined) this.sessionIds.set(request, sessionId);
+    this.wss.handleUpgrade(request, socket, head, (ws) => {
+      const chat = ws as ChatWebSocket;
+      if (sessionId === undefined) this.refuse(chat, requestId);
+      else this.accept(chat, sessionId, requestId);
+    });
+  }
+
+  /**
+   * A malformed session id is refused after the handshake, with close 1008 and a
+   * reason: browsers can read a close reason but not the status of a failed
+   * handshake. There is no session, so nothing is counted and no bye is sent.
+   */
+  private refuse(ws: ChatWebSocket, requestId: string): void {
+    const { logger, metrics, contextStore } = this.deps;
+    metrics.errors.inc({ kind: CLOSE.invalidSession.kind });
+    contextStore.run({ request_id: requestId, transport: 'plain' }, () =>
+      logger.info('invalid session id refused', { event: 'refused', code: CLOSE.invalidSession.code }),
+    );
+    ws.on('error', () => undefined);
+    ws.close(CLOSE.invalidSession.code, CLOSE.invalidSession.reason);
+  }
+
+  private accept(ws: ChatWebSocket, sessionId: string, requestId: string): void {
+    const context: LogContext = { request_id: requestId, session: sessionTag(sessionId), transport: 'plain' };
+    const connection = new SessionConnection(sessionId, new PlainSink(ws), context, this.deps);
+    ws.onParserClose = (reason) => connection.close(reason);
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) connection.close(CLOSE.binaryFrame);
+      else connection.receive(byteLength(data));
+    });
+    ws.on('close', (code) => {
+      this.deps.registry.delete(connection);
+      connection.transportClosed(code);
+    });
+    // Parser errors are already handled through onParserClose; socket errors end in 'close'.
+    ws.on('error', () => undefined);
+    this.deps.registry.add(connection);
+    connection.open();
+  }
+}
+
+/** The session id the client asked for, a fresh one when it asked for none, undefined when malformed. */
+function sessionFromQuery(url: string | undefined): string | undefined {
+  const query = new URL(url ?? '/', 'http://localhost').searchParams.getAll('session');
+  if (query.length === 0) return newSessionId();
+  const [requested] = query;
+  return query.length === 1 && isValidSessionId(requested) ? requested : undefined;
+}
+
+function byteLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((sum, chunk) => sum + chunk.length, 0);
+  return data.byteLength;
+}

@@ -1,0 +1,238 @@
+/**
+ * One replica: wires config, Redis, the HTTP server, both socket endpoints and
+ * the heartbeat, and owns the lifecycle
+ *
+ *   starting -> running -> draining -> stopped
+ *
+ * which drives /readyz, upgrade refusal and the drain sequence.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../shared/config.js';
+import { createLogger, errorFields, type LogContext, type Logger } from '../../shared/logger.js';
+import { Metrics } from '../../shared/metrics.js';
+import { CLOSE } from '../../shared/protocol.js';
+import { createRedisClient } from '../../shared/redis-client.js';
+import { RedisSessionStore } from '../../shared/session-store.js';
+import { ShutdownLedger } from '../../shared/shutdown-ledger.js';
+import { ConnectionRegistry } from './connection-registry.js';
+import { Heartbeat } from './heartbeat.js';
+import { createHttpApp, type Readiness } from './http-app.js';
+import { PlainEndpoint } from './plain-endpoint.js';
+import { SocketIoGateway } from './socketio-gateway.js';
+import { createUpgradeRouter } from './upgrade-router.js';
+
+export type Phase = 'starting' | 'running' | 'draining' | 'stopped';
+
+/** Kept back from SHUTDOWN_TIMEOUT_MS for what follows the closing handshakes (Redis report, quit, exit). */
+const DRAIN_RESERVE_MS = 1000;
+
+export interface ShutdownResult {
+  durationMs: number;
+  /** Sockets that did not finish their closing handshake in time and were dropped. */
+  terminated: number;
+}
+
+export class Replica {
+  readonly logger: Logger;
+  readonly metrics = new Metrics();
+  private readonly contextStore = new AsyncLocalStorage<LogContext>();
+  private readonly registry = new ConnectionRegistry();
+  private readonly redis: Redis;
+  private readonly subscriber: Redis;
+  private readonly httpServer: http.Server;
+  private readonly gateway: SocketIoGateway;
+  private readonly heartbeat: Heartbeat;
+  private readonly ledger: ShutdownLedger;
+  private phase: Phase = 'starting';
+  private readyLogged = false;
+  private drain: Promise<ShutdownResult> | undefined;
+
+  constructor(
+    private readonly config: Config,
+    options: { logStream?: NodeJS.WritableStream } = {},
+  ) {
+    this.logger = createLogger({
+      level: config.logLevel,
+      replica: config.replicaId,
+      version: config.appVersion,
+      context: this.contextStore,
+      stream: options.logStream,
+    });
+    const redisEvents = {
+      config,
+      logger: this.logger,
+      onError: () => this.metrics.errors.inc({ kind: 'redis' }),
+      onStateChange: () => this.readinessChanged(),
+    };
+    this.redis = createRedisClient({ ...redisEvents, role: 'commands' });
+    this.subscriber = createRedisClient({ ...redisEvents, role: 'subscriber' });
+    this.ledger = new ShutdownLedger(this.redis, config.redisKeyPrefix);
+
+    const connectionDeps = {
+      store: new RedisSessionStore(this.redis, config.redisKeyPrefix, config.sessionTtlSeconds),
+      metrics: this.metrics,
+      logger: this.logger,
+      contextStore: this.contextStore,
+      registry: this.registry,
+      maxMessageBytes: config.maxMessageBytes,
+      maxInflight: config.maxInflightPerConnection,
+    };
+    const app = createHttpApp({
+      version: config.appVersion,
+      metrics: this.metrics,
+      logger: this.logger,
+      contextStore: this.contextStore,
+      readiness: () => this.readiness(),
+      isDraining: () => this.isDraining(),
+    });
+    this.httpServer = http.createServer(app);
+    this.gateway = new SocketIoGateway(this.httpServer, {
+      ...connectionDeps,
+      config,
+      redis: this.redis,
+      subscriber: this.subscriber,
+    });
+    // engine.io installed its own upgrade listener; one router owns every upgrade instead,
+    // so that draining and unknown paths are answered the same way on both endpoints.
+    this.httpServer.removeAllListeners('upgrade');
+    const plain = new PlainEndpoint(connectionDeps);
+    this.httpServer.on(
+      'upgrade',
+      createUpgradeRouter({
+        isDraining: () => this.isDraining(),
+        plain: (request, socket, head, requestId) => plain.handleUpgrade(request, socket, head, requestId),
+        socketIo: (request, socket, head) => this.gateway.io.engine.handleUpgrade(request, socket, head),
+        metrics: this.metrics,
+      }),
+    );
+    this.httpServer.on('clientError', (_error, socket) => {
+      this.metrics.errors.inc({ kind: 'http_client_error' });
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    this.heartbeat = new Heartbeat({
+      config,
+      redis: this.redis,
+      fleet: this.gateway,
+      registry: this.registry,
+      metrics: this.metrics,
+      logger: this.logger,
+      onTick: () => void this.collectShutdownReports(),
+    });
+  }
+
+  /** Listens and starts the heartbeat; /readyz turns 200 once both Redis connections are ready too. */
+  async start(): Promise<AddressInfo> {
+    const { port, host } = this.config;
+    await new Promise<void>((resolve, reject) => {
+      this.httpServer.once('error', reject);
+      this.httpServer.listen(port, host, () => {
+        this.httpServer.off('error', reject);
+        resolve();
+      });
+    });
+    this.phase = 'running';
+    this.heartbeat.start();
+    this.readinessChanged();
+    return this.httpServer.address() as AddressInfo;
+  }
+
+  isDraining(): boolean {
+    return this.phase === 'draining' || this.phase === 'stopped';
+  }
+
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    if (this.phase === 'starting') reasons.push('starting');
+    if (this.isDraining()) reasons.push('draining');
+    if (this.redis.status !== 'ready') reasons.push('redis');
+    if (this.subscriber.status !== 'ready') reasons.push('adapter');
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  private readinessChanged(): void {
+    const { ready } = this.readiness();
+    this.metrics.ready.set(ready ? 1 : 0);
+    const redisUp = this.redis.status === 'ready' && this.subscriber.status === 'ready';
+    this.metrics.redisConnected.set(redisUp ? 1 : 0);
+    if (ready && !this.readyLogged) {
+      this.readyLogged = true;
+      void this.collectShutdownReports();
+      this.logger.info('replica ready', {
+        event: 'ready',
+        startup_ms: Math.round(performance.now()),
+        port: (this.httpServer.address() as AddressInfo | null)?.port,
+      });
+    }
+  }
+
+  /** Observes the drain times that exited replicas left in Redis (see shared/shutdown-ledger.ts). */
+  private async collectShutdownReports(): Promise<void> {
+    if (this.redis.status !== 'ready') return;
+    try {
+      for (const report of await this.ledger.collect()) this.metrics.shutdownDuration.observe(report.seconds);
+    } catch (error) {
+      this.logger.debug('shutdown reports not collected', errorFields(error));
+    }
+  }
+
+  /**
+   * The drain. In order: readiness 503 and upgrades refused; heartbeat stopped;
+   * every connection answers the messages it already received, then gets a bye
+   * and close 1001; closing handshakes are awaited until the deadline, stragglers
+   * dropped; the duration reported to Redis; Redis closed. Idempotent.
+   */
+  shutdown(signal: string): Promise<ShutdownResult> {
+    this.drain ??= this.runDrain(signal);
+    return this.drain;
+  }
+
+  private async runDrain(signal: string): Promise<ShutdownResult> {
+    const started = performance.now();
+    const elapsed = (): number => Math.round(performance.now() - started);
+    this.phase = 'draining';
+    this.readinessChanged();
+    this.logger.info('shutdown started: not ready, refusing upgrades', {
+      event: 'shutdown_begin',
+      signal,
+      connections: this.registry.size,
+    });
+    this.heartbeat.stop();
+
+    this.registry.forEach((connection) => connection.close(CLOSE.shuttingDown));
+    const handshakeBudget = this.config.shutdownTimeoutMs - DRAIN_RESERVE_MS;
+    const allClosed = await this.registry.whenEmpty(handshakeBudget);
+    const terminated = this.registry.size;
+    if (!allClosed) this.registry.forEach((connection) => connection.terminate());
+    this.logger.info('sockets closed', { event: 'shutdown_sockets_closed', elapsed_ms: elapsed(), terminated });
+
+    // socket.io's close also closes the HTTP server; keep-alive probe connections are cut.
+    const closing = this.gateway.close();
+    this.httpServer.closeAllConnections();
+    await closing;
+
+    const durationMs = elapsed();
+    this.metrics.shutdownDuration.observe(durationMs / 1000);
+    await this.reportShutdown(durationMs);
+    await Promise.allSettled([this.redis.quit(), this.subscriber.quit()]);
+    this.phase = 'stopped';
+    this.logger.info('shutdown complete', { event: 'shutdown_complete', duration_ms: elapsed(), terminated });
+    return { durationMs: elapsed(), terminated };
+  }
+
+  private async reportShutdown(durationMs: number): Promise<void> {
+    try {
+      await this.ledger.record({
+        replica: this.config.replicaId,
+        version: this.config.appVersion,
+        seconds: durationMs / 1000,
+        at: new Date().toISOString(),
+      });
+    } catch (error) {
+      this.logger.warn('shutdown duration not reported to redis', { event: 'shutdown_report_failed', ...errorFields(error) });
+    }
+  }
+}

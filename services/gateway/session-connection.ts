@@ -1,0 +1,206 @@
+/**
+ * One client connection bound to one session, whatever the transport.
+ *
+ * Concurrency model: every message starts its Redis increment at once (so a burst
+ * is pipelined in one write), but replies are chained in arrival order, so the
+ * client sees 1, 2, 3... even if a transport or Redis topology ever resolved them
+ * out of order. A count is written only after Redis confirmed it.
+ *
+ * Closing is one path for every reason (drain, bad frame, Redis failure): stop
+ * taking new messages, let the ones already received get their counts, send
+ * {"bye": true, "total": n}, then close with the reason's code.
+ */
+import type { LogContext, LogContextStore, Logger } from '../../shared/logger.js';
+import { errorFields } from '../../shared/logger.js';
+import type { Metrics, Transport } from '../../shared/metrics.js';
+import { CLOSE, type CountMessage, type ServerClose } from '../../shared/protocol.js';
+import type { SessionStore } from '../../shared/session-store.js';
+
+export type Ack = (reply: CountMessage) => void;
+
+/** What a transport must offer; implemented by the plain and socket.io endpoints. */
+export interface TransportSink {
+  readonly transport: Transport;
+  sendCount(count: number, ack: Ack | undefined): void;
+  /** The heartbeat, already serialised once for the whole fan-out. */
+  sendHeartbeat(serialized: string, ts: string): void;
+  sendBye(total: number): void;
+  close(reason: ServerClose): void;
+  /** Drops the connection without a closing handshake (drain deadline). */
+  terminate(): void;
+  /** Stops reading from the client; false when the transport cannot. */
+  pause(): boolean;
+  resume(): void;
+}
+
+export interface ConnectionDeps {
+  store: SessionStore;
+  metrics: Metrics;
+  logger: Logger;
+  contextStore: LogContextStore;
+  maxMessageBytes: number;
+  maxInflight: number;
+}
+
+/** RFC 6455: the socket went away without a closing handshake. */
+export const ABNORMAL_CLOSURE = 1006;
+
+export class SessionConnection {
+  /** The session's count as last confirmed to this client (what a bye reports). */
+  private confirmed = 0;
+  /** False until Redis answered the open; no bye can be sent before that. */
+  private opened = false;
+  private inflight = 0;
+  private paused = false;
+  /** Redis failed once: later counts are not sent (the client could not tell which message they belong to). */
+  private storeFailed = false;
+  private closing: ServerClose | undefined;
+  private transportGone = false;
+  private replies: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly sessionId: string,
+    private readonly sink: TransportSink,
+    private readonly context: LogContext,
+    private readonly deps: ConnectionDeps,
+  ) {}
+
+  get transport(): Transport {
+    return this.sink.transport;
+  }
+
+  /** Loads the session's count; messages may arrive before it answers and are chained after it. */
+  open(): void {
+    this.run(() => {
+      const { metrics, logger } = this.deps;
+      metrics.connectionsOpened.inc({ transport: this.transport });
+      metrics.connectionsActive.inc({ transport: this.transport });
+      const opening = this.deps.store.open(this.sessionId);
+      this.replies = opening.then(
+        ({ count, resumed }) => {
+          this.opened = true;
+          this.confirmed = count;
+          if (resumed) metrics.sessionsResumed.inc({ transport: this.transport });
+          logger.info(resumed ? 'session resumed' : 'connection opened', { event: resumed ? 'resume' : 'connect', count });
+        },
+        (error: unknown) => this.storeFailure(error),
+      );
+    });
+  }
+
+  /** A text message of `bytes` bytes (UTF-8) arrived. */
+  receive(bytes: number, ack?: Ack): void {
+    this.run(() => {
+      // Decided to close: the client gets no count for this one and will re-send it after reconnecting.
+      if (this.closing !== undefined) return;
+      if (bytes > this.deps.maxMessageBytes) return this.close(CLOSE.messageTooBig);
+      if (this.inflight >= this.deps.maxInflight && !this.throttle()) return;
+      this.count(ack);
+    });
+  }
+
+  private count(ack: Ack | undefined): void {
+    const started = performance.now();
+    this.inflight += 1;
+    const increment = this.deps.store.increment(this.sessionId);
+    this.replies = this.replies
+      .then(() => increment)
+      .then(
+        (count) => this.reply(count, ack, started),
+        (error: unknown) => this.storeFailure(error),
+      )
+      .finally(() => this.settled());
+  }
+
+  private reply(count: number, ack: Ack | undefined, started: number): void {
+    if (this.storeFailed) return;
+    this.confirmed = count;
+    if (this.transportGone) return;
+    this.sink.sendCount(count, ack);
+    const { metrics } = this.deps;
+    metrics.messages.inc({ transport: this.transport });
+    metrics.messageDuration.observe({ transport: this.transport }, (performance.now() - started) / 1000);
+  }
+
+  /** Too many messages await Redis: stop reading from the client, or close if the transport cannot pause. */
+  private throttle(): boolean {
+    if (this.paused) return true;
+    if (this.sink.pause()) {
+      this.paused = true;
+      return true;
+    }
+    this.close(CLOSE.tooManyInflight);
+    return false;
+  }
+
+  private settled(): void {
+    this.inflight -= 1;
+    if (this.paused && this.inflight <= this.deps.maxInflight / 2) {
+      this.paused = false;
+      this.sink.resume();
+    }
+  }
+
+  private storeFailure(error: unknown): void {
+    if (!this.storeFailed) {
+      this.storeFailed = true;
+      this.deps.logger.warn('session store failed', { event: 'store_error', ...errorFields(error) });
+    }
+    this.close(CLOSE.storeUnavailable);
+  }
+
+  /**
+   * Server-initiated close: messages already received are answered first, then
+   * the bye, then the close frame. Idempotent; the first reason wins.
+   */
+  close(reason: ServerClose): void {
+    this.run(() => {
+      if (this.closing !== undefined || this.transportGone) return;
+      this.closing = reason;
+      if (reason !== CLOSE.shuttingDown) this.deps.metrics.errors.inc({ kind: reason.kind });
+      this.deps.logger.info('closing connection', { event: 'closing', code: reason.code, reason: reason.reason });
+      void this.replies.then(() => {
+        if (this.transportGone) return;
+        if (this.opened) this.sink.sendBye(this.confirmed);
+        this.sink.close(reason);
+      });
+    });
+  }
+
+  sendHeartbeat(serialized: string, ts: string): void {
+    if (!this.transportGone) this.sink.sendHeartbeat(serialized, ts);
+  }
+
+  terminate(): void {
+    if (!this.transportGone) this.sink.terminate();
+  }
+
+  /**
+   * The transport reports the socket closed with `code` (ABNORMAL_CLOSURE when
+   * no close frame came). The final total is logged once in-flight messages settled.
+   */
+  transportClosed(code: number): void {
+    if (this.transportGone) return;
+    this.transportGone = true;
+    const by = this.closing !== undefined ? 'server' : code === ABNORMAL_CLOSURE ? 'abnormal' : 'client';
+    const { metrics } = this.deps;
+    metrics.connectionsActive.dec({ transport: this.transport });
+    // Only server-sent codes become label values; client codes are arbitrary numbers.
+    metrics.connectionsClosed.inc({ transport: this.transport, code: this.closing?.code.toString() ?? by });
+    void this.replies.then(() =>
+      this.run(() => {
+        // The session stays in Redis (until its TTL) so the client can resume it.
+        this.deps.logger.info('connection closed', {
+          event: 'close',
+          by,
+          code: this.closing?.code ?? code,
+          total: this.confirmed,
+        });
+      }),
+    );
+  }
+
+  private run(fn: () => void): void {
+    this.deps.contextStore.run(this.context, fn);
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The socket.io gateway: the same counting semantics as /ws/chat/, over
+ * socket.io events, with replicas joined by the Redis adapter.
+ *
+ *   client -> server  message (string[, ack])       ack gets {count}
+ *   server -> client  session {session}             once, on connect
+ *                     count {count}                 one per message
+ *                     heartbeat {ts}                once per tick
+ *                     bye {bye: true, total}        before any server-side close
+ */
+import type { Server as HttpServer } from 'node:http';
+import { createAdapter } from '@socket.io/redis-adapter';
+import type { Redis } from 'ioredis';
+import { Server, type Socket } from 'socket.io';
+import type { Config } from '../../shared/config.js';
+import type { LogContext } from '../../shared/logger.js';
+import {
+  CLOSE,
+  isValidSessionId,
+  newSessionId,
+  sessionTag,
+  SOCKETIO_PATH,
+  type ByeMessage,
+  type CountMessage,
+  type HeartbeatMessage,
+  type ServerClose,
+} from '../../shared/protocol.js';
+import type { ConnectionRegistry } from './connection-registry.js';
+import type { FleetChannel } from './heartbeat.js';
+import { requestIdFrom } from './request-id.js';
+import {
+  ABNORMAL_CLOSURE,
+  SessionConnection,
+  type Ack,
+  type ConnectionDeps,
+  type TransportSink,
+} from './session-connection.js';
+
+interface ClientToServerEvents {
+  message: (text: unknown, ack?: unknown) => void;
+}
+
+interface ServerToClientEvents {
+  session: (message: { session: string }) => void;
+  count: (message: CountMessage) => void;
+  heartbeat: (message: HeartbeatMessage) => void;
+  bye: (message: ByeMessage) => void;
+}
+
+interface ServerSideEvents {
+  heartbeat: (message: HeartbeatMessage) => void;
+}
+
+interface SocketData {
+  sessionId: string;
+  requestId: string;
+}
+
+type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, ServerSideEvents, SocketData>;
+type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, ServerSideEvents, SocketData>;
+
+/** socket.io packet framing around a message; the text itself is limited by MAX_MESSAGE_BYTES. */
+const PACKET_OVERHEAD_BYTES = 1024;
+
+class SocketIoSink implements TransportSink {
+  readonly transport = 'socketio';
+
+  constructor(private readonly socket: ChatSocket) {}
+
+  sendCount(count: number, ack: Ack | undefined): void {
+    const reply = { count };
+    this.socket.emit('count', reply);
+    ack?.(reply);
+  }
+
+  sendHeartbeat(_serialized: string, ts: string): void {
+    this.socket.emit('heartbeat', { ts });
+  }
+
+  sendBye(total: number): void {
+    this.socket.emit('bye', { bye: true, total });
+  }
+
+  /**
+   * A close the client should recover from (drain, Redis outage) closes the
+   * transport, which socket.io clients treat as a reason to reconnect; a policy
+   * close is a server-side disconnect, after which they stay disconnected.
+   * Both flush the bye first.
+   */
+  close(reason: ServerClose): void {
+    if (reason.reconnect) this.socket.conn.close();
+    else this.socket.disconnect(true);
+  }
+
+  terminate(): void {
+    this.socket.conn.close(true);
+  }
+
+  /** socket.io offers no way to stop reading one client. */
+  pause(): boolean {
+    return false;
+  }
+
+  resume(): void {}
+}
+
+export interface SocketIoGatewayDeps extends ConnectionDeps {
+  config: Config;
+  registry: ConnectionRegistry;
+  /** Adapter publisher: the replica's command client. */
+  redis: Redis;
+  /** Adapter subscriber: a connection of its own (subscriber mode blocks other commands). */
+  subscriber: Redis;
+}
+
+export class SocketIoGateway implements FleetChannel {
+  readonly io: ChatServer;
+
+  constructor(
+    httpServer: HttpServer,
+    private readonly deps: SocketIoGatewayDeps,
+  ) {
+    const { config } = deps;
+    this.io = new Server(httpServer, {
+      path: SOCKETIO_PATH,
+      serveClient: false,
+      transports: [...config.socketIoTransports],
+      maxHttpBufferSize: config.maxMessageBytes + PACKET_OVERHEAD_BYTES,
+      adapter: createAdapter(deps.redis, deps.subscriber, { key: `${config.redisKeyPrefix}socket.io` }),
+    });
+    this.io.use((socket, next) => this.authenticate(socket, next));
+    this.io.on('connection', (socket) => this.accept(socket));
+    this.io.of('/').adapter.on('error', (error: unknown) => {
+      deps.metrics.errors.inc({ kind: 'adapter_error' });
+      deps.logger.warn('socket.io adapter error', { event: 'adapter_error', error: String(error) });
+    });
+  }
+
+  /** Publishes once to every other replica (one Redis PUBLISH on the adapter's request channel). */
+  publish(message: HeartbeatMessage): void {
+    this.io.serverSideEmit('heartbeat', message);
+  }
+
+  subscribe(handler: (message: HeartbeatMessage) => void): void {
+    this.io.on('heartbeat', handler);
+  }
+
+  close(): Promise<void> {
+    return this.io.close();
+  }
+
+  /** Session from auth.session (preferred) or ?session=; malformed ids fail the connect with a reason. */
+  private authenticate(socket: ChatSocket, next: (error?: Error) => void): void {
+    const auth: unknown = socket.handshake.auth;
+    const fromAuth = typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>).session : undefined;
+    const requested = fromAuth ?? socket.handshake.query.session;
+    socket.data.requestId = requestIdFrom(socket.handshake.headers);
+    if (requested === undefined) {
+      socket.data.sessionId = newSessionId();
+      return next();
+    }
+    if (isValidSessionId(requested)) {
+      socket.data.sessionId = requested;
+      return next();
+    }
+    const { metrics, logger, contextStore } = this.deps;
+    metrics.errors.inc({ kind: CLOSE.invalidSession.kind });
+    contextStore.run({ request_id: socket.data.requestId, transport: 'socketio' }, () =>
+      logger.info('invalid session id refused', { event: 'refused', code: CLOSE.invalidSession.code }),
+    );
+    const error = Object.assign(new Error(CLOSE.invalidSession.reason), {
+      data: { code: CLOSE.invalidSession.code, reason: CLOSE.invalidSession.reason },
+    });
+    next(error);
+  }
+
+  private accept(socket: ChatSocket): void {
+    const { sessionId, requestId } = socket.data;
+    const context: LogContext = { request_id: requestId, session: sessionTag(sessionId), transport: 'socketio' };
+    const connection = new SessionConnection(sessionId, new SocketIoSink(socket), context, this.deps);
+    socket.on('message', (text, ack) => {
+      const reply = typeof ack === 'function' ? (ack as Ack) : undefined;
+      if (typeof text === 'string') connection.receive(Buffer.byteLength(text), reply);
+      else connection.close(CLOSE.binaryFrame);
+    });
+    socket.on('disconnect', (reason) => {
+      this.deps.registry.delete(connection);
+      connection.transportClosed(reason === 'client namespace disconnect' ? 1000 : ABNORMAL_CLOSURE);
+    });
+    this.deps.registry.add(connection);
+    socket.emit('session', { session: sessionId });
+    connection.open();
+  }
+}

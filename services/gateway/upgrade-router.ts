@@ -1,0 +1,50 @@
+/**
+ * The one owner of HTTP upgrades on the replica's port: refuses every upgrade
+ * while draining (503), sends /ws/chat/ to the plain endpoint and /socket.io/
+ * to engine.io, and answers anything else with 404. Refusals are plain HTTP
+ * responses with a JSON body, then the socket is closed.
+ */
+import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Metrics } from '../../shared/metrics.js';
+import { PLAIN_PATH, SOCKETIO_PATH } from '../../shared/protocol.js';
+import { requestIdFrom } from './request-id.js';
+
+export interface UpgradeRoutes {
+  isDraining: () => boolean;
+  plain: (request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string) => void;
+  socketIo: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  metrics: Metrics;
+}
+
+export function createUpgradeRouter(routes: UpgradeRoutes) {
+  return (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // A client that resets mid-handshake must not become an uncaught 'error'.
+    socket.on('error', () => socket.destroy());
+    const requestId = requestIdFrom(request.headers);
+    if (routes.isDraining()) {
+      routes.metrics.errors.inc({ kind: 'upgrade_while_draining' });
+      return refuse(socket, 503, { error: 'shutting_down' }, requestId);
+    }
+    const path = (request.url ?? '/').split('?', 1)[0];
+    if (path === PLAIN_PATH || path === PLAIN_PATH.slice(0, -1)) return routes.plain(request, socket, head, requestId);
+    if (path?.startsWith(SOCKETIO_PATH)) return routes.socketIo(request, socket, head);
+    routes.metrics.errors.inc({ kind: 'upgrade_not_found' });
+    refuse(socket, 404, { error: 'not_found' }, requestId);
+  };
+}
+
+function refuse(socket: Duplex, status: number, body: object, requestId: string): void {
+  if (!socket.writable) return void socket.destroy();
+  const json = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'Connection: close\r\n' +
+      'Content-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(json)}\r\n` +
+      `X-Request-Id: ${requestId}\r\n` +
+      '\r\n' +
+      json,
+  );
+}

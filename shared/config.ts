@@ -1,0 +1,167 @@
+/**
+ * Replica configuration: read from the environment once at start-up, validated,
+ * frozen and passed down. Nothing else in the code base reads process.env.
+ *
+ * Every variable is listed in README.md ("Configuration"); keep the two in step.
+ */
+import os from 'node:os';
+
+export type Colour = 'blue' | 'green';
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type SocketIoTransport = 'websocket' | 'polling';
+
+export interface Config {
+  /** TCP port of the HTTP server (probes, metrics, both socket endpoints). @default 8000 */
+  readonly port: number;
+  /** Interface to bind. @default '0.0.0.0' */
+  readonly host: string;
+  /** Redis connection URL (redis:// or rediss://). @default 'redis://127.0.0.1:6379' */
+  readonly redisUrl: string;
+  /** Prefix of every Redis key and of the socket.io adapter channels. @default 'wschat:' */
+  readonly redisKeyPrefix: string;
+  /** How long a Redis command may take before the message fails. @default 2000 */
+  readonly redisCommandTimeoutMs: number;
+  /** The colour this replica belongs to; served at /version. @default 'blue' */
+  readonly appVersion: Colour;
+  /** Identifies the replica in logs and elections. @default '<hostname>-<pid>' */
+  readonly replicaId: string;
+  /** Heartbeat period; ticks are aligned to wall-clock multiples of it. @default 30000 */
+  readonly heartbeatIntervalMs: number;
+  /** Hard deadline for the whole drain on SIGTERM. Must stay below 10000. @default 8000 */
+  readonly shutdownTimeoutMs: number;
+  /** Idle lifetime of a session counter in Redis, refreshed on every message. @default 86400 */
+  readonly sessionTtlSeconds: number;
+  /** Largest text message accepted, in bytes (UTF-8). @default 16384 */
+  readonly maxMessageBytes: number;
+  /** Messages of one connection awaiting Redis before the server stops reading from it. @default 64 */
+  readonly maxInflightPerConnection: number;
+  /** socket.io transports; 'polling' needs sticky sessions at the proxy. @default ['websocket'] */
+  readonly socketIoTransports: readonly SocketIoTransport[];
+  /** Minimum level written to the JSON log. @default 'info' */
+  readonly logLevel: LogLevel;
+}
+
+/** Raised for any invalid variable; the message names the variable and the problem. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The drain must finish before the 10 s an orchestrator grants after SIGTERM. */
+const SHUTDOWN_TIMEOUT_CEILING_MS = 10_000;
+
+export function loadConfig(env: Env = process.env): Config {
+  const read = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+
+  const config: Config = {
+    port: integer(read, 'PORT', 8000, 0, 65_535),
+    host: read('HOST') ?? '0.0.0.0',
+    redisUrl: redisUrl(read('REDIS_URL') ?? 'redis://127.0.0.1:6379'),
+    redisKeyPrefix: keyPrefix(read('REDIS_KEY_PREFIX') ?? 'wschat:'),
+    redisCommandTimeoutMs: integer(read, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 50, 60_000),
+    appVersion: oneOf(read, 'APP_VERSION', ['blue', 'green'] as const, 'blue'),
+    replicaId: replicaId(read('REPLICA_ID') ?? `${os.hostname()}-${process.pid}`),
+    heartbeatIntervalMs: integer(read, 'HEARTBEAT_INTERVAL_MS', 30_000, 100, 3_600_000),
+    shutdownTimeoutMs: integer(read, 'SHUTDOWN_TIMEOUT_MS', 8000, 1000, SHUTDOWN_TIMEOUT_CEILING_MS - 1),
+    sessionTtlSeconds: integer(read, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
+    maxMessageBytes: integer(read, 'MAX_MESSAGE_BYTES', 16_384, 1, 16 * 1024 * 1024),
+    maxInflightPerConnection: integer(read, 'MAX_INFLIGHT_PER_CONNECTION', 64, 1, 10_000),
+    socketIoTransports: transports(read('SOCKETIO_TRANSPORTS') ?? 'websocket'),
+    logLevel: oneOf(read, 'LOG_LEVEL', ['error', 'warn', 'info', 'debug'] as const, 'info'),
+  };
+  checkConsistency(config);
+  return Object.freeze(config);
+}
+
+/** Rules that involve more than one variable. */
+function checkConsistency(config: Config): void {
+  // A message waiting on Redis must be able to fail and be answered with a bye
+  // before the drain deadline kills the process.
+  if (config.redisCommandTimeoutMs >= config.shutdownTimeoutMs) {
+    throw new ConfigError(
+      'REDIS_COMMAND_TIMEOUT_MS',
+      `must be below SHUTDOWN_TIMEOUT_MS (got ${config.redisCommandTimeoutMs} >= ${config.shutdownTimeoutMs})`,
+    );
+  }
+}
+
+function integer(
+  read: (name: string) => string | undefined,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = read(name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number between ${min} and ${max} (got "${raw}")`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max} (got ${value})`);
+  return value;
+}
+
+function oneOf<T extends string>(
+  read: (name: string) => string | undefined,
+  name: string,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  const raw = read(name);
+  if (raw === undefined) return fallback;
+  const match = allowed.find((candidate) => candidate === raw);
+  if (match === undefined) throw new ConfigError(name, `must be one of ${allowed.join(', ')} (got "${raw}")`);
+  return match;
+}
+
+function redisUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('REDIS_URL', `must be a URL like redis://host:6379 (got "${raw}")`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError('REDIS_URL', `must use redis:// or rediss:// (got "${url.protocol}")`);
+  }
+  return raw;
+}
+
+function keyPrefix(raw: string): string {
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(raw)) {
+    throw new ConfigError('REDIS_KEY_PREFIX', `must be 1-64 characters of A-Z a-z 0-9 : _ . - (got "${raw}")`);
+  }
+  return raw;
+}
+
+function replicaId(raw: string): string {
+  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(raw)) {
+    throw new ConfigError('REPLICA_ID', `must be 1-128 characters of A-Z a-z 0-9 _ . : - (got "${raw}")`);
+  }
+  return raw;
+}
+
+function transports(raw: string): SocketIoTransport[] {
+  const names = raw.split(',').map((name) => name.trim());
+  const valid = names.filter((name): name is SocketIoTransport => name === 'websocket' || name === 'polling');
+  if (valid.length !== names.length || valid.length === 0) {
+    throw new ConfigError('SOCKETIO_TRANSPORTS', `must be a comma list of websocket, polling (got "${raw}")`);
+  }
+  return [...new Set(valid)];
+}
+
+/** Secrets never reach the logs: the Redis URL is shown without its password. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const url = new URL(config.redisUrl);
+  if (url.password !== '') url.password = '***';
+  return { ...config, redisUrl: url.toString() };
+}

@@ -1,0 +1,121 @@
+/**
+ * The replica's Prometheus metrics, in a registry of its own (never prom-client's
+ * global one, so tests can build as many replicas as they like in one process).
+ *
+ * Labels are bounded: transport (2 values), error kind and close code (fixed
+ * sets from shared/protocol.ts). Colour and replica are target labels added by
+ * Prometheus, not metric labels.
+ */
+import client from 'prom-client';
+
+export type Transport = 'plain' | 'socketio';
+export const TRANSPORTS: readonly Transport[] = ['plain', 'socketio'];
+
+export const METRIC_PREFIX = 'wschat_';
+
+export class Metrics {
+  readonly registry = new client.Registry();
+
+  readonly messages = new client.Counter({
+    name: `${METRIC_PREFIX}messages_total`,
+    help: 'Text messages counted (confirmed by Redis and answered), by transport.',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
+  readonly connectionsActive = new client.Gauge({
+    name: `${METRIC_PREFIX}connections_active`,
+    help: 'Open sockets on this replica, by transport.',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
+  readonly connectionsOpened = new client.Counter({
+    name: `${METRIC_PREFIX}connections_opened_total`,
+    help: 'Sockets accepted since start, by transport.',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
+  readonly connectionsClosed = new client.Counter({
+    name: `${METRIC_PREFIX}connections_closed_total`,
+    help: 'Sockets closed, by transport and close code (server-sent codes; "client" for client-initiated closes).',
+    labelNames: ['transport', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly errors = new client.Counter({
+    name: `${METRIC_PREFIX}errors_total`,
+    help: 'Errors by kind (see DESIGN.md, "Close codes and errors").',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly messageDuration = new client.Histogram({
+    name: `${METRIC_PREFIX}message_duration_seconds`,
+    help: 'From a text message arriving to its count being written back, by transport.',
+    labelNames: ['transport'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly sessionsResumed = new client.Counter({
+    name: `${METRIC_PREFIX}sessions_resumed_total`,
+    help: 'Connections that resumed a session already known to Redis, by transport.',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
+  readonly heartbeatsPublished = new client.Counter({
+    name: `${METRIC_PREFIX}heartbeats_published_total`,
+    help: 'Heartbeat ticks this replica won and published to the fleet (one per tick across the fleet).',
+    registers: [this.registry],
+  });
+
+  readonly heartbeatTicksDelivered = new client.Counter({
+    name: `${METRIC_PREFIX}heartbeat_ticks_delivered_total`,
+    help: 'Heartbeat ticks this replica delivered to its local sockets (its own or received from the fleet).',
+    registers: [this.registry],
+  });
+
+  readonly heartbeatsDelivered = new client.Counter({
+    name: `${METRIC_PREFIX}heartbeats_delivered_total`,
+    help: 'Heartbeat messages written to local sockets, by transport.',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
+  readonly ready = new client.Gauge({
+    name: `${METRIC_PREFIX}ready`,
+    help: '1 while /readyz answers 200, else 0.',
+    registers: [this.registry],
+  });
+
+  readonly redisConnected = new client.Gauge({
+    name: `${METRIC_PREFIX}redis_connected`,
+    help: '1 while both Redis connections (commands, adapter subscriber) are ready, else 0.',
+    registers: [this.registry],
+  });
+
+  readonly shutdownDuration = new client.Histogram({
+    name: `${METRIC_PREFIX}shutdown_duration_seconds`,
+    help: 'Drain durations of replicas that have exited, reported through Redis by the replicas that outlive them.',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 10],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry, prefix: '' });
+    // Export every labelled series at zero from the start, so rate() and absent()
+    // behave from the first scrape instead of after the first event.
+    for (const transport of TRANSPORTS) {
+      this.messages.inc({ transport }, 0);
+      this.connectionsActive.set({ transport }, 0);
+      this.connectionsOpened.inc({ transport }, 0);
+      this.sessionsResumed.inc({ transport }, 0);
+      this.heartbeatsDelivered.inc({ transport }, 0);
+    }
+    this.ready.set(0);
+    this.redisConnected.set(0);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The wire protocol shared by the replica, the tests and the tools: message
+ * shapes, session ids, and every close the server can initiate.
+ */
+import { randomUUID } from 'node:crypto';
+
+/** Reply to every text message. No other keys, ever. */
+export interface CountMessage {
+  count: number;
+}
+
+/** Sent to every open socket once per heartbeat tick. */
+export interface HeartbeatMessage {
+  /** The tick's wall-clock instant, ISO-8601 UTC with milliseconds and Z. */
+  ts: string;
+}
+
+/** Sent before every server-initiated close. */
+export interface ByeMessage {
+  bye: true;
+  /** The session's count as last confirmed to this connection. */
+  total: number;
+}
+
+export const PLAIN_PATH = '/ws/chat/';
+export const SOCKETIO_PATH = '/socket.io/';
+
+/**
+ * A close the server initiates: RFC 6455 code, reason (at most 123 bytes, RFC 6455
+ * §5.5.1), whether a client should reconnect, and the error kind used in logs and
+ * in the errors metric.
+ */
+export interface ServerClose {
+  readonly code: number;
+  readonly reason: string;
+  readonly reconnect: boolean;
+  readonly kind: string;
+}
+
+function close(code: number, reason: string, reconnect: boolean, kind: string): ServerClose {
+  if (Buffer.byteLength(reason) > 123) throw new Error(`close reason over 123 bytes: ${reason}`);
+  return Object.freeze({ code, reason, reconnect, kind });
+}
+
+/** Every close the server initiates. DESIGN.md ("Close codes") lists the same table. */
+export const CLOSE = Object.freeze({
+  /** Replica draining (SIGTERM): reconnect and resume on another replica. */
+  shuttingDown: close(1001, 'server shutting down', true, 'shutdown'),
+  /** Malformed ?session= (or auth.session): choose a canonical lowercase uuid. */
+  invalidSession: close(1008, 'invalid session id', false, 'invalid_session'),
+  /** Binary frames carry nothing this protocol counts. */
+  binaryFrame: close(1003, 'binary frames are not supported', false, 'binary_frame'),
+  /** A text message above MAX_MESSAGE_BYTES. */
+  messageTooBig: close(1009, 'message too big', false, 'message_too_big'),
+  /** A text frame that is not valid UTF-8 (detected by ws). */
+  invalidUtf8: close(1007, 'invalid utf-8', false, 'invalid_utf8'),
+  /** A frame that breaks RFC 6455 framing (detected by ws). */
+  protocolError: close(1002, 'protocol error', false, 'protocol_error'),
+  /** More than MAX_INFLIGHT_PER_CONNECTION messages await Redis on a transport that cannot pause reading. */
+  tooManyInflight: close(1008, 'too many messages awaiting a count', false, 'inflight_limit'),
+  /** Redis did not confirm a count in time: reconnect later and re-send the message. */
+  storeUnavailable: close(1013, 'session store unavailable, retry later', true, 'store_unavailable'),
+});
+
+/** Closes that ws itself starts when its frame parser rejects input. */
+export const PARSER_CLOSES: ReadonlyMap<number, ServerClose> = new Map(
+  [CLOSE.protocolError, CLOSE.invalidUtf8, CLOSE.messageTooBig].map((c) => [c.code, c]),
+);
+
+/**
+ * Canonical, lowercase, RFC 9562 uuid of versions 1-8 with the standard variant.
+ * Session ids are bearer secrets: accepting only one spelling of each id keeps a
+ * single Redis key per session and rules out case-folding tricks.
+ */
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export function isValidSessionId(value: unknown): value is string {
+  return typeof value === 'string' && value.length === 36 && SESSION_ID.test(value);
+}
+
+/** A fresh session id: uuid4 from Node's CSPRNG. */
+export function newSessionId(): string {
+  return randomUUID();
+}
+
+/** What logs show of a session id: enough to correlate, not enough to hijack. */
+export function sessionTag(sessionId: string): string {
+  return `${sessionId.slice(0, 8)}…`;
+}

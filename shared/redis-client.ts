@@ -1,0 +1,64 @@
+/**
+ * ioredis clients as this service needs them: bounded waits, endless reconnects
+ * with a capped back-off, an error listener on every client, and one log line per
+ * state change instead of one per failed reconnect attempt.
+ */
+import { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import { errorFields, type Logger } from './logger.js';
+
+/** Reconnect back-off: 100 ms, 200 ms, ... capped at 1 s so recovery after a restart is quick. */
+const RECONNECT_CAP_MS = 1000;
+
+/**
+ * Commands queued while disconnected fail after this many reconnect attempts,
+ * which bounds the offline queue (memory) during an outage. REDIS_COMMAND_TIMEOUT_MS
+ * bounds the wait of each message whatever the connection state.
+ */
+const MAX_RETRIES_PER_REQUEST = 3;
+
+export type RedisRole = 'commands' | 'subscriber';
+
+export interface RedisClientOptions {
+  config: Config;
+  role: RedisRole;
+  logger: Logger;
+  /** Called on every client error (for the errors metric). */
+  onError: () => void;
+  /** Called whenever the client becomes ready or stops being ready. */
+  onStateChange: () => void;
+}
+
+export function createRedisClient(options: RedisClientOptions): Redis {
+  const { config, role, logger } = options;
+  const client = new Redis(config.redisUrl, {
+    connectionName: `wschat:${config.replicaId}:${role}`,
+    commandTimeout: role === 'commands' ? config.redisCommandTimeoutMs : undefined,
+    maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST,
+    enableAutoPipelining: role === 'commands',
+    retryStrategy: (attempt) => Math.min(attempt * 100, RECONNECT_CAP_MS),
+  });
+
+  let wasReady = false;
+  let errorLoggedSinceReady = false;
+  client.on('ready', () => {
+    wasReady = true;
+    errorLoggedSinceReady = false;
+    logger.info('redis ready', { event: 'redis_ready', role });
+    options.onStateChange();
+  });
+  client.on('close', () => {
+    if (wasReady) logger.warn('redis connection lost', { event: 'redis_lost', role });
+    wasReady = false;
+    options.onStateChange();
+  });
+  client.on('error', (error: unknown) => {
+    options.onError();
+    // ioredis reports every failed reconnect attempt; one line per outage is enough.
+    if (!errorLoggedSinceReady) {
+      errorLoggedSinceReady = true;
+      logger.warn('redis error', { event: 'redis_error', role, ...errorFields(error) });
+    }
+  });
+  return client;
+}
