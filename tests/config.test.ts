@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { ConfigError, describeConfig, loadConfig } from '../shared/config.js';
+import { ReplicaProcess } from './support/processes.js';
+
+describe('config', () => {
+  describe('loadConfig', () => {
+    it('gives the documented defaults for an empty environment', () => {
+      const config = loadConfig({});
+      assert.equal(config.port, 8000);
+      assert.equal(config.host, '0.0.0.0');
+      assert.equal(config.redisUrl, 'redis://127.0.0.1:6379');
+      assert.equal(config.appVersion, 'blue');
+      assert.equal(config.heartbeatIntervalMs, 30_000);
+      assert.equal(config.shutdownTimeoutMs, 8000);
+      assert.deepEqual(config.socketIoTransports, ['websocket']);
+      assert.match(config.replicaId, /-\d+$/);
+      assert.ok(Object.isFrozen(config));
+    });
+
+    it('reads every variable it documents', () => {
+      const config = loadConfig({
+        PORT: '9000',
+        HOST: '127.0.0.1',
+        REDIS_URL: 'redis://redis:6380/1',
+        APP_VERSION: 'green',
+        REPLICA_ID: 'green-1',
+        HEARTBEAT_INTERVAL_MS: '500',
+        SHUTDOWN_TIMEOUT_MS: '9999',
+        SESSION_TTL_SECONDS: '60',
+        MAX_MESSAGE_BYTES: '1024',
+        MAX_INFLIGHT_PER_CONNECTION: '8',
+        SOCKETIO_TRANSPORTS: 'websocket,polling',
+        LOG_LEVEL: 'debug',
+        REDIS_KEY_PREFIX: 'test:',
+        REDIS_COMMAND_TIMEOUT_MS: '500',
+      });
+      assert.deepEqual(
+        { ...config },
+        {
+          port: 9000,
+          host: '127.0.0.1',
+          redisUrl: 'redis://redis:6380/1',
+          appVersion: 'green',
+          replicaId: 'green-1',
+          heartbeatIntervalMs: 500,
+          shutdownTimeoutMs: 9999,
+          sessionTtlSeconds: 60,
+          maxMessageBytes: 1024,
+          maxInflightPerConnection: 8,
+          socketIoTransports: ['websocket', 'polling'],
+          logLevel: 'debug',
+          redisKeyPrefix: 'test:',
+          redisCommandTimeoutMs: 500,
+        },
+      );
+    });
+
+    const invalid: Array<[Record<string, string>, string, RegExp]> = [
+      [{ PORT: 'abc' }, 'PORT', /whole number/],
+      [{ PORT: '70000' }, 'PORT', /between 0 and 65535/],
+      [{ APP_VERSION: 'red' }, 'APP_VERSION', /one of blue, green/],
+      [{ SHUTDOWN_TIMEOUT_MS: '10000' }, 'SHUTDOWN_TIMEOUT_MS', /between 1000 and 9999/],
+      [{ HEARTBEAT_INTERVAL_MS: '-5' }, 'HEARTBEAT_INTERVAL_MS', /whole number/],
+      [{ REDIS_URL: 'http://x' }, 'REDIS_URL', /redis:\/\//],
+      [{ REDIS_URL: 'not a url' }, 'REDIS_URL', /must be a URL/],
+      [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /one of error, warn, info, debug/],
+      [{ SOCKETIO_TRANSPORTS: 'websocket,carrier-pigeon' }, 'SOCKETIO_TRANSPORTS', /comma list/],
+      [{ REPLICA_ID: 'has spaces' }, 'REPLICA_ID', /characters/],
+      [{ REDIS_COMMAND_TIMEOUT_MS: '5000', SHUTDOWN_TIMEOUT_MS: '4000' }, 'REDIS_COMMAND_TIMEOUT_MS', /below SHUTDOWN_TIMEOUT_MS/],
+    ];
+    for (const [env, variable, problem] of invalid) {
+      it(`rejects ${JSON.stringify(env)} naming ${variable}`, () => {
+        assert.throws(
+          () => loadConfig(env),
+          (error: unknown) => error instanceof ConfigError && error.variable === variable && problem.test(error.message),
+        );
+      });
+    }
+
+    it('never shows the Redis password when describing the config', () => {
+      const described = describeConfig(loadConfig({ REDIS_URL: 'redis://:s3cret@redis:6379' }));
+      assert.doesNotMatch(JSON.stringify(described), /s3cret/);
+    });
+  });
+
+  describe('the replica process', () => {
+    it('exits 2 with one line naming the variable when a value is bad', async () => {
+      const replica = ReplicaProcess.spawn({ SHUTDOWN_TIMEOUT_MS: '15000' });
+      const exit = await replica.exited;
+      assert.equal(exit.code, 2);
+      assert.equal(replica.stderr, 'config error: SHUTDOWN_TIMEOUT_MS must be between 1000 and 9999 (got 15000)\n');
+    });
+
+    it('validates, prints the config without secrets and exits 0 with --check-config', async () => {
+      const replica = ReplicaProcess.spawn(
+        { APP_VERSION: 'green', REDIS_URL: 'redis://:hunter2@127.0.0.1:1' },
+        0,
+        ['--check-config'],
+      );
+      const exit = await replica.exited;
+      assert.equal(exit.code, 0, replica.stderr);
+      assert.equal(replica.logs.length, 1);
+      assert.equal(replica.logs[0]?.appVersion, 'green');
+      assert.equal(replica.logs[0]?.redisUrl, 'redis://:***@127.0.0.1:1');
+    });
+  });
+});

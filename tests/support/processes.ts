@@ -1,0 +1,254 @@
+/**
+ * Real processes for the tests: redis-server and replicas, on free loopback
+ * ports, each tracked so that a failing test still leaves nothing behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const REPLICA_MAIN = path.join(repoRoot, 'dist/services/gateway/main.js');
+
+/** Every child still running; killed on process exit if a test forgot (or failed before) cleanup. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Waits for `condition` to hold, checking every `intervalMs`; fails naming `what` after `timeoutMs`. */
+export async function eventually(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+  intervalMs = 10,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+function track(child: ChildProcess): Promise<Exit> {
+  running.add(child);
+  return new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    });
+  });
+}
+
+/** A redis-server of the test's own: its port, its data dir, AOF on so a restart keeps the counts. */
+export class RedisServer {
+  private child: ChildProcess | undefined;
+  private exited: Promise<Exit> | undefined;
+  private readonly dir = mkdtempSync(path.join(os.tmpdir(), 'wschat-redis-'));
+
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<RedisServer> {
+    const server = new RedisServer(await freePort());
+    await server.resume();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts (again) on the same port and data dir. */
+  async resume(): Promise<void> {
+    const child = spawn(
+      'redis-server',
+      [
+        '--port', String(this.port),
+        '--bind', '127.0.0.1',
+        '--dir', this.dir,
+        '--save', '',
+        '--appendonly', 'yes',
+        '--appendfsync', 'always',
+        '--daemonize', 'no',
+        '--loglevel', 'warning',
+      ],
+      { stdio: 'ignore' },
+    );
+    this.child = child;
+    this.exited = track(child);
+    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await eventually(
+        async () => {
+          try {
+            if (probe.status !== 'ready') await probe.connect();
+            return (await probe.ping()) === 'PONG';
+          } catch {
+            probe.disconnect();
+            return false;
+          }
+        },
+        `redis-server on port ${this.port}`,
+        5000,
+        25,
+      );
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  /** Graceful stop (SIGTERM: Redis fsyncs the AOF and exits). */
+  async stop(): Promise<void> {
+    if (this.child === undefined || this.exited === undefined) return;
+    this.child.kill('SIGTERM');
+    await this.exited;
+    this.child = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.resume();
+  }
+
+  /** A client for inspecting what the replicas stored. Disconnect it when done. */
+  client(): Redis {
+    return new Redis(this.url, { maxRetriesPerRequest: 1 });
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** One JSON log line of a replica. */
+export type LogLine = Record<string, unknown> & { event?: string; message?: string };
+
+/** A replica process (the compiled entry point, as `npm start` runs it). */
+export class ReplicaProcess {
+  readonly logs: LogLine[] = [];
+  stderr = '';
+  readonly exited: Promise<Exit>;
+
+  private constructor(
+    readonly port: number,
+    private readonly child: ChildProcess,
+  ) {
+    this.exited = track(child);
+    let pending = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) if (line.trim() !== '') this.logs.push(JSON.parse(line) as LogLine);
+    });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+  }
+
+  /** Starts a replica and waits until /readyz answers 200. */
+  static async start(redis: RedisServer, env: Record<string, string> = {}): Promise<ReplicaProcess> {
+    const replica = ReplicaProcess.spawn({ REDIS_URL: redis.url, ...env }, await freePort());
+    await replica.waitReady();
+    return replica;
+  }
+
+  /** Spawns without waiting; `env` is all the configuration it gets besides PORT and HOST. */
+  static spawn(env: Record<string, string>, port = 0, args: string[] = []): ReplicaProcess {
+    const child = spawn(process.execPath, [REPLICA_MAIN, ...args], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        HEARTBEAT_INTERVAL_MS: '3600000',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new ReplicaProcess(port, child);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.port}/ws/chat/`;
+  }
+
+  async waitReady(timeoutMs = 5000): Promise<void> {
+    await eventually(async () => (await this.probe('/readyz')) === 200, `replica :${this.port} ready`, timeoutMs, 25);
+  }
+
+  /** HTTP status of GET `path`, or 0 when nothing answers. */
+  async probe(path: string): Promise<number> {
+    try {
+      const response = await fetch(`${this.httpUrl}${path}`);
+      await response.arrayBuffer();
+      return response.status;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** The value of one metric series from /metrics (0 when absent). */
+  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const text = await (await fetch(`${this.httpUrl}/metrics`)).text();
+    const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
+    for (const line of text.split('\n')) {
+      const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+      if (match?.[1] !== name) continue;
+      const labelText = match[2] ?? '';
+      if (wanted.every((pair) => labelText.includes(pair))) return Number(match[3]);
+    }
+    return 0;
+  }
+
+  events(event: string): LogLine[] {
+    return this.logs.filter((line) => line.event === event);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** SIGTERM and wait for the exit; SIGKILL if it overruns `timeoutMs`. */
+  async stop(timeoutMs = 10_000): Promise<Exit> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
