@@ -57,10 +57,10 @@ describe('plain endpoint /ws/chat/', () => {
 
     it('keeps connections independent', async () => {
       const [a, b] = await Promise.all([connect(first), connect(first)]);
-      a!.sendMany(3);
-      b!.sendMany(5);
-      assert.deepEqual(await a!.waitForCounts(3), [1, 2, 3]);
-      assert.deepEqual(await b!.waitForCounts(5), [1, 2, 3, 4, 5]);
+      a.sendMany(3);
+      b.sendMany(5);
+      assert.deepEqual(await a.waitForCounts(3), [1, 2, 3]);
+      assert.deepEqual(await b.waitForCounts(5), [1, 2, 3, 4, 5]);
     });
 
     it('serves 200 concurrent sockets, each with its own ordered counts', async () => {

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { io, type Socket } from 'socket.io-client';
-import WebSocket from 'ws';
+import WebSocket, { type RawData } from 'ws';
 import { eventually } from './processes.js';
 
 export type Frame = { count: number } | { ts: string } | { bye: true; total: number } | Record<string, unknown>;
@@ -62,7 +62,7 @@ export class PlainClient extends RecordingClient {
   ) {
     super();
     ws.on('message', (data, isBinary) => {
-      if (!isBinary) this.frames.push(JSON.parse(data.toString()) as Frame);
+      if (!isBinary) this.frames.push(JSON.parse(textOf(data)) as Frame);
     });
     this.closedPromise = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
@@ -121,7 +121,10 @@ export class SocketIoClient extends RecordingClient {
     socket.on('disconnect', (reason) => (this.disconnectReason = reason));
   }
 
-  /** Connects over the websocket transport, without automatic reconnection (tests reconnect explicitly). */
+  /**
+   * Connects over the websocket transport, without automatic reconnection
+   * (tests reconnect explicitly), and resolves once the session id arrived.
+   */
   static connect(httpUrl: string, session?: string): Promise<SocketIoClient> {
     const socket = io(httpUrl, {
       transports: ['websocket'],
@@ -130,8 +133,9 @@ export class SocketIoClient extends RecordingClient {
       forceNew: true,
     });
     const client = new SocketIoClient(socket);
+    // The server emits `session` right after the connect; resolve once it is known.
     return new Promise((resolve, reject) => {
-      socket.once('connect', () => resolve(client));
+      socket.once('session', () => resolve(client));
       socket.once('connect_error', reject);
     });
   }
@@ -153,6 +157,12 @@ export class SocketIoClient extends RecordingClient {
   close(): void {
     this.socket.disconnect();
   }
+}
+
+/** A text frame's payload as a string, whatever buffer shape ws delivered it in. */
+export function textOf(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return data instanceof ArrayBuffer ? Buffer.from(data).toString('utf8') : data.toString('utf8');
 }
 
 export function range(from: number, to: number): number[] {

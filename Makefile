@@ -1,0 +1,33 @@
+# The two commands of the README are `make dev-up` and `make test`; the rest are parts of them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help deps build lint typecheck test dev-up dev-down check-scripts
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+deps: ## Install node modules and redis-server when missing
+	@tools/install-deps.sh
+
+build: deps ## Compile TypeScript to dist/
+	npm run build
+
+lint: deps ## ESLint (type-aware)
+	npm run lint
+
+typecheck: deps ## tsc --noEmit
+	npm run typecheck
+
+check-scripts: ## shellcheck every shell script (skipped when shellcheck is absent)
+	@if command -v shellcheck >/dev/null; then shellcheck -x tools/*.sh .ci/run && echo "shellcheck: ok"; \
+	else echo "shellcheck not installed: skipped (apt-get install shellcheck)"; fi
+
+test: deps lint typecheck check-scripts ## Everything CI runs: lint, typecheck, scripts, then the mocha suite against real Redis
+	npm test
+
+dev-up: build ## Start Redis and one replica on :8000 (native processes, logs in .run/logs)
+	@tools/dev-up.sh
+
+dev-down: ## Stop what dev-up started
+	@tools/dev-down.sh

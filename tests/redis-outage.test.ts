@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
+import WebSocket from 'ws';
+import { newSessionId } from '../shared/protocol.js';
+import { range, textOf } from './support/clients.js';
+import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
+
+const HEARTBEAT_INTERVAL_MS = 300;
+
+/**
+ * A client as the protocol asks clients to behave: one message in flight, and
+ * after any close it reconnects with its session and re-sends the message that
+ * got no count.
+ */
+class ClosedLoopClient {
+  readonly counts: number[] = [];
+  readonly closeCodes: number[] = [];
+  private ws: WebSocket | undefined;
+  private stopped = false;
+  private awaiting = false;
+  private target = 0;
+
+  constructor(
+    private readonly urls: string[],
+    readonly session = newSessionId(),
+  ) {}
+
+  start(): void {
+    const url = this.urls[this.closeCodes.length % this.urls.length]!;
+    const ws = new WebSocket(`${url}?session=${this.session}`);
+    this.ws = ws;
+    ws.on('open', () => this.sendNext());
+    ws.on('message', (data) => {
+      const frame = JSON.parse(textOf(data)) as { count?: number };
+      if (typeof frame.count !== 'number') return;
+      this.counts.push(frame.count);
+      this.awaiting = false;
+      this.sendNext();
+    });
+    ws.on('error', () => undefined);
+    ws.on('close', (code) => {
+      if (this.stopped) return;
+      this.closeCodes.push(code);
+      setTimeout(() => this.start(), 100);
+    });
+  }
+
+  private sendNext(): void {
+    if (this.stopped || this.ws?.readyState !== WebSocket.OPEN) return;
+    // Re-send the unanswered message after a reconnect, else the next one.
+    if (!this.awaiting) this.target += 1;
+    this.awaiting = true;
+    this.ws.send(`message ${this.target}`);
+  }
+
+  /** Stops sending and waits for the last answer (or gives up on it when the socket is gone). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await eventually(() => !this.awaiting || this.ws?.readyState !== WebSocket.OPEN, 'the last answer', 5000);
+    this.ws?.close();
+  }
+}
+
+describe('Redis outage', () => {
+  let redis: RedisServer;
+  let inspect: Redis;
+  let replicas: ReplicaProcess[];
+
+  before(async () => {
+    redis = await RedisServer.start();
+    const env = { HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS), REDIS_COMMAND_TIMEOUT_MS: '1000' };
+    replicas = await Promise.all([ReplicaProcess.start(redis, env), ReplicaProcess.start(redis, env)]);
+  });
+
+  after(async () => {
+    inspect?.disconnect();
+    await Promise.all(replicas.map((replica) => replica.stop()));
+    await redis?.destroy();
+  });
+
+  it('survives a Redis restart under traffic: 1013 then resume, no crash, no count lost, repeated or going backwards', async () => {
+    const clients = range(1, 20).map(() => new ClosedLoopClient(replicas.map((replica) => replica.wsUrl)));
+    for (const client of clients) client.start();
+    await sleep(500);
+    const beforeOutage = clients.map((client) => client.counts.length);
+    assert.ok(beforeOutage.every((n) => n > 0), 'traffic flows before the outage');
+
+    await redis.stop();
+    for (const replica of replicas) {
+      await eventually(async () => (await replica.probe('/readyz')) === 503, 'readiness to drop with Redis', 3000);
+      const body = (await (await fetch(`${replica.httpUrl}/readyz`)).json()) as { reasons: string[] };
+      assert.ok(body.reasons.includes('redis'), JSON.stringify(body));
+      assert.equal(await replica.metric('wschat_redis_connected'), 0);
+    }
+    // Longer than the ~1 s for which ioredis holds commands, so clients see the 1013 path.
+    await sleep(2000);
+    const restarted = Date.now();
+    await redis.resume();
+    for (const replica of replicas) await replica.waitReady(5000);
+    await sleep(1500);
+    await Promise.all(clients.map((client) => client.stop()));
+
+    for (const replica of replicas) {
+      assert.equal(replica.stderr, '', 'nothing on stderr');
+      assert.equal(replica.events('unhandled_rejection').length, 0);
+    }
+    inspect = redis.client();
+    for (const [index, client] of clients.entries()) {
+      const { counts } = client;
+      for (let i = 1; i < counts.length; i += 1) {
+        assert.ok(counts[i]! > counts[i - 1]!, `session ${index}: ${counts[i - 1]} then ${counts[i]}`);
+      }
+      assert.ok(counts.length > beforeOutage[index]!, `session ${index} made progress after the restart`);
+      // Messages that Redis could not confirm in time end in bye + 1013 ("retry later"), nothing else.
+      assert.ok(client.closeCodes.length > 0, `session ${index} felt the outage`);
+      assert.deepEqual(new Set(client.closeCodes), new Set([1013]), `session ${index}: ${client.closeCodes.join(',')}`);
+      const stored = Number(await inspect.get(`wschat:session:${client.session}`));
+      assert.ok(stored >= counts.at(-1)!, `session ${index}: saw ${counts.at(-1)}, Redis has ${stored}`);
+    }
+    const ticksAfter = replicas
+      .flatMap((replica) => replica.events('heartbeat_won'))
+      .filter((line) => Date.parse(String(line.ts)) > restarted);
+    assert.ok(ticksAfter.length >= 3, `heartbeat resumed: ${ticksAfter.length} ticks won after the restart`);
+  });
+});

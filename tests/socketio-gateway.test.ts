@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { isValidSessionId, newSessionId } from '../shared/protocol.js';
+import { PlainClient, range, SocketIoClient } from './support/clients.js';
+import { eventually, RedisServer, ReplicaProcess } from './support/processes.js';
+
+describe('socket.io gateway', () => {
+  let redis: RedisServer;
+  let first: ReplicaProcess;
+  let second: ReplicaProcess;
+  const clients: Array<SocketIoClient | PlainClient> = [];
+
+  function track<T extends SocketIoClient | PlainClient>(client: T): T {
+    clients.push(client);
+    return client;
+  }
+
+  before(async () => {
+    redis = await RedisServer.start();
+    [first, second] = await Promise.all([
+      ReplicaProcess.start(redis, { MAX_MESSAGE_BYTES: '1024' }),
+      ReplicaProcess.start(redis, { MAX_MESSAGE_BYTES: '1024' }),
+    ]);
+  });
+
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.close();
+  });
+
+  after(async () => {
+    await Promise.all([first?.stop(), second?.stop()]);
+    await redis?.destroy();
+  });
+
+  it('answers each message with a count event and the ack, in order', async () => {
+    const client = track(await SocketIoClient.connect(first.httpUrl));
+    client.sendMany(20);
+    assert.deepEqual(await client.waitForCounts(20), range(1, 20));
+    await eventually(() => client.acks.length === 20, '20 acks');
+    assert.deepEqual(client.acks, range(1, 20));
+    for (const frame of client.replies()) assert.deepEqual(Object.keys(frame), ['count']);
+  });
+
+  it('tells the client its session id on connect', async () => {
+    const client = track(await SocketIoClient.connect(first.httpUrl));
+    assert.ok(isValidSessionId(client.session));
+  });
+
+  it('resumes a session across transports and replicas, both ways', async () => {
+    const plain = track(await PlainClient.connect(first.wsUrl));
+    plain.sendMany(2);
+    await plain.waitForCounts(2);
+    plain.close();
+    await plain.waitClosed();
+
+    const socketIo = track(await SocketIoClient.connect(second.httpUrl, plain.sessionId));
+    assert.equal(socketIo.session, plain.sessionId);
+    socketIo.sendMany(2);
+    assert.deepEqual(await socketIo.waitForCounts(2), [3, 4]);
+    socketIo.close();
+
+    const back = track(await PlainClient.connect(first.wsUrl, plain.sessionId));
+    back.send('again');
+    assert.deepEqual(await back.waitForCounts(1), [5]);
+  });
+
+  it('accepts the session in the query as well as in auth', async () => {
+    const session = newSessionId();
+    const client = track(await SocketIoClient.connect(`${first.httpUrl}?session=${session}`));
+    assert.equal(client.session, session);
+  });
+
+  it('refuses a malformed session with connect_error "invalid session id" and code 1008', async () => {
+    await assert.rejects(SocketIoClient.connect(first.httpUrl, 'NOT-A-UUID'), (error: Error & { data?: unknown }) => {
+      assert.equal(error.message, 'invalid session id');
+      assert.deepEqual(error.data, { code: 1008, reason: 'invalid session id' });
+      return true;
+    });
+  });
+
+  it('sends bye then disconnects (no auto-reconnect) on a non-string message', async () => {
+    const client = track(await SocketIoClient.connect(first.httpUrl));
+    client.sendMany(2);
+    client.send({ not: 'a string' });
+    assert.equal(await client.waitDisconnected(), 'io server disconnect');
+    assert.deepEqual(client.replies(), [{ count: 1 }, { count: 2 }, { bye: true, total: 2 }]);
+  });
+
+  it('sends bye then disconnects on a message over MAX_MESSAGE_BYTES', async () => {
+    const client = track(await SocketIoClient.connect(first.httpUrl));
+    client.send('x'.repeat(1025));
+    assert.equal(await client.waitDisconnected(), 'io server disconnect');
+    assert.deepEqual(client.replies(), [{ bye: true, total: 0 }]);
+  });
+});

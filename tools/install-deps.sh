@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what building, testing and running the stack need on Debian/Ubuntu:
+# node modules (npm ci, when the lock file changed) and redis-server (apt-get,
+# when missing and running as root). Safe to run again: it only does what is missing.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+readonly NODE_MAJOR_MIN=20
+
+die() {
+  echo "install-deps: $*" >&2
+  exit 1
+}
+
+check_node() {
+  command -v node >/dev/null || die "Node.js ${NODE_MAJOR_MIN}+ is required (https://nodejs.org or your distribution's nodejs package)"
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  ((major >= NODE_MAJOR_MIN)) || die "Node.js ${NODE_MAJOR_MIN}+ is required, found $(node --version)"
+}
+
+install_debian_packages() {
+  local missing=()
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  ((${#missing[@]} == 0)) && return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    die "missing ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}' and try again"
+  fi
+  echo "install-deps: apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+install_node_modules() {
+  # npm ci only when node_modules is missing or older than the lock file.
+  if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    npm ci --no-audit --no-fund
+  fi
+}
+
+check_node
+install_debian_packages
+install_node_modules
