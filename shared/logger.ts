@@ -36,7 +36,7 @@ export function createLogger(options: LoggerOptions): Logger {
     options.stream === undefined
       ? new winston.transports.Console({ stderrLevels: [] })
       : new winston.transports.Stream({ stream: options.stream });
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level: options.level,
     defaultMeta: { replica: options.replica, version: options.version },
     format: winston.format.combine(
@@ -47,6 +47,24 @@ export function createLogger(options: LoggerOptions): Logger {
     ),
     transports: [transport],
   });
+  // A failing log write (a closed pipe, a line after shutdown's final flush) must
+  // never become an uncaught 'error' that kills the replica.
+  logger.on('error', (error: Error) => process.stderr.write(`log write failed: ${error.message}\n`));
+  return logger;
+}
+
+/**
+ * Resolves once every line logged so far has been handed to the OS. winston
+ * writes through streams, so a process.exit() right after a log call can lose
+ * the last lines (the ones that say how a shutdown went).
+ */
+export async function flushLogger(logger: Logger, stream: NodeJS.WritableStream = process.stdout): Promise<void> {
+  const finished = logger.transports.map(
+    (transport) => new Promise<void>((resolve) => transport.once('finish', () => resolve())),
+  );
+  logger.end();
+  await Promise.all(finished);
+  await new Promise<void>((resolve) => stream.write('', () => resolve()));
 }
 
 /** An error as log fields: message and code, never a stack trace at info level. */

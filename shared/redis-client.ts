@@ -29,7 +29,13 @@ export interface RedisClientOptions {
   onStateChange: () => void;
 }
 
-export function createRedisClient(options: RedisClientOptions): Redis {
+/** A client and the way to close it on purpose (so the close is not reported as an outage). */
+export interface RedisHandle {
+  readonly client: Redis;
+  quit(): Promise<void>;
+}
+
+export function createRedisClient(options: RedisClientOptions): RedisHandle {
   const { config, role, logger } = options;
   const client = new Redis(config.redisUrl, {
     connectionName: `wschat:${config.replicaId}:${role}`,
@@ -41,6 +47,7 @@ export function createRedisClient(options: RedisClientOptions): Redis {
 
   let wasReady = false;
   let errorLoggedSinceReady = false;
+  let quitting = false;
   client.on('ready', () => {
     wasReady = true;
     errorLoggedSinceReady = false;
@@ -48,7 +55,7 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     options.onStateChange();
   });
   client.on('close', () => {
-    if (wasReady) logger.warn('redis connection lost', { event: 'redis_lost', role });
+    if (wasReady && !quitting) logger.warn('redis connection lost', { event: 'redis_lost', role });
     wasReady = false;
     options.onStateChange();
   });
@@ -60,5 +67,16 @@ export function createRedisClient(options: RedisClientOptions): Redis {
       logger.warn('redis error', { event: 'redis_error', role, ...errorFields(error) });
     }
   });
-  return client;
+  return {
+    client,
+    async quit() {
+      quitting = true;
+      try {
+        await client.quit();
+      } catch {
+        // Already disconnected (Redis down at shutdown): nothing left to close gracefully.
+        client.disconnect();
+      }
+    },
+  };
 }

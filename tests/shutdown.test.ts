@@ -86,6 +86,26 @@ describe('graceful shutdown', () => {
     assert.deepEqual(await replica.exited, { code: 0, signal: null });
   });
 
+  it('forces exit 1 with a log line when the drain overruns SHUTDOWN_TIMEOUT_MS', async () => {
+    const replica = await ReplicaProcess.start(redis, { SHUTDOWN_TIMEOUT_MS: '2500', REDIS_COMMAND_TIMEOUT_MS: '2000' });
+    // The stubborn socket holds the drain for its handshake budget (1.5 s); with writes
+    // paused, reporting the drain time to Redis then waits 2 s more: past the deadline.
+    const stubborn = await silentWebSocket(replica.port);
+    await inspect.call('CLIENT', 'PAUSE', '6000', 'WRITE');
+    try {
+      const signalled = Date.now();
+      replica.signal('SIGTERM');
+      const exit = await replica.exited;
+      const took = Date.now() - signalled;
+      assert.deepEqual(exit, { code: 1, signal: null });
+      assert.ok(took < 2500 + 200, `exit took ${took} ms`);
+      assert.equal(replica.events('shutdown_forced').length, 1, 'the forced exit is logged');
+    } finally {
+      stubborn.destroy();
+      await inspect.call('CLIENT', 'UNPAUSE');
+    }
+  });
+
   it('refuses new WebSocket upgrades with 503 while draining', async () => {
     const replica = await ReplicaProcess.start(redis, { SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) });
     const stubborn = await silentWebSocket(replica.port);

@@ -7,11 +7,31 @@
  * Exit codes: 0 clean shutdown, 1 failure or drain deadline overrun, 2 bad configuration.
  */
 import { ConfigError, describeConfig, loadConfig, type Config } from '../../shared/config.js';
-import { errorFields } from '../../shared/logger.js';
+import { errorFields, flushLogger, type Logger } from '../../shared/logger.js';
 import { Replica } from './replica.js';
 
 const EXIT_FAILURE = 1;
 const EXIT_BAD_CONFIG = 2;
+/** Time kept back from the drain deadline to write the last log lines before exiting. */
+const LOG_FLUSH_BUDGET_MS = 250;
+
+async function drainAndExit(replica: Replica, signal: NodeJS.Signals): Promise<void> {
+  let code = 0;
+  try {
+    await replica.shutdown(signal);
+  } catch (error) {
+    replica.logger.error('shutdown failed', { event: 'shutdown_failed', ...errorFields(error) });
+    code = EXIT_FAILURE;
+  }
+  await exitAfterFlush(replica.logger, code);
+}
+
+/** Exits once the logs are written, or after LOG_FLUSH_BUDGET_MS whatever happens. */
+async function exitAfterFlush(logger: Logger, code: number): Promise<never> {
+  setTimeout(() => process.exit(code), LOG_FLUSH_BUDGET_MS).unref();
+  await flushLogger(logger);
+  process.exit(code);
+}
 
 function readConfig(): Config {
   try {
@@ -47,21 +67,16 @@ async function main(): Promise<void> {
     // A second signal must not fall through to Node's default handler mid-drain.
     if (stopping) return void logger.info('already draining', { event: 'shutdown_signal_repeated', signal });
     stopping = true;
-    // The watchdog: whatever happens in the drain, the process is gone by the deadline.
+    // The watchdog: whatever happens in the drain, the process is gone by the deadline,
+    // with its last line written.
     setTimeout(() => {
       logger.error('shutdown deadline exceeded, forcing exit', {
         event: 'shutdown_forced',
         timeout_ms: config.shutdownTimeoutMs,
       });
-      process.exit(EXIT_FAILURE);
-    }, config.shutdownTimeoutMs).unref();
-    replica.shutdown(signal).then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error('shutdown failed', { event: 'shutdown_failed', ...errorFields(error) });
-        process.exit(EXIT_FAILURE);
-      },
-    );
+      void exitAfterFlush(logger, EXIT_FAILURE);
+    }, config.shutdownTimeoutMs - LOG_FLUSH_BUDGET_MS).unref();
+    void drainAndExit(replica, signal);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

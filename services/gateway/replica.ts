@@ -14,7 +14,7 @@ import type { Config } from '../../shared/config.js';
 import { createLogger, errorFields, type LogContext, type Logger } from '../../shared/logger.js';
 import { Metrics } from '../../shared/metrics.js';
 import { CLOSE } from '../../shared/protocol.js';
-import { createRedisClient } from '../../shared/redis-client.js';
+import { createRedisClient, type RedisHandle } from '../../shared/redis-client.js';
 import { RedisSessionStore } from '../../shared/session-store.js';
 import { ShutdownLedger } from '../../shared/shutdown-ledger.js';
 import { ConnectionRegistry } from './connection-registry.js';
@@ -40,6 +40,8 @@ export class Replica {
   readonly metrics = new Metrics();
   private readonly contextStore = new AsyncLocalStorage<LogContext>();
   private readonly registry = new ConnectionRegistry();
+  private readonly redisHandle: RedisHandle;
+  private readonly subscriberHandle: RedisHandle;
   private readonly redis: Redis;
   private readonly subscriber: Redis;
   private readonly httpServer: http.Server;
@@ -67,8 +69,10 @@ export class Replica {
       onError: () => this.metrics.errors.inc({ kind: 'redis' }),
       onStateChange: () => this.readinessChanged(),
     };
-    this.redis = createRedisClient({ ...redisEvents, role: 'commands' });
-    this.subscriber = createRedisClient({ ...redisEvents, role: 'subscriber' });
+    this.redisHandle = createRedisClient({ ...redisEvents, role: 'commands' });
+    this.subscriberHandle = createRedisClient({ ...redisEvents, role: 'subscriber' });
+    this.redis = this.redisHandle.client;
+    this.subscriber = this.subscriberHandle.client;
     this.ledger = new ShutdownLedger(this.redis, config.redisKeyPrefix);
 
     const connectionDeps = {
@@ -217,7 +221,7 @@ export class Replica {
     const durationMs = elapsed();
     this.metrics.shutdownDuration.observe(durationMs / 1000);
     await this.reportShutdown(durationMs);
-    await Promise.allSettled([this.redis.quit(), this.subscriber.quit()]);
+    await Promise.all([this.redisHandle.quit(), this.subscriberHandle.quit()]);
     this.phase = 'stopped';
     this.logger.info('shutdown complete', { event: 'shutdown_complete', duration_ms: elapsed(), terminated });
     return { durationMs: elapsed(), terminated };

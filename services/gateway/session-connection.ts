@@ -158,7 +158,9 @@ export class SessionConnection {
       if (this.closing !== undefined || this.transportGone) return;
       this.closing = reason;
       if (reason !== CLOSE.shuttingDown) this.deps.metrics.errors.inc({ kind: reason.kind });
-      this.deps.logger.info('closing connection', { event: 'closing', code: reason.code, reason: reason.reason });
+      // A drain closes every socket at once; its per-socket line is debug, the close line that follows is not.
+      const level = reason === CLOSE.shuttingDown ? 'debug' : 'info';
+      this.deps.logger.log(level, 'closing connection', { event: 'closing', code: reason.code, reason: reason.reason });
       void this.replies.then(() => {
         if (this.transportGone) return;
         if (this.opened) this.sink.sendBye(this.confirmed);
