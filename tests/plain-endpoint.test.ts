@@ -3,7 +3,7 @@ import net from 'node:net';
 import type { Redis } from 'ioredis';
 import { isValidSessionId, newSessionId } from '../shared/protocol.js';
 import { PlainClient, range } from './support/clients.js';
-import { RedisServer, ReplicaProcess, sleep } from './support/processes.js';
+import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
 
 const MAX_MESSAGE_BYTES = 1024;
 
@@ -170,6 +170,40 @@ describe('plain endpoint /ws/chat/', () => {
       assert.deepEqual(await bystander.waitForCounts(2), [1, 2]);
       assert.ok((await first.metric('wschat_errors_total', { kind: 'binary_frame' })) >= 1);
       assert.ok((await first.metric('wschat_errors_total', { kind: 'invalid_session' })) >= 1);
+    });
+  });
+
+  describe('logs', () => {
+    it('carries the proxy request id, a session tag and the replica through every line of a connection', async () => {
+      const requestId = 'nginx-5f2c1d';
+      const client = await PlainClient.connect(first.wsUrl, undefined, { 'X-Request-Id': requestId });
+      client.sendMany(2);
+      await client.waitForCounts(2);
+      client.close();
+      await client.waitClosed();
+      await eventually(() => first.logs.some((line) => line.request_id === requestId && line.event === 'close'), 'the close line');
+
+      const lines = first.logs.filter((line) => line.request_id === requestId);
+      assert.deepEqual(
+        lines.map((line) => line.event),
+        ['connect', 'close'],
+        'one line per event, none per message',
+      );
+      const sessionId = client.sessionId!;
+      for (const line of lines) {
+        assert.equal(line.session, `${sessionId.slice(0, 8)}…`);
+        assert.equal(line.version, 'blue');
+        assert.equal(typeof line.replica, 'string');
+        assert.doesNotMatch(JSON.stringify(line), new RegExp(sessionId), 'the whole session id is never logged');
+      }
+      assert.deepEqual([lines[1]?.by, lines[1]?.code, lines[1]?.total], ['client', 1000, 2]);
+    });
+
+    it('makes a request id when the proxy sent none (or sent garbage)', async () => {
+      const client = await PlainClient.connect(first.wsUrl, undefined, { 'X-Request-Id': 'bad id with spaces' });
+      await eventually(() => first.logs.some((line) => line.session === `${client.sessionId!.slice(0, 8)}…`), 'the connect line');
+      const line = first.logs.find((entry) => entry.session === `${client.sessionId!.slice(0, 8)}…`);
+      assert.match(String(line?.request_id), /^[0-9a-f-]{36}$/);
     });
   });
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import type { Redis } from 'ioredis';
-import { PlainClient, range, SocketIoClient } from './support/clients.js';
+import { PlainClient, range, silentWebSocket, SocketIoClient } from './support/clients.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
 
 const SHUTDOWN_TIMEOUT_MS = 4000;
@@ -116,20 +115,3 @@ describe('graceful shutdown', () => {
     assert.deepEqual(await replica.exited, { code: 0, signal: null });
   });
 });
-
-/** Completes a WebSocket handshake on /ws/chat/, then reads nothing and answers nothing. */
-function silentWebSocket(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => {
-      socket.write(
-        'GET /ws/chat/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-      );
-    });
-    socket.once('data', (chunk: Buffer) => {
-      if (chunk.toString().startsWith('HTTP/1.1 101')) resolve(socket);
-      else reject(new Error(`handshake failed: ${chunk.toString()}`));
-    });
-    socket.on('error', reject);
-  });
-}

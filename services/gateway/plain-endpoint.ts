@@ -28,6 +28,8 @@ import { SessionConnection, type ConnectionDeps, type TransportSink } from './se
  */
 export class ChatWebSocket extends WebSocket {
   onParserClose: ((reason: ServerClose) => void) | undefined;
+  /** Answered the last liveness ping (or has not been pinged yet). */
+  alive = true;
 
   override close(code?: number, data?: string | Buffer): void {
     const reason = code === undefined ? undefined : PARSER_CLOSES.get(code);
@@ -79,12 +81,17 @@ class PlainSink implements TransportSink {
 
 export interface PlainEndpointDeps extends ConnectionDeps {
   registry: ConnectionRegistry;
+  /** Liveness period: a peer that has not answered the previous ping is dropped. */
+  pingIntervalMs: number;
 }
 
 export class PlainEndpoint {
   private readonly wss: WebSocketServer;
   /** Session id chosen for each upgrade, read back when ws writes the 101 headers. */
   private readonly sessionIds = new WeakMap<IncomingMessage, string>();
+  /** Open sockets, for the liveness sweep (socket.io runs its own ping/pong). */
+  private readonly sockets = new Set<ChatWebSocket>();
+  private livenessTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: PlainEndpointDeps) {
     this.wss = new WebSocketServer({
@@ -98,6 +105,32 @@ export class PlainEndpoint {
       const sessionId = this.sessionIds.get(request);
       if (sessionId !== undefined) headers.push(`X-Session-Id: ${sessionId}`);
     });
+  }
+
+  /**
+   * A peer that vanished without a FIN (a closed laptop, a NAT that forgot the
+   * flow) would hold its socket forever; every interval, sockets that did not
+   * answer the previous ping are dropped and the others are pinged.
+   */
+  startLiveness(): void {
+    this.livenessTimer ??= setInterval(() => this.sweep(), this.deps.pingIntervalMs);
+  }
+
+  stopLiveness(): void {
+    clearInterval(this.livenessTimer);
+    this.livenessTimer = undefined;
+  }
+
+  private sweep(): void {
+    for (const ws of this.sockets) {
+      if (!ws.alive) {
+        this.deps.metrics.errors.inc({ kind: 'peer_unresponsive' });
+        ws.terminate();
+        continue;
+      }
+      ws.alive = false;
+      ws.ping();
+    }
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
@@ -133,12 +166,15 @@ export class PlainEndpoint {
       if (isBinary) connection.close(CLOSE.binaryFrame);
       else connection.receive(byteLength(data));
     });
+    ws.on('pong', () => (ws.alive = true));
     ws.on('close', (code) => {
+      this.sockets.delete(ws);
       this.deps.registry.delete(connection);
       connection.transportClosed(code);
     });
     // Parser errors are already handled through onParserClose; socket errors end in 'close'.
     ws.on('error', () => undefined);
+    this.sockets.add(ws);
     this.deps.registry.add(connection);
     connection.open();
   }

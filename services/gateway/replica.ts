@@ -46,6 +46,7 @@ export class Replica {
   private readonly subscriber: Redis;
   private readonly httpServer: http.Server;
   private readonly gateway: SocketIoGateway;
+  private readonly plain: PlainEndpoint;
   private readonly heartbeat: Heartbeat;
   private readonly ledger: ShutdownLedger;
   private phase: Phase = 'starting';
@@ -102,7 +103,8 @@ export class Replica {
     // engine.io installed its own upgrade listener; one router owns every upgrade instead,
     // so that draining and unknown paths are answered the same way on both endpoints.
     this.httpServer.removeAllListeners('upgrade');
-    const plain = new PlainEndpoint(connectionDeps);
+    const plain = new PlainEndpoint({ ...connectionDeps, pingIntervalMs: config.heartbeatIntervalMs });
+    this.plain = plain;
     this.httpServer.on(
       'upgrade',
       createUpgradeRouter({
@@ -140,6 +142,7 @@ export class Replica {
     });
     this.phase = 'running';
     this.heartbeat.start();
+    this.plain.startLiveness();
     this.readinessChanged();
     return this.httpServer.address() as AddressInfo;
   }
@@ -205,6 +208,7 @@ export class Replica {
       connections: this.registry.size,
     });
     this.heartbeat.stop();
+    this.plain.stopLiveness();
 
     this.registry.forEach((connection) => connection.close(CLOSE.shuttingDown));
     const handshakeBudget = this.config.shutdownTimeoutMs - DRAIN_RESERVE_MS;

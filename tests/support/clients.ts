@@ -3,6 +3,7 @@
  * assert on whole sequences (counts, heartbeats, bye, close).
  */
 import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket, { type RawData } from 'ws';
 import { eventually } from './processes.js';
@@ -73,9 +74,9 @@ export class PlainClient extends RecordingClient {
   }
 
   /** Opens /ws/chat/ (optionally resuming `session`) and resolves once the socket is open. */
-  static connect(url: string, session?: string): Promise<PlainClient> {
+  static connect(url: string, session?: string, headers: Record<string, string> = {}): Promise<PlainClient> {
     const target = session === undefined ? url : `${url}?session=${encodeURIComponent(session)}`;
-    const ws = new WebSocket(target);
+    const ws = new WebSocket(target, { headers });
     return new Promise((resolve, reject) => {
       let sessionId: string | undefined;
       ws.once('upgrade', (response: IncomingMessage) => {
@@ -179,4 +180,21 @@ async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: stri
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Completes a WebSocket handshake on /ws/chat/, then reads nothing and answers nothing. */
+export function silentWebSocket(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write(
+        'GET /ws/chat/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+    });
+    socket.once('data', (chunk: Buffer) => {
+      if (chunk.toString().startsWith('HTTP/1.1 101')) resolve(socket);
+      else reject(new Error(`handshake failed: ${chunk.toString()}`));
+    });
+    socket.on('error', reject);
+  });
 }
