@@ -30,7 +30,7 @@ describe('connection limits', () => {
   });
 
   describe('messages awaiting Redis', () => {
-    it('stops reading a plain socket at the limit and answers every message, in order, once Redis catches up', async () => {
+    it('stops reading a plain socket at the limit and answers every message, in order, once Redis catches up (liveness pings do not count the pause against it)', async () => {
       const client = await PlainClient.connect(replica.wsUrl);
       await inspect.call('CLIENT', 'PAUSE', '500', 'WRITE');
       client.sendMany(50);

@@ -123,6 +123,11 @@ export class PlainEndpoint {
 
   private sweep(): void {
     for (const ws of this.sockets) {
+      // A socket paused for backpressure cannot have read its pong: its silence is ours.
+      if (ws.isPaused) {
+        ws.alive = true;
+        continue;
+      }
       if (!ws.alive) {
         this.deps.metrics.errors.inc({ kind: 'peer_unresponsive' });
         ws.terminate();
