@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { ConfigError, describeConfig, loadConfig } from '../shared/config.js';
-import { ReplicaProcess } from './support/processes.js';
+import { freePort, ReplicaProcess } from './support/processes.js';
 
 describe('config', () => {
   describe('loadConfig', () => {
@@ -83,7 +84,7 @@ describe('config', () => {
     });
   });
 
-  describe('the replica process', () => {
+  describe('start-up errors', () => {
     it('exits 2 with one line naming the variable when a value is bad', async () => {
       const replica = ReplicaProcess.spawn({ SHUTDOWN_TIMEOUT_MS: '15000' });
       const exit = await replica.exited;
@@ -102,6 +103,20 @@ describe('config', () => {
       assert.equal(replica.logs.length, 1);
       assert.equal(replica.logs[0]?.appVersion, 'green');
       assert.equal(replica.logs[0]?.redisUrl, 'redis://:***@127.0.0.1:1');
+    });
+
+    it('exits 1 with one line saying why when the port is taken', async () => {
+      const port = await freePort();
+      const squatter = net.createServer().listen(port, '127.0.0.1');
+      await new Promise((resolve) => squatter.once('listening', resolve));
+      try {
+        const replica = ReplicaProcess.spawn({ REDIS_URL: 'redis://127.0.0.1:1' }, port);
+        const exit = await replica.exited;
+        assert.equal(exit.code, 1);
+        assert.match(replica.stderr, /^fatal: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+\n$/);
+      } finally {
+        squatter.close();
+      }
     });
   });
 });

@@ -216,6 +216,8 @@ describe('plain endpoint /ws/chat/', () => {
       const version = await fetch(`${first.httpUrl}/version`);
       assert.deepEqual([version.status, await version.json()], [200, { version: 'blue' }]);
       assert.equal(version.headers.get('x-content-type-options'), 'nosniff');
+      const plainGet = await fetch(`${first.httpUrl}/ws/chat/`);
+      assert.deepEqual([plainGet.status, await plainGet.json()], [426, { error: 'upgrade_required' }]);
       const missing = await fetch(`${first.httpUrl}/nope`);
       assert.deepEqual([missing.status, await missing.json()], [404, { error: 'not_found' }]);
     });

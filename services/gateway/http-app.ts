@@ -7,6 +7,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { LogContextStore, Logger } from '../../shared/logger.js';
 import { errorFields } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
+import { PLAIN_PATH } from '../../shared/protocol.js';
 import { requestIdFrom } from './request-id.js';
 
 export interface Readiness {
@@ -58,6 +59,11 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
 
   app.get('/metrics', async (_request, response) => {
     response.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+
+  // A browser tab or curl pointed at the WebSocket endpoint learns what it needs.
+  app.all([PLAIN_PATH, PLAIN_PATH.slice(0, -1)], (_request, response) => {
+    response.status(426).set('Upgrade', 'websocket').json({ error: 'upgrade_required' });
   });
 
   app.use((_request: Request, response: Response) => {

@@ -185,10 +185,21 @@ export class SocketIoGateway implements FleetChannel {
     });
     socket.on('disconnect', (reason) => {
       this.deps.registry.delete(connection);
-      connection.transportClosed(reason === 'client namespace disconnect' ? 1000 : ABNORMAL_CLOSURE);
+      connection.transportClosed(closeCodeOf(reason));
     });
     this.deps.registry.add(connection);
     socket.emit('session', { session: sessionId });
     connection.open();
   }
+}
+
+/**
+ * socket.io reports why a socket went, not the WebSocket close code: a client's
+ * disconnect() is a normal close, its transport closing (a tab closed) one
+ * without a status, anything else (ping timeout, transport error) abnormal.
+ */
+function closeCodeOf(reason: string): number {
+  if (reason === 'client namespace disconnect') return 1000;
+  if (reason === 'transport close') return 1005;
+  return ABNORMAL_CLOSURE;
 }
