@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build lint typecheck test dev-up dev-down check-scripts
+.PHONY: help deps build lint typecheck test dev-up dev-down status promote check-scripts
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -26,8 +26,14 @@ check-scripts: ## shellcheck every shell script (skipped when shellcheck is abse
 test: deps lint typecheck check-scripts ## Everything CI runs: lint, typecheck, scripts, then the mocha suite against real Redis
 	npm test
 
-dev-up: build ## Start Redis and one replica on :8000 (native processes, logs in .run/logs)
+dev-up: deps ## Start the stack: Redis, Nginx on :8000, the live colour (2 replicas); logs in .run/logs
 	@tools/dev-up.sh
 
-dev-down: ## Stop what dev-up started
+dev-down: ## Stop everything dev-up and promote started, and nothing else
 	@tools/dev-down.sh
+
+status: ## Each process of the stack: state, colour, readiness, connections
+	@tools/status.sh
+
+promote: deps ## Blue/green release to the colour that is not live (or COLOUR=blue|green)
+	@tools/promote.sh $(COLOUR)

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Stops what tools/dev-up.sh started (and nothing else): replicas first, so they
-# can drain against a live Redis, then Redis.
+# Stops what tools/dev-up.sh and tools/promote.sh started, and nothing else:
+# replicas first (they drain against a live Redis and Nginx), then Nginx, then Redis.
 set -euo pipefail
-# shellcheck source=tools/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tools/stack-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
 
 shopt -s nullglob
+replicas=()
 for pidfile in "$PID_DIR"/replica-*.pid; do
-  stop_process "$(basename "$pidfile" .pid)" 10
+  replicas+=("$(basename "$pidfile" .pid)")
 done
+((${#replicas[@]} == 0)) || stop_processes 10 "${replicas[@]}" || true
+stop_process nginx 10
 stop_process redis 10
-log "dev stack stopped"
+rm -f "$STACK_ENV"
+log "stack stopped"

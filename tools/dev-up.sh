@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
-# Starts the development stack as native processes: Redis (redis/redis.conf, its
-# own port and data dir) and one replica of the socket tier. Idempotent: what is
-# already running is left alone. Stop it with tools/dev-down.sh (make dev-down).
+# Brings up the whole stack as native processes: Redis (redis/redis.conf), Nginx
+# (nginx/, on :STACK_PORT) and the live colour with REPLICAS replicas. Idempotent:
+# what already runs is left alone. Stop it with tools/dev-down.sh (make dev-down).
 #
-#   PORT=8000 REDIS_PORT=6380 APP_VERSION=blue tools/dev-up.sh
+#   STACK_PORT=8000 REPLICAS=2 HEARTBEAT_INTERVAL_MS=30000 tools/dev-up.sh
+#
+# Settings are saved in $RUN_DIR/stack.env on first start; later runs, promote.sh
+# and status.sh read them from there.
 set -euo pipefail
-# shellcheck source=tools/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-PORT=${PORT:-8000}
-REDIS_PORT=${REDIS_PORT:-6380}
-APP_VERSION=${APP_VERSION:-blue}
-REPLICA=replica-$APP_VERSION-1
+# shellcheck source=tools/stack-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
 
 start_redis() {
   if pid_alive redis; then
@@ -19,39 +17,43 @@ start_redis() {
     return
   fi
   mkdir -p "$RUN_DIR/redis"
-  start_process redis redis-server "$REPO_ROOT/redis/redis.conf" \
-    --port "$REDIS_PORT" --dir "$RUN_DIR/redis"
+  start_process redis redis-server "$REPO_ROOT/redis/redis.conf" --port "$REDIS_PORT" --dir "$RUN_DIR/redis"
   wait_for_redis "$REDIS_PORT" 5 || die "redis did not answer on port $REDIS_PORT (see $LOG_DIR/redis.log)"
-  log "redis ready on 127.0.0.1:$REDIS_PORT"
 }
 
-start_replica() {
-  if pid_alive "$REPLICA"; then
-    log "$REPLICA already running (pid $(<"$PID_DIR/$REPLICA.pid"))"
-    return
+start_live_colour() {
+  local colour=$1
+  if ! colour_running "$colour" && release_stale "$colour"; then
+    log "building the $colour release"
+    build_release "$colour"
   fi
-  local started
-  started=$(now_ms)
-  (
-    export PORT APP_VERSION REDIS_URL=redis://127.0.0.1:$REDIS_PORT REPLICA_ID=$REPLICA
-    # A bad variable fails here, with the replica's own one-line message, before anything starts.
-    node "$REPO_ROOT/dist/services/gateway/main.js" --check-config >/dev/null
-    start_process "$REPLICA" node "$REPO_ROOT/dist/services/gateway/main.js"
-  )
-  wait_for_http "http://127.0.0.1:$PORT/readyz" 200 10 ||
-    die "$REPLICA not ready after 10s (see $LOG_DIR/$REPLICA.log)"
-  log "$REPLICA ready in $(($(now_ms) - started)) ms (config check, start, Redis connect)"
+  start_colour "$colour" 10 || die "the $colour colour is not ready (see $LOG_DIR/replica-$colour-*.log)"
 }
 
-start_redis
-start_replica
-cat <<INFO
+main() {
+  local started colour
+  started=$(now_ms)
+  load_stack_settings
+  save_stack_settings
+  render_nginx
+  colour=$(live_colour)
+  start_redis
+  start_live_colour "$colour"
+  nginx_start
+  wait_for_http "$(stack_url)/readyz" 200 10 || die "the stack is not ready through nginx"
+  log "stack ready through nginx in $(($(now_ms) - started)) ms"
+  cat <<INFO
 
-  plain WebSocket  ws://127.0.0.1:$PORT/ws/chat/
-  socket.io        http://127.0.0.1:$PORT  (path /socket.io/)
-  probes           http://127.0.0.1:$PORT/healthz  /readyz  /version  /metrics
-  logs             $LOG_DIR/
+  live colour      $colour ($REPLICAS replicas)
+  plain WebSocket  ws://127.0.0.1:$STACK_PORT/ws/chat/
+  socket.io        http://127.0.0.1:$STACK_PORT  (path /socket.io/)
+  probes           $(stack_url)/healthz  /readyz  /version
+  internal         http://127.0.0.1:$NGINX_STATUS_PORT/nginx_status  /active-colour; replica metrics on 127.0.0.1:$(replica_port "$colour" 1)/metrics ...
+  logs             $LOG_DIR/  (nginx: $NGINX_PREFIX/logs/)
   pids             $PID_DIR/
-  stop             make dev-down
+  next             make status | make promote | make dev-down
 
 INFO
+}
+
+main "$@"

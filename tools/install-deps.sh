@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and running the stack need on Debian/Ubuntu:
-# node modules (npm ci, when the lock file changed) and redis-server (apt-get,
-# when missing and running as root). Safe to run again: it only does what is missing.
+# node modules (npm ci, when the lock file changed), redis-server and nginx
+# (apt-get, when missing and running as root). Safe to run again: it only does what is missing.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,6 +23,7 @@ check_node() {
 install_debian_packages() {
   local missing=()
   command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v nginx >/dev/null || missing+=(nginx)
   ((${#missing[@]} == 0)) && return 0
   if [[ $(id -u) -ne 0 ]]; then
     die "missing ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}' and try again"

@@ -3,6 +3,9 @@
 # started, waits with deadlines, and stops that only touch recorded pids.
 # Source it; it defines functions and the RUN_DIR layout, nothing else.
 
+# Debian installs nginx and redis tools under sbin, which is not on a regular user's PATH.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN_DIR=${RUN_DIR:-$REPO_ROOT/.run}
 LOG_DIR=$RUN_DIR/logs
@@ -23,12 +26,21 @@ now_ms() {
   echo $((micros / 1000))
 }
 
+# running PID: true while PID runs. An exited process whose parent has not reaped
+# it yet (a zombie: our processes outlive the shell that started them) has exited.
+running() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  [[ ${stat##*) } != Z* ]]
+}
+
 # pid_alive NAME: true when NAME's pidfile names a running process.
 pid_alive() {
   local pidfile=$PID_DIR/$1.pid pid
   [[ -f $pidfile ]] || return 1
   pid=$(<"$pidfile")
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+  [[ -n $pid ]] && running "$pid"
 }
 
 # start_process NAME CMD...: runs CMD in the background with its log in LOG_DIR/NAME.log.
@@ -36,29 +48,48 @@ start_process() {
   local name=$1
   shift
   mkdir -p "$LOG_DIR" "$PID_DIR"
-  nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 &
+  # fd 9 is promote.sh's lock: a long-lived child must not inherit (and hold) it.
+  nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 9>&- &
   echo $! >"$PID_DIR/$name.pid"
 }
 
-# stop_process NAME [TIMEOUT_S]: SIGTERM, wait up to TIMEOUT_S (default 10), then SIGKILL.
-stop_process() {
-  local name=$1 timeout=${2:-10} pidfile=$PID_DIR/$1.pid pid deadline
-  [[ -f $pidfile ]] || return 0
-  pid=$(<"$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    deadline=$((SECONDS + timeout))
-    while kill -0 "$pid" 2>/dev/null; do
+# stop_processes TIMEOUT_S NAME...: SIGTERM to all at once, wait up to TIMEOUT_S for
+# every one to exit, SIGKILL the rest. Returns 1 when any had to be killed.
+stop_processes() {
+  local timeout=$1 name pid deadline status=0
+  shift
+  local -A pids=()
+  for name in "$@"; do
+    [[ -f $PID_DIR/$name.pid ]] || continue
+    pid=$(<"$PID_DIR/$name.pid")
+    if running "$pid"; then
+      kill -TERM "$pid"
+      pids[$name]=$pid
+    else
+      rm -f "$PID_DIR/$name.pid"
+    fi
+  done
+  deadline=$((SECONDS + timeout))
+  for name in "${!pids[@]}"; do
+    pid=${pids[$name]}
+    while running "$pid"; do
       if ((SECONDS >= deadline)); then
         log "$name (pid $pid) still running after ${timeout}s: SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
+        status=1
         break
       fi
-      sleep 0.1
+      sleep 0.05
     done
     log "stopped $name (pid $pid)"
-  fi
-  rm -f "$pidfile"
+    rm -f "$PID_DIR/$name.pid"
+  done
+  return $status
+}
+
+# stop_process NAME [TIMEOUT_S]: stop_processes for one (default 10 s).
+stop_process() {
+  stop_processes "${2:-10}" "$1"
 }
 
 # http_status URL: prints the HTTP status of GET URL, 000 when nothing answers (Node is always present).
@@ -68,6 +99,32 @@ http_status() {
       .then((r) => console.log(r.status))
       .catch(() => console.log("000"));
   ' "$1"
+}
+
+# http_body URL: prints the body of GET URL on a fresh connection (empty when nothing answers).
+http_body() {
+  node -e '
+    fetch(process.argv[1], { headers: { connection: "close" }, signal: AbortSignal.timeout(2000) })
+      .then((r) => r.text())
+      .then((t) => process.stdout.write(t))
+      .catch(() => {});
+  ' "$1"
+}
+
+# metric_sum URL NAME: the sum of every series of metric NAME at URL ("-" when unreachable).
+metric_sum() {
+  node -e '
+    const [url, name] = process.argv.slice(1);
+    fetch(url, { signal: AbortSignal.timeout(2000) })
+      .then((r) => r.text())
+      .then((text) => {
+        const sum = text.split("\n")
+          .filter((line) => line.startsWith(name + " ") || line.startsWith(name + "{"))
+          .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+        console.log(sum);
+      })
+      .catch(() => console.log("-"));
+  ' "$1" "$2"
 }
 
 # wait_for_http URL STATUS TIMEOUT_S: waits until GET URL answers STATUS.

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Blue/green promotion of the native stack:
+#   1. build and start the next colour, wait for /readyz
+#   2. smoke-test it directly (not through Nginx)
+#   3. flip Nginx to it atomically, check /version through Nginx
+#   4. retire the old colour: SIGTERM, its clients get bye + 1001 and reconnect
+#      through Nginx to the new colour; wait for its processes to exit
+#
+#   tools/promote.sh [blue|green]     default: the colour that is not live
+#
+# Before the flip any failure tears the new colour down and leaves the live one
+# untouched; a failed check after the flip flips back. A lock refuses a second
+# promotion; the kernel releases it if this script dies, and a re-run first
+# removes whatever a crashed run left of the target colour.
+set -euo pipefail
+# shellcheck source=tools/stack-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
+
+readonly READY_TIMEOUT_S=15
+readonly RETIRE_TIMEOUT_S=10
+
+step_started=0
+step() {
+  step_started=$(now_ms)
+  log "step $1"
+}
+step_done() {
+  log "  done in $(($(now_ms) - step_started)) ms"
+}
+
+take_lock() {
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/promote.lock"
+  flock -n 9 || die "another promotion is running (lock $RUN_DIR/promote.lock)"
+}
+
+smoke_test() {
+  local colour=$1 urls=() i
+  for ((i = 1; i <= REPLICAS; i++)); do urls+=("http://127.0.0.1:$(replica_port "$colour" "$i")"); done
+  local release
+  release=$(release_dir "$colour")
+  SMOKE_VERSION=$colour \
+    SMOKE_REPLICAS="${urls[*]}" \
+    SMOKE_LIVE_URL="$(stack_url)" \
+    SMOKE_HEARTBEAT_TIMEOUT_MS=$((HEARTBEAT_INTERVAL_MS + 5000)) \
+    "$REPO_ROOT/node_modules/.bin/mocha" --no-config --timeout $((HEARTBEAT_INTERVAL_MS + 15000)) \
+    --reporter dot "$release/tests/smoke/*.smoke.js" >&2
+}
+
+# abort_before_flip COLOUR REASON: the live colour was never touched.
+abort_before_flip() {
+  log "promotion failed before the flip: $2; tearing $1 down"
+  stop_colour "$1" "$RETIRE_TIMEOUT_S" || true
+  die "promotion to $1 aborted ($2); $(live_colour) is still live"
+}
+
+main() {
+  load_stack_settings
+  if [[ ! -f $STACK_ENV ]] || ! pid_alive nginx; then die "the stack is not up (make dev-up)"; fi
+  take_lock
+
+  local live target started
+  live=$(live_colour)
+  target=${1:-$(other_colour "$live")}
+  check_colour "$target"
+  [[ $target != "$live" ]] || die "$target is already live"
+  started=$(now_ms)
+  log "promoting $live -> $target"
+
+  if colour_running "$target"; then
+    log "$target has processes left from an earlier run: stopping them first"
+    stop_colour "$target" "$RETIRE_TIMEOUT_S" || true
+  fi
+
+  step "1/4 build and start $target ($REPLICAS replicas)"
+  build_release "$target" || abort_before_flip "$target" "build failed"
+  start_colour "$target" "$READY_TIMEOUT_S" || abort_before_flip "$target" "not ready in ${READY_TIMEOUT_S}s"
+  step_done
+
+  step "2/4 smoke-test $target directly"
+  smoke_test "$target" || abort_before_flip "$target" "smoke tests failed"
+  step_done
+
+  step "3/4 flip nginx to $target"
+  set_live_colour "$target"
+  if ! wait_for_live_colour "$target" 10; then
+    log "nginx does not answer $target: flipping back to $live"
+    set_live_colour "$live"
+    abort_before_flip "$target" "nginx did not serve $target after the flip"
+  fi
+  step_done
+
+  step "4/4 retire $live (SIGTERM, clients move to $target)"
+  if ! stop_colour "$live" "$RETIRE_TIMEOUT_S"; then
+    log "warning: $live did not exit within ${RETIRE_TIMEOUT_S}s and was killed"
+  fi
+  step_done
+
+  log "promotion to $target complete in $(($(now_ms) - started)) ms"
+}
+
+main "$@"

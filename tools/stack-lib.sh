@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# The native blue/green stack: its settings, Nginx, releases and colours.
+# Source it after lib.sh. Settings come from the environment the first time
+# (tools/dev-up.sh) and are saved in $RUN_DIR/stack.env, so that promote, status
+# and dev-down later act on the same ports and replica count.
+
+# shellcheck source=tools/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+STACK_ENV=$RUN_DIR/stack.env
+NGINX_PREFIX=$RUN_DIR/nginx
+NGINX_CONF_DIR=$NGINX_PREFIX/conf
+ACTIVE_COLOUR_FILE=$NGINX_CONF_DIR/active-colour.conf
+COLOURS=(blue green)
+
+# load_stack_settings: saved settings win over the environment, which wins over defaults.
+load_stack_settings() {
+  if [[ -f $STACK_ENV ]]; then
+    # shellcheck source=/dev/null
+    source "$STACK_ENV"
+  fi
+  STACK_PORT=${STACK_PORT:-8000}
+  NGINX_STATUS_PORT=${NGINX_STATUS_PORT:-8099}
+  REDIS_PORT=${REDIS_PORT:-6380}
+  REPLICAS=${REPLICAS:-2}
+  BLUE_PORT_BASE=${BLUE_PORT_BASE:-8100}
+  GREEN_PORT_BASE=${GREEN_PORT_BASE:-8200}
+  HEARTBEAT_INTERVAL_MS=${HEARTBEAT_INTERVAL_MS:-30000}
+  NGINX_WORKERS=${NGINX_WORKERS:-auto}
+  NGINX_WORKER_CONNECTIONS=${NGINX_WORKER_CONNECTIONS:-9000}
+  NGINX_RLIMIT_NOFILE=${NGINX_RLIMIT_NOFILE:-19000}
+}
+
+save_stack_settings() {
+  mkdir -p "$RUN_DIR"
+  cat >"$STACK_ENV" <<ENV
+# Written by tools/dev-up.sh; removed by tools/dev-down.sh.
+STACK_PORT=$STACK_PORT
+NGINX_STATUS_PORT=$NGINX_STATUS_PORT
+REDIS_PORT=$REDIS_PORT
+REPLICAS=$REPLICAS
+BLUE_PORT_BASE=$BLUE_PORT_BASE
+GREEN_PORT_BASE=$GREEN_PORT_BASE
+HEARTBEAT_INTERVAL_MS=$HEARTBEAT_INTERVAL_MS
+NGINX_WORKERS=$NGINX_WORKERS
+NGINX_WORKER_CONNECTIONS=$NGINX_WORKER_CONNECTIONS
+NGINX_RLIMIT_NOFILE=$NGINX_RLIMIT_NOFILE
+ENV
+}
+
+check_colour() {
+  [[ $1 == blue || $1 == green ]] || die "colour must be blue or green (got '$1')"
+}
+
+other_colour() {
+  if [[ $1 == blue ]]; then echo green; else echo blue; fi
+}
+
+# replica_port COLOUR INDEX
+replica_port() {
+  local base
+  if [[ $1 == blue ]]; then base=$BLUE_PORT_BASE; else base=$GREEN_PORT_BASE; fi
+  echo $((base + $2))
+}
+
+replica_names() {
+  local i
+  for ((i = 1; i <= REPLICAS; i++)); do echo "replica-$1-$i"; done
+}
+
+# colour_running COLOUR: true when any replica of COLOUR is running.
+colour_running() {
+  local name
+  for name in $(replica_names "$1"); do
+    pid_alive "$name" && return 0
+  done
+  return 1
+}
+
+# live_colour: the colour Nginx sends traffic to (from active-colour.conf).
+live_colour() {
+  [[ -f $ACTIVE_COLOUR_FILE ]] || return 1
+  # shellcheck disable=SC2016 # $active_colour is Nginx's variable, not the shell's
+  sed -n 's/^set \$active_colour \([a-z]*\);$/\1/p' "$ACTIVE_COLOUR_FILE"
+}
+
+stack_url() {
+  echo "http://127.0.0.1:$STACK_PORT"
+}
+
+# --- Nginx -------------------------------------------------------------------
+
+nginx_cmd() {
+  nginx -p "$NGINX_PREFIX/" -c "$NGINX_CONF_DIR/nginx.conf" "$@"
+}
+
+# render_nginx: nginx.conf from the template, upstreams from the replica ports,
+# and the active colour (blue) when none was chosen yet.
+render_nginx() {
+  mkdir -p "$NGINX_CONF_DIR" "$NGINX_PREFIX/logs" "$NGINX_PREFIX/temp"
+  local timeout_s=$(((HEARTBEAT_INTERVAL_MS * 3 + 999) / 1000))
+  ((timeout_s >= 60)) || timeout_s=60
+  sed -e "s|\${STACK_PORT}|$STACK_PORT|g" \
+    -e "s|\${NGINX_STATUS_PORT}|$NGINX_STATUS_PORT|g" \
+    -e "s|\${NGINX_WORKERS}|$NGINX_WORKERS|g" \
+    -e "s|\${NGINX_WORKER_CONNECTIONS}|$NGINX_WORKER_CONNECTIONS|g" \
+    -e "s|\${NGINX_RLIMIT_NOFILE}|$NGINX_RLIMIT_NOFILE|g" \
+    -e "s|\${PROXY_READ_TIMEOUT}|${timeout_s}s|g" \
+    "$REPO_ROOT/nginx/nginx.conf.template" >"$NGINX_CONF_DIR/nginx.conf"
+  local colour i
+  {
+    echo "# Rendered by tools/stack-lib.sh: one upstream per colour."
+    for colour in "${COLOURS[@]}"; do
+      echo "upstream $colour {"
+      for ((i = 1; i <= REPLICAS; i++)); do
+        echo "    server 127.0.0.1:$(replica_port "$colour" "$i") max_fails=1 fail_timeout=2s;"
+      done
+      echo "    keepalive 16;"
+      echo "}"
+    done
+  } >"$NGINX_CONF_DIR/upstreams.conf"
+  [[ -f $ACTIVE_COLOUR_FILE ]] || write_active_colour blue
+}
+
+write_active_colour() {
+  # shellcheck disable=SC2016 # $active_colour is Nginx's variable, not the shell's
+  printf 'set $active_colour %s;\n' "$1" >"$ACTIVE_COLOUR_FILE.tmp"
+  mv -f "$ACTIVE_COLOUR_FILE.tmp" "$ACTIVE_COLOUR_FILE"
+}
+
+nginx_start() {
+  if pid_alive nginx; then
+    log "nginx already running (pid $(<"$PID_DIR/nginx.pid"))"
+    return
+  fi
+  nginx_cmd -t -q || die "nginx configuration invalid (see above)"
+  start_process nginx nginx -p "$NGINX_PREFIX/" -c "$NGINX_CONF_DIR/nginx.conf"
+  wait_for_http "http://127.0.0.1:$NGINX_STATUS_PORT/active-colour" 200 5 ||
+    die "nginx did not start (see $NGINX_PREFIX/logs/error.log and $LOG_DIR/nginx.log)"
+}
+
+# set_live_colour COLOUR: write + rename, nginx -t, reload. On a bad config the
+# previous file is put back and nothing is reloaded.
+set_live_colour() {
+  local colour=$1 previous
+  previous=$(live_colour || true)
+  write_active_colour "$colour"
+  if ! nginx_cmd -t -q; then
+    [[ -n $previous ]] && write_active_colour "$previous"
+    die "nginx -t failed with the $colour colour; kept $previous"
+  fi
+  kill -HUP "$(<"$PID_DIR/nginx.pid")"
+}
+
+# wait_for_live_colour COLOUR TIMEOUT_S: the internal side reports COLOUR and the
+# public side's /version answers it on several fresh connections in a row.
+wait_for_live_colour() {
+  local colour=$1 deadline=$((SECONDS + $2)) streak=0
+  while ((streak < 5)); do
+    ((SECONDS < deadline)) || return 1
+    if [[ $(http_body "$(stack_url)/version") == "{\"version\":\"$colour\"}" ]]; then
+      streak=$((streak + 1))
+    else
+      streak=0
+      sleep 0.1
+    fi
+  done
+}
+
+# --- Releases and colours -----------------------------------------------------
+
+release_dir() {
+  echo "$RUN_DIR/releases/$1"
+}
+
+# build_release COLOUR: compiles the current tree into the colour's own folder, so
+# building the next colour never changes the code the live one runs.
+build_release() {
+  local dir
+  dir=$(release_dir "$1")
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  (cd "$REPO_ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$dir")
+  cp "$REPO_ROOT/package.json" "$dir/package.json"
+  ln -sfn "$REPO_ROOT/node_modules" "$dir/node_modules"
+}
+
+# release_stale COLOUR: true when the colour has no release or a source changed since it was built.
+release_stale() {
+  local marker
+  marker=$(release_dir "$1")/package.json
+  [[ -f $marker ]] || return 0
+  [[ -n $(cd "$REPO_ROOT" && find services shared tests tools package-lock.json tsconfig.json \
+    -newer "$marker" \( -name '*.ts' -o -name '*.json' \) -print -quit) ]]
+}
+
+# replica_env COLOUR INDEX: the environment of one replica, as NAME=value words.
+replica_env() {
+  echo "PORT=$(replica_port "$1" "$2")" "HOST=127.0.0.1" "APP_VERSION=$1" "REPLICA_ID=replica-$1-$2" \
+    "REDIS_URL=redis://127.0.0.1:$REDIS_PORT" "HEARTBEAT_INTERVAL_MS=$HEARTBEAT_INTERVAL_MS"
+}
+
+# start_colour COLOUR TIMEOUT_S: starts REPLICAS replicas from the colour's release
+# and waits until every one answers /readyz 200.
+start_colour() {
+  local colour=$1 timeout=$2 main i
+  main=$(release_dir "$colour")/services/gateway/main.js
+  [[ -f $main ]] || die "no release for $colour: build it first"
+  # shellcheck disable=SC2046 # word splitting of NAME=value pairs is intended
+  env $(replica_env "$colour" 1) node "$main" --check-config >/dev/null
+  for ((i = 1; i <= REPLICAS; i++)); do
+    if pid_alive "replica-$colour-$i"; then
+      log "replica-$colour-$i already running"
+      continue
+    fi
+    # shellcheck disable=SC2046
+    start_process "replica-$colour-$i" env $(replica_env "$colour" "$i") node "$main"
+  done
+  for ((i = 1; i <= REPLICAS; i++)); do
+    wait_for_http "http://127.0.0.1:$(replica_port "$colour" "$i")/readyz" 200 "$timeout" ||
+      return 1
+  done
+}
+
+# stop_colour COLOUR TIMEOUT_S: SIGTERM to every replica of COLOUR at once.
+stop_colour() {
+  local names
+  mapfile -t names < <(replica_names "$1")
+  stop_processes "$2" "${names[@]}"
+}
