@@ -1,65 +1,10 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import WebSocket from 'ws';
-import { newSessionId } from '../shared/protocol.js';
-import { range, textOf } from './support/clients.js';
+import { range } from './support/clients.js';
+import { PlainLoopClient } from './support/closed-loop.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
 
 const HEARTBEAT_INTERVAL_MS = 300;
-
-/**
- * A client as the protocol asks clients to behave: one message in flight, and
- * after any close it reconnects with its session and re-sends the message that
- * got no count.
- */
-class ClosedLoopClient {
-  readonly counts: number[] = [];
-  readonly closeCodes: number[] = [];
-  private ws: WebSocket | undefined;
-  private stopped = false;
-  private awaiting = false;
-  private target = 0;
-
-  constructor(
-    private readonly urls: string[],
-    readonly session = newSessionId(),
-  ) {}
-
-  start(): void {
-    const url = this.urls[this.closeCodes.length % this.urls.length]!;
-    const ws = new WebSocket(`${url}?session=${this.session}`);
-    this.ws = ws;
-    ws.on('open', () => this.sendNext());
-    ws.on('message', (data) => {
-      const frame = JSON.parse(textOf(data)) as { count?: number };
-      if (typeof frame.count !== 'number') return;
-      this.counts.push(frame.count);
-      this.awaiting = false;
-      this.sendNext();
-    });
-    ws.on('error', () => undefined);
-    ws.on('close', (code) => {
-      if (this.stopped) return;
-      this.closeCodes.push(code);
-      setTimeout(() => this.start(), 100);
-    });
-  }
-
-  private sendNext(): void {
-    if (this.stopped || this.ws?.readyState !== WebSocket.OPEN) return;
-    // Re-send the unanswered message after a reconnect, else the next one.
-    if (!this.awaiting) this.target += 1;
-    this.awaiting = true;
-    this.ws.send(`message ${this.target}`);
-  }
-
-  /** Stops sending and waits for the last answer (or gives up on it when the socket is gone). */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await eventually(() => !this.awaiting || this.ws?.readyState !== WebSocket.OPEN, 'the last answer', 5000);
-    this.ws?.close();
-  }
-}
 
 describe('Redis outage', () => {
   let redis: RedisServer;
@@ -79,7 +24,7 @@ describe('Redis outage', () => {
   });
 
   it('survives a Redis restart under traffic: 1013 then resume, no crash, no count lost, repeated or going backwards', async () => {
-    const clients = range(1, 20).map(() => new ClosedLoopClient(replicas.map((replica) => replica.wsUrl)));
+    const clients = range(1, 20).map(() => new PlainLoopClient(replicas.map((replica) => replica.wsUrl)));
     for (const client of clients) client.start();
     await sleep(500);
     const beforeOutage = clients.map((client) => client.counts.length);
@@ -112,8 +57,8 @@ describe('Redis outage', () => {
       }
       assert.ok(counts.length > beforeOutage[index]!, `session ${index} made progress after the restart`);
       // Messages that Redis could not confirm in time end in bye + 1013 ("retry later"), nothing else.
-      assert.ok(client.closeCodes.length > 0, `session ${index} felt the outage`);
-      assert.deepEqual(new Set(client.closeCodes), new Set([1013]), `session ${index}: ${client.closeCodes.join(',')}`);
+      assert.ok(client.closes.length > 0, `session ${index} felt the outage`);
+      assert.deepEqual(new Set(client.closes), new Set([1013]), `session ${index}: ${client.closes.join(',')}`);
       const stored = Number(await inspect.get(`wschat:session:${client.session}`));
       assert.ok(stored >= counts.at(-1)!, `session ${index}: saw ${counts.at(-1)}, Redis has ${stored}`);
     }

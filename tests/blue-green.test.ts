@@ -1,0 +1,140 @@
+/**
+ * The proof that a release under live traffic loses nothing: the native stack
+ * (Redis, Nginx, 2 replicas per colour) with 200 clients sending through Nginx
+ * while tools/promote.sh moves them from blue to green.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { range } from './support/clients.js';
+import { percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from './support/closed-loop.js';
+import { eventually, sleep } from './support/processes.js';
+import { NativeStack, type ScriptRun } from './support/stack.js';
+
+const PLAIN_CLIENTS = 150;
+const SOCKETIO_CLIENTS = 50;
+const HEARTBEAT_INTERVAL_MS = 1000;
+
+/** Polls public HTTP endpoints through Nginx and keeps every failure. */
+class HttpPoller {
+  readonly failures: string[] = [];
+  requests = 0;
+  private running = true;
+  private readonly done: Promise<void>;
+
+  constructor(baseUrl: string) {
+    this.done = this.loop(baseUrl);
+  }
+
+  private async loop(baseUrl: string): Promise<void> {
+    while (this.running) {
+      for (const path of ['/version', '/healthz', '/readyz']) {
+        this.requests += 1;
+        try {
+          const response = await fetch(`${baseUrl}${path}`, { signal: AbortSignal.timeout(2000) });
+          await response.arrayBuffer();
+          if (response.status !== 200) this.failures.push(`${path} ${response.status}`);
+        } catch (error) {
+          this.failures.push(`${path} ${(error as Error).message}`);
+        }
+      }
+      await sleep(25);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done;
+  }
+}
+
+async function activeConnections(urls: string[]): Promise<number> {
+  let total = 0;
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    for (const match of text.matchAll(/^wschat_connections_active\{[^}]*\} (\d+)$/gm)) total += Number(match[1]);
+  }
+  return total;
+}
+
+describe('blue/green release under live traffic', function () {
+  this.timeout(120_000);
+  let stack: NativeStack;
+  let clients: ClosedLoopClient[] = [];
+
+  before(async () => {
+    stack = await NativeStack.create({ replicas: 2, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS });
+    const up = await stack.up();
+    assert.equal(up.code, 0, up.output);
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((client) => client.stop(1000).catch(() => undefined)));
+    await stack?.destroy();
+  });
+
+  it('moves every client to green with unbroken counts, no failed request, old colour gone within 10 s', async () => {
+    clients = [
+      ...range(1, PLAIN_CLIENTS).map(() => new PlainLoopClient([stack.wsUrl], { thinkMs: 100 })),
+      ...range(1, SOCKETIO_CLIENTS).map(() => new SocketIoLoopClient(stack.httpUrl, { thinkMs: 100 })),
+    ];
+    for (const client of clients) client.start();
+    await eventually(() => clients.every((client) => client.counts.length >= 3), 'every client counting', 20_000);
+    const poller = new HttpPoller(stack.httpUrl);
+
+    const promotion: ScriptRun = await stack.promote();
+    assert.equal(promotion.code, 0, promotion.output);
+
+    // Every client got its bye, reconnected through Nginx and counts on green.
+    await eventually(() => clients.every((client) => client.byes.length === 1), 'a bye at every client', 15_000);
+    const countsAtFlip = clients.map((client) => client.counts.length);
+    await eventually(
+      () => clients.every((client, index) => client.counts.length >= countsAtFlip[index]! + 3),
+      'every client counting again',
+      20_000,
+    );
+    assert.equal(await activeConnections(stack.replicaUrls('green')), clients.length, 'every client is on green');
+    await poller.stop();
+    await Promise.all(clients.map((client) => client.stop()));
+
+    const redis = new Redis(`redis://127.0.0.1:${stack.env.REDIS_PORT}`);
+    try {
+      for (const [index, client] of clients.entries()) {
+        const label = `client ${index} (${client instanceof PlainLoopClient ? 'plain' : 'socket.io'})`;
+        assert.deepEqual(client.counts, range(1, client.counts.length), `${label}: counts are 1..N, no gap, no repeat`);
+        assert.equal(client.handshakeFailures, 0, `${label}: failed handshakes`);
+        const [bye] = client.byes;
+        assert.ok(bye !== undefined && bye.total >= 3, `${label}: bye ${JSON.stringify(bye)}`);
+        assert.equal(bye.total, bye.lastCount, `${label}: the bye total is the last count before it`);
+        assert.equal(
+          Number(await redis.get(`wschat:session:${client.session}`)),
+          client.counts.length,
+          `${label}: Redis holds exactly the counts the client saw`,
+        );
+      }
+    } finally {
+      redis.disconnect();
+    }
+    assert.deepEqual(poller.failures, [], `HTTP requests through Nginx that failed (of ${poller.requests})`);
+
+    const retired = /step 4\/4 retire blue[^\n]*\n(?:[^\n]*\n)*?[^\n]*done in (\d+) ms/.exec(promotion.output);
+    assert.ok(retired, promotion.output);
+    assert.ok(Number(retired[1]) < 10_000, `blue took ${retired[1]} ms to exit`);
+    const status = await stack.status();
+    assert.doesNotMatch(status.output, /replica-blue-\d +up/, status.output);
+
+    const reconnects = clients.flatMap((client) => client.reconnectMs);
+    const report = {
+      date: new Date().toISOString(),
+      clients: { plain: PLAIN_CLIENTS, socketio: SOCKETIO_CLIENTS },
+      promotion_ms: promotion.durationMs,
+      retire_ms: Number(retired[1]),
+      reconnect_ms: { p50: percentile(reconnects, 50), p99: percentile(reconnects, 99), max: Math.max(...reconnects) },
+      messages_counted: clients.reduce((sum, client) => sum + client.counts.length, 0),
+      http_requests: poller.requests,
+    };
+    mkdirSync('reports', { recursive: true });
+    writeFileSync('reports/blue-green.json', `${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(`      release report: ${JSON.stringify(report)}\n`);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * The native blue/green stack, driven through its own scripts (tools/dev-up.sh,
+ * tools/promote.sh, tools/dev-down.sh) in a temporary run folder on free ports,
+ * so a test exercises exactly what an operator runs.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './processes.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export interface ScriptRun {
+  code: number | null;
+  output: string;
+  durationMs: number;
+}
+
+export type Colour = 'blue' | 'green';
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A base port B such that B+1..B+count are free (replica i listens on B+i). */
+async function freePortBlock(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const ports = Array.from({ length: count }, (_, index) => base + index + 1);
+    if ((await Promise.all(ports.map(portIsFree))).every(Boolean)) return base;
+  }
+  throw new Error('no free block of ports found');
+}
+
+export class NativeStack {
+  private constructor(
+    readonly runDir: string,
+    readonly env: Record<string, string>,
+  ) {}
+
+  static async create(settings: { replicas: number; heartbeatIntervalMs: number }): Promise<NativeStack> {
+    const runDir = mkdtempSync(path.join(os.tmpdir(), 'wschat-stack-'));
+    const env = {
+      RUN_DIR: runDir,
+      STACK_PORT: String(await freePort()),
+      NGINX_STATUS_PORT: String(await freePort()),
+      REDIS_PORT: String(await freePort()),
+      REPLICAS: String(settings.replicas),
+      BLUE_PORT_BASE: String(await freePortBlock(settings.replicas)),
+      GREEN_PORT_BASE: String(await freePortBlock(settings.replicas)),
+      HEARTBEAT_INTERVAL_MS: String(settings.heartbeatIntervalMs),
+    };
+    return new NativeStack(runDir, env);
+  }
+
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.env.STACK_PORT}`;
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.env.STACK_PORT}/ws/chat/`;
+  }
+
+  replicaUrls(colour: Colour): string[] {
+    const base = Number(colour === 'blue' ? this.env.BLUE_PORT_BASE : this.env.GREEN_PORT_BASE);
+    return Array.from({ length: Number(this.env.REPLICAS) }, (_, index) => `http://127.0.0.1:${base + index + 1}`);
+  }
+
+  up(): Promise<ScriptRun> {
+    return this.run('dev-up.sh');
+  }
+
+  promote(colour?: Colour): Promise<ScriptRun> {
+    return this.run('promote.sh', colour === undefined ? [] : [colour]);
+  }
+
+  status(): Promise<ScriptRun> {
+    return this.run('status.sh');
+  }
+
+  /** Stops everything and removes the run folder. */
+  async destroy(): Promise<void> {
+    await this.run('dev-down.sh');
+    rmSync(this.runDir, { recursive: true, force: true });
+  }
+
+  run(script: string, args: string[] = []): Promise<ScriptRun> {
+    const started = Date.now();
+    const child = spawn('bash', [path.join(repoRoot, 'tools', script), ...args], {
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    return new Promise((resolve) => {
+      child.on('exit', (code) => resolve({ code, output, durationMs: Date.now() - started }));
+    });
+  }
+}
