@@ -44,7 +44,7 @@ smoke_test() {
     SMOKE_LIVE_URL="$(stack_url)" \
     SMOKE_HEARTBEAT_TIMEOUT_MS=$((HEARTBEAT_INTERVAL_MS + 5000)) \
     "$REPO_ROOT/node_modules/.bin/mocha" --no-config --timeout $((HEARTBEAT_INTERVAL_MS + 15000)) \
-    --reporter dot "$release/tests/smoke/*.smoke.js" >&2
+    --reporter dot "$release/tests/smoke/*.smoke.js" >&2 9>&-
 }
 
 # abort_before_flip COLOUR REASON: the live colour was never touched.
@@ -73,8 +73,8 @@ main() {
   fi
 
   step "1/4 build and start $target ($REPLICAS replicas)"
-  build_release "$target" || abort_before_flip "$target" "build failed"
-  start_colour "$target" "$READY_TIMEOUT_S" || abort_before_flip "$target" "not ready in ${READY_TIMEOUT_S}s"
+  build_release "$target" 9>&- || abort_before_flip "$target" "build failed"
+  start_colour "$target" "$READY_TIMEOUT_S" || abort_before_flip "$target" "it did not become ready"
   step_done
 
   step "2/4 smoke-test $target directly"

@@ -217,9 +217,28 @@ start_colour() {
     start_process "replica-$colour-$i" env $(replica_env "$colour" "$i") node "$main"
   done
   for ((i = 1; i <= REPLICAS; i++)); do
-    wait_for_http "http://127.0.0.1:$(replica_port "$colour" "$i")/readyz" 200 "$timeout" ||
-      return 1
+    wait_for_replica "$colour" "$i" "$timeout" || return 1
   done
+}
+
+# wait_for_replica COLOUR INDEX TIMEOUT_S: until /readyz answers 200; fails at once
+# (with the end of its log) when the replica exits instead.
+wait_for_replica() {
+  local name=replica-$1-$2 url deadline=$((SECONDS + $3))
+  url=http://127.0.0.1:$(replica_port "$1" "$2")/readyz
+  until [[ $(http_status "$url") == 200 ]]; do
+    if ! pid_alive "$name"; then
+      log "$name exited during start-up; last lines of $LOG_DIR/$name.log:"
+      tail -n 3 "$LOG_DIR/$name.log" >&2
+      return 1
+    fi
+    ((SECONDS < deadline)) || {
+      log "$name not ready after $3 s"
+      return 1
+    }
+    sleep 0.1
+  done
+  log "$name ready"
 }
 
 # stop_colour COLOUR TIMEOUT_S: SIGTERM to every replica of COLOUR at once.

@@ -3,11 +3,12 @@
  * tools/promote.sh, tools/dev-down.sh) in a temporary run folder on free ports,
  * so a test exercises exactly what an operator runs.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './processes.js';
 
@@ -91,12 +92,17 @@ export class NativeStack {
     rmSync(this.runDir, { recursive: true, force: true });
   }
 
-  run(script: string, args: string[] = []): Promise<ScriptRun> {
-    const started = Date.now();
-    const child = spawn('bash', [path.join(repoRoot, 'tools', script), ...args], {
+  /** Starts a script of tools/ with this stack's settings, without waiting for it. */
+  spawn(script: string, args: string[] = []): ChildProcessByStdio<null, Readable, Readable> {
+    return spawn('bash', [path.join(repoRoot, 'tools', script), ...args], {
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+  }
+
+  run(script: string, args: string[] = []): Promise<ScriptRun> {
+    const started = Date.now();
+    const child = this.spawn(script, args);
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));

@@ -1,0 +1,115 @@
+/**
+ * tools/promote.sh when things go wrong, and the Nginx front: each case against
+ * the real native stack.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { PlainClient } from './support/clients.js';
+import { eventually, sleep } from './support/processes.js';
+import { NativeStack } from './support/stack.js';
+
+async function publicVersion(stack: NativeStack): Promise<string> {
+  const response = await fetch(`${stack.httpUrl}/version`, { headers: { connection: 'close' } });
+  return ((await response.json()) as { version: string }).version;
+}
+
+describe('native stack', function () {
+  this.timeout(90_000);
+  let stack: NativeStack;
+
+  before(async () => {
+    stack = await NativeStack.create({ replicas: 2, heartbeatIntervalMs: 1000 });
+    const up = await stack.up();
+    assert.equal(up.code, 0, up.output);
+  });
+
+  after(async () => {
+    await stack?.destroy();
+  });
+
+  describe('nginx', () => {
+    it('proxies /ws/chat/ and passes its request id to the replica', async () => {
+      const client = await PlainClient.connect(stack.wsUrl);
+      client.sendMany(2);
+      assert.deepEqual(await client.waitForCounts(2), [1, 2]);
+      client.close();
+      const response = await fetch(`${stack.httpUrl}/version`);
+      const requestId = response.headers.get('x-request-id');
+      assert.match(String(requestId), /^[0-9a-f]{32}$/, "Nginx's $request_id");
+    });
+
+    it('keeps /metrics off the public side', async () => {
+      const response = await fetch(`${stack.httpUrl}/metrics`);
+      assert.equal(response.status, 404);
+      assert.deepEqual(await response.json(), { error: 'not_found' });
+    });
+
+    it('is idempotent: a second dev-up changes nothing', async () => {
+      const again = await stack.up();
+      assert.equal(again.code, 0, again.output);
+      assert.match(again.output, /nginx already running/);
+      assert.match(again.output, /replica-blue-1 already running/);
+    });
+  });
+
+  describe('promote.sh', () => {
+    it('refuses a second promotion while one holds the lock', async () => {
+      const holder = spawn('flock', ['--close', path.join(stack.runDir, 'promote.lock'), 'sleep', '10'], { stdio: 'ignore' });
+      try {
+        await sleep(200);
+        const refused = await stack.promote();
+        assert.notEqual(refused.code, 0);
+        assert.match(refused.output, /another promotion is running/);
+        assert.equal(await publicVersion(stack), 'blue');
+      } finally {
+        holder.kill();
+      }
+    });
+
+    it('tears the new colour down and leaves the live one serving when the new one cannot start', async () => {
+      const live = await PlainClient.connect(stack.wsUrl);
+      live.send('before');
+      await live.waitForCounts(1);
+      // Take the port of green's first replica: it exits on start-up with EADDRINUSE.
+      const squatter = net.createServer().listen(Number(new URL(stack.replicaUrls('green')[0]!).port), '127.0.0.1');
+      try {
+        const failed = await stack.promote('green');
+        assert.equal(failed.code, 1, failed.output);
+        assert.match(failed.output, /promotion to green aborted \(it did not become ready\); blue is still live/);
+        assert.match(failed.output, /EADDRINUSE/);
+      } finally {
+        squatter.close();
+      }
+      assert.equal(await publicVersion(stack), 'blue');
+      const status = await stack.status();
+      assert.doesNotMatch(status.output, /replica-green-\d +up/, status.output);
+      live.send('after');
+      assert.deepEqual(await live.waitForCounts(2), [1, 2], 'a client of the live colour never noticed');
+      assert.equal(live.closed, undefined);
+      live.close();
+    });
+
+    it('recovers when a promotion was killed halfway, and promotes back and forth', async () => {
+      const killed = stack.spawn('promote.sh', ['green']);
+      let output = '';
+      killed.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      await eventually(() => output.includes('step 2/4'), 'the killed promotion to reach its smoke tests', 30_000);
+      killed.kill('SIGKILL');
+      assert.equal(await publicVersion(stack), 'blue', 'nothing flipped');
+
+      const rerun = await stack.promote('green');
+      assert.equal(rerun.code, 0, rerun.output);
+      assert.match(rerun.output, /green has processes left from an earlier run/);
+      assert.equal(await publicVersion(stack), 'green');
+
+      const back = await stack.promote();
+      assert.equal(back.code, 0, back.output);
+      assert.equal(await publicVersion(stack), 'blue');
+      const status = await stack.status();
+      assert.match(status.output, /replica-blue-1 +up/);
+      assert.doesNotMatch(status.output, /replica-green-\d +up/, status.output);
+    });
+  });
+});
