@@ -57,6 +57,12 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** The drain must finish before the 10 s an orchestrator grants after SIGTERM. */
 const SHUTDOWN_TIMEOUT_CEILING_MS = 10_000;
 
+/** Kept back from SHUTDOWN_TIMEOUT_MS for what follows the closing handshakes (Redis report, quit, exit). */
+export const DRAIN_RESERVE_MS = 1000;
+
+/** Time a client needs to answer its close frame once its last count and the bye are out. */
+const CLOSE_HANDSHAKE_ALLOWANCE_MS = 1000;
+
 export function loadConfig(env: Env = process.env): Config {
   const read = (name: string): string | undefined => {
     const value = env[name];
@@ -85,12 +91,13 @@ export function loadConfig(env: Env = process.env): Config {
 
 /** Rules that involve more than one variable. */
 function checkConsistency(config: Config): void {
-  // A message waiting on Redis must be able to fail and be answered with a bye
-  // before the drain deadline kills the process.
-  if (config.redisCommandTimeoutMs >= config.shutdownTimeoutMs) {
+  // During a drain a message may wait on Redis for the whole command timeout, and
+  // its client still needs its bye and a closing handshake before the sockets are cut.
+  const ceiling = config.shutdownTimeoutMs - DRAIN_RESERVE_MS - CLOSE_HANDSHAKE_ALLOWANCE_MS;
+  if (config.redisCommandTimeoutMs > ceiling) {
     throw new ConfigError(
       'REDIS_COMMAND_TIMEOUT_MS',
-      `must be below SHUTDOWN_TIMEOUT_MS (got ${config.redisCommandTimeoutMs} >= ${config.shutdownTimeoutMs})`,
+      `must be at most SHUTDOWN_TIMEOUT_MS - 2000 (got ${config.redisCommandTimeoutMs} with SHUTDOWN_TIMEOUT_MS ${config.shutdownTimeoutMs})`,
     );
   }
 }

@@ -30,6 +30,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly messagesInflight = new client.Gauge({
+    name: `${METRIC_PREFIX}messages_inflight`,
+    help: 'Messages awaiting their count from Redis, all connections of this replica.',
+    registers: [this.registry],
+  });
+
   readonly connectionsOpened = new client.Counter({
     name: `${METRIC_PREFIX}connections_opened_total`,
     help: 'Sockets accepted since start, by transport.',

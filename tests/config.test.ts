@@ -67,7 +67,8 @@ describe('config', () => {
       [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /one of error, warn, info, debug/],
       [{ SOCKETIO_TRANSPORTS: 'websocket,carrier-pigeon' }, 'SOCKETIO_TRANSPORTS', /comma list/],
       [{ REPLICA_ID: 'has spaces' }, 'REPLICA_ID', /characters/],
-      [{ REDIS_COMMAND_TIMEOUT_MS: '5000', SHUTDOWN_TIMEOUT_MS: '4000' }, 'REDIS_COMMAND_TIMEOUT_MS', /below SHUTDOWN_TIMEOUT_MS/],
+      [{ REDIS_COMMAND_TIMEOUT_MS: '5000', SHUTDOWN_TIMEOUT_MS: '4000' }, 'REDIS_COMMAND_TIMEOUT_MS', /at most SHUTDOWN_TIMEOUT_MS - 2000/],
+      [{ REDIS_COMMAND_TIMEOUT_MS: '2500', SHUTDOWN_TIMEOUT_MS: '3000' }, 'REDIS_COMMAND_TIMEOUT_MS', /at most SHUTDOWN_TIMEOUT_MS - 2000/],
     ];
     for (const [env, variable, problem] of invalid) {
       it(`rejects ${JSON.stringify(env)} naming ${variable}`, () => {

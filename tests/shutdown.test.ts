@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { PlainClient, range, silentWebSocket, SocketIoClient } from './support/clients.js';
+import { PlainClient, range, sendTextFrame, silentWebSocket, SocketIoClient } from './support/clients.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
 
 const SHUTDOWN_TIMEOUT_MS = 4000;
@@ -86,9 +86,9 @@ describe('graceful shutdown', () => {
   });
 
   it('forces exit 1 with a log line when the drain overruns SHUTDOWN_TIMEOUT_MS', async () => {
-    const replica = await ReplicaProcess.start(redis, { SHUTDOWN_TIMEOUT_MS: '2500', REDIS_COMMAND_TIMEOUT_MS: '2000' });
-    // The stubborn socket holds the drain for its handshake budget (1.5 s); with writes
-    // paused, reporting the drain time to Redis then waits 2 s more: past the deadline.
+    const replica = await ReplicaProcess.start(redis, { SHUTDOWN_TIMEOUT_MS: '3000', REDIS_COMMAND_TIMEOUT_MS: '1000' });
+    // The stubborn socket holds the drain for its handshake budget (2 s); with writes
+    // paused, reporting the drain time to Redis then waits 1 s more: past the deadline.
     const stubborn = await silentWebSocket(replica.port);
     await inspect.call('CLIENT', 'PAUSE', '6000', 'WRITE');
     try {
@@ -97,12 +97,45 @@ describe('graceful shutdown', () => {
       const exit = await replica.exited;
       const took = Date.now() - signalled;
       assert.deepEqual(exit, { code: 1, signal: null });
-      assert.ok(took < 2500 + 200, `exit took ${took} ms`);
+      assert.ok(took < 3000 + 200, `exit took ${took} ms`);
       assert.equal(replica.events('shutdown_forced').length, 1, 'the forced exit is logged');
     } finally {
       stubborn.destroy();
       await inspect.call('CLIENT', 'UNPAUSE');
     }
+  });
+
+  it('drops peers that never answer their close frame, on both endpoints, and still exits 0', async () => {
+    const replica = await ReplicaProcess.start(redis, { SHUTDOWN_TIMEOUT_MS: '3000', REDIS_COMMAND_TIMEOUT_MS: '1000' });
+    const plainSession = await silentWebSocket(replica.port);
+    const refusedSession = await silentWebSocket(replica.port, '/ws/chat/?session=not-a-uuid');
+    const socketIo = await silentWebSocket(replica.port, '/socket.io/?EIO=4&transport=websocket');
+    sendTextFrame(socketIo, '40');
+    await eventually(async () => (await replica.metric('wschat_connections_active', { transport: 'socketio' })) === 1, 'the socket.io session');
+    const signalled = Date.now();
+    replica.signal('SIGTERM');
+    const exit = await replica.exited;
+    for (const socket of [plainSession, refusedSession, socketIo]) socket.destroy();
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(Date.now() - signalled < 3000, 'within SHUTDOWN_TIMEOUT_MS');
+    const [complete] = replica.events('shutdown_complete');
+    assert.equal(complete?.terminated, 3, 'all three were cut at the handshake deadline');
+  });
+
+  it('refuses a socket.io connect that arrives during the drain on an engine.io connection opened before', async () => {
+    const replica = await ReplicaProcess.start(redis, { SHUTDOWN_TIMEOUT_MS: '3000', REDIS_COMMAND_TIMEOUT_MS: '1000' });
+    const engine = await silentWebSocket(replica.port, '/socket.io/?EIO=4&transport=websocket');
+    const holder = await silentWebSocket(replica.port);
+    let received = '';
+    engine.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    replica.signal('SIGTERM');
+    await eventually(async () => (await replica.probe('/readyz')) === 503, 'draining', 2000);
+    sendTextFrame(engine, '40');
+    await eventually(() => received.includes('44{'), 'the connect_error packet', 2000);
+    assert.match(received, /44\{"message":"server shutting down","data":\{"code":1001,"reason":"server shutting down"\}\}/);
+    assert.equal(await replica.metric('wschat_connections_opened_total', { transport: 'socketio' }), 0);
+    for (const socket of [engine, holder]) socket.destroy();
+    assert.deepEqual(await replica.exited, { code: 0, signal: null });
   });
 
   it('refuses new WebSocket upgrades with 503 while draining', async () => {

@@ -85,6 +85,14 @@ describe('socket.io gateway', () => {
     assert.deepEqual(client.replies(), [{ count: 1 }, { count: 2 }, { bye: true, total: 2 }]);
   });
 
+  it('counts a message within MAX_MESSAGE_BYTES however much JSON escaping grows its packet', async () => {
+    const client = track(await SocketIoClient.connect(first.httpUrl));
+    client.send('"'.repeat(1000));
+    client.send('\u0001'.repeat(1000));
+    assert.deepEqual(await client.waitForCounts(2), [1, 2]);
+    assert.equal(client.disconnectReason, undefined);
+  });
+
   it('sends bye then disconnects on a message over MAX_MESSAGE_BYTES', async () => {
     const client = track(await SocketIoClient.connect(first.httpUrl));
     client.send('x'.repeat(1025));

@@ -65,9 +65,6 @@ class PlainSink implements TransportSink {
     this.ws.close(reason.code, reason.reason);
   }
 
-  terminate(): void {
-    this.ws.terminate();
-  }
 
   pause(): boolean {
     this.ws.pause();

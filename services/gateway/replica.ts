@@ -10,7 +10,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
-import type { Config } from '../../shared/config.js';
+import { DRAIN_RESERVE_MS, type Config } from '../../shared/config.js';
 import { createLogger, errorFields, type LogContext, type Logger } from '../../shared/logger.js';
 import { Metrics } from '../../shared/metrics.js';
 import { CLOSE } from '../../shared/protocol.js';
@@ -22,12 +22,9 @@ import { Heartbeat } from './heartbeat.js';
 import { createHttpApp, type Readiness } from './http-app.js';
 import { PlainEndpoint } from './plain-endpoint.js';
 import { SocketIoGateway } from './socketio-gateway.js';
-import { createUpgradeRouter } from './upgrade-router.js';
+import { UpgradeRouter } from './upgrade-router.js';
 
 export type Phase = 'starting' | 'running' | 'draining' | 'stopped';
-
-/** Kept back from SHUTDOWN_TIMEOUT_MS for what follows the closing handshakes (Redis report, quit, exit). */
-const DRAIN_RESERVE_MS = 1000;
 
 export interface ShutdownResult {
   durationMs: number;
@@ -47,6 +44,7 @@ export class Replica {
   private readonly httpServer: http.Server;
   private readonly gateway: SocketIoGateway;
   private readonly plain: PlainEndpoint;
+  private readonly upgrades: UpgradeRouter;
   private readonly heartbeat: Heartbeat;
   private readonly ledger: ShutdownLedger;
   private phase: Phase = 'starting';
@@ -99,21 +97,20 @@ export class Replica {
       config,
       redis: this.redis,
       subscriber: this.subscriber,
+      isDraining: () => this.isDraining(),
     });
     // engine.io installed its own upgrade listener; one router owns every upgrade instead,
     // so that draining and unknown paths are answered the same way on both endpoints.
     this.httpServer.removeAllListeners('upgrade');
     const plain = new PlainEndpoint({ ...connectionDeps, pingIntervalMs: config.heartbeatIntervalMs });
     this.plain = plain;
-    this.httpServer.on(
-      'upgrade',
-      createUpgradeRouter({
-        isDraining: () => this.isDraining(),
-        plain: (request, socket, head, requestId) => plain.handleUpgrade(request, socket, head, requestId),
-        socketIo: (request, socket, head) => this.gateway.io.engine.handleUpgrade(request, socket, head),
-        metrics: this.metrics,
-      }),
-    );
+    this.upgrades = new UpgradeRouter({
+      isDraining: () => this.isDraining(),
+      plain: (request, socket, head, requestId) => plain.handleUpgrade(request, socket, head, requestId),
+      socketIo: (request, socket, head) => this.gateway.io.engine.handleUpgrade(request, socket, head),
+      metrics: this.metrics,
+    });
+    this.httpServer.on('upgrade', this.upgrades.handle);
     this.httpServer.on('clientError', (_error, socket) => {
       this.metrics.errors.inc({ kind: 'http_client_error' });
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -211,10 +208,11 @@ export class Replica {
     this.plain.stopLiveness();
 
     this.registry.forEach((connection) => connection.close(CLOSE.shuttingDown));
+    // Every upgraded socket, not only the sessions: a refused one or a transport
+    // still in its closing handshake holds the HTTP server open just the same.
     const handshakeBudget = this.config.shutdownTimeoutMs - DRAIN_RESERVE_MS;
-    const allClosed = await this.registry.whenEmpty(handshakeBudget);
-    const terminated = this.registry.size;
-    if (!allClosed) this.registry.forEach((connection) => connection.terminate());
+    const allClosed = await this.upgrades.whenAllClosed(handshakeBudget);
+    const terminated = allClosed ? 0 : this.upgrades.destroyAll();
     this.logger.info('sockets closed', { event: 'shutdown_sockets_closed', elapsed_ms: elapsed(), terminated });
 
     // socket.io's close also closes the HTTP server; keep-alive probe connections are cut.

@@ -26,8 +26,6 @@ export interface TransportSink {
   sendHeartbeat(serialized: string, ts: string): void;
   sendBye(total: number): void;
   close(reason: ServerClose): void;
-  /** Drops the connection without a closing handshake (drain deadline). */
-  terminate(): void;
   /** Stops reading from the client; false when the transport cannot. */
   pause(): boolean;
   resume(): void;
@@ -50,7 +48,14 @@ export class SessionConnection {
   private confirmed = 0;
   /** False until Redis answered the open; no bye can be sent before that. */
   private opened = false;
+  /** Messages whose increment Redis has not answered yet; never above maxInflight. */
   private inflight = 0;
+  /**
+   * Messages received over the bound, waiting for a slot (their acks). Pausing a
+   * socket stops reading it, but what was already read still arrives; it waits here
+   * rather than in Redis, a few bytes each.
+   */
+  private readonly waiting: Array<Ack | undefined> = [];
   private paused = false;
   /** Redis failed once: later counts are not sent (the client could not tell which message they belong to). */
   private storeFailed = false;
@@ -94,14 +99,15 @@ export class SessionConnection {
       // Decided to close: the client gets no count for this one and will re-send it after reconnecting.
       if (this.closing !== undefined) return;
       if (bytes > this.deps.maxMessageBytes) return this.close(CLOSE.messageTooBig);
-      if (this.inflight >= this.deps.maxInflight && !this.throttle()) return;
-      this.count(ack);
+      if (this.inflight < this.deps.maxInflight && this.waiting.length === 0) return this.count(ack);
+      if (this.throttle()) this.waiting.push(ack);
     });
   }
 
   private count(ack: Ack | undefined): void {
     const started = performance.now();
     this.inflight += 1;
+    this.deps.metrics.messagesInflight.inc();
     const increment = this.deps.store.increment(this.sessionId);
     this.replies = this.replies
       .then(() => increment)
@@ -135,6 +141,8 @@ export class SessionConnection {
 
   private settled(): void {
     this.inflight -= 1;
+    this.deps.metrics.messagesInflight.dec();
+    if (this.waiting.length > 0) return this.count(this.waiting.shift());
     if (this.paused && this.inflight <= this.deps.maxInflight / 2) {
       this.paused = false;
       this.sink.resume();
@@ -157,6 +165,10 @@ export class SessionConnection {
     this.run(() => {
       if (this.closing !== undefined || this.transportGone) return;
       this.closing = reason;
+      // Messages waiting for a slot were received before this decision: they get their
+      // counts before the bye, unless Redis failed (then the client re-sends them).
+      const waiting = this.waiting.splice(0);
+      if (!this.storeFailed) for (const ack of waiting) this.count(ack);
       if (reason !== CLOSE.shuttingDown) this.deps.metrics.errors.inc({ kind: reason.kind });
       // A drain closes every socket at once; its per-socket line is debug, the close line that follows is not.
       const level = reason === CLOSE.shuttingDown ? 'debug' : 'info';
@@ -171,10 +183,6 @@ export class SessionConnection {
 
   sendHeartbeat(serialized: string, ts: string): void {
     if (!this.transportGone) this.sink.sendHeartbeat(serialized, ts);
-  }
-
-  terminate(): void {
-    if (!this.transportGone) this.sink.terminate();
   }
 
   /**

@@ -59,7 +59,14 @@ interface SocketData {
 type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, ServerSideEvents, SocketData>;
 type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, ServerSideEvents, SocketData>;
 
-/** socket.io packet framing around a message; the text itself is limited by MAX_MESSAGE_BYTES. */
+/**
+ * engine.io drops a connection whose packet exceeds its buffer, without a word to
+ * the client. A message is JSON-encoded in its packet, where escaping can make it
+ * up to six times longer (a control character becomes \u00XX), so the buffer
+ * leaves room for the worst case and receive() enforces MAX_MESSAGE_BYTES on the
+ * decoded text, with a bye and a close the client can see.
+ */
+const JSON_ESCAPE_FACTOR = 6;
 const PACKET_OVERHEAD_BYTES = 1024;
 
 class SocketIoSink implements TransportSink {
@@ -92,9 +99,6 @@ class SocketIoSink implements TransportSink {
     else this.socket.disconnect(true);
   }
 
-  terminate(): void {
-    this.socket.conn.close(true);
-  }
 
   /** socket.io offers no way to stop reading one client. */
   pause(): boolean {
@@ -111,6 +115,7 @@ export interface SocketIoGatewayDeps extends ConnectionDeps {
   redis: Redis;
   /** Adapter subscriber: a connection of its own (subscriber mode blocks other commands). */
   subscriber: Redis;
+  isDraining: () => boolean;
 }
 
 export class SocketIoGateway implements FleetChannel {
@@ -125,7 +130,9 @@ export class SocketIoGateway implements FleetChannel {
       path: SOCKETIO_PATH,
       serveClient: false,
       transports: [...config.socketIoTransports],
-      maxHttpBufferSize: config.maxMessageBytes + PACKET_OVERHEAD_BYTES,
+      maxHttpBufferSize: config.maxMessageBytes * JSON_ESCAPE_FACTOR + PACKET_OVERHEAD_BYTES,
+      // New engine.io sessions (polling handshakes included) are refused while draining.
+      allowRequest: (_request, callback) => callback(deps.isDraining() ? 'server shutting down' : null, !deps.isDraining()),
       adapter: createAdapter(deps.redis, deps.subscriber, { key: `${config.redisKeyPrefix}socket.io` }),
     });
     this.io.use((socket, next) => this.authenticate(socket, next));
@@ -151,6 +158,9 @@ export class SocketIoGateway implements FleetChannel {
 
   /** Session from auth.session (preferred) or ?session=; malformed ids fail the connect with a reason. */
   private authenticate(socket: ChatSocket, next: (error?: Error) => void): void {
+    // A client multiplexing on an engine.io connection opened before the drain can
+    // still send CONNECT; it gets the drain's answer, not a session.
+    if (this.deps.isDraining()) return next(closeError(CLOSE.shuttingDown));
     const auth: unknown = socket.handshake.auth;
     const fromAuth = typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>).session : undefined;
     const requested = fromAuth ?? socket.handshake.query.session;
@@ -168,10 +178,7 @@ export class SocketIoGateway implements FleetChannel {
     contextStore.run({ request_id: socket.data.requestId, transport: 'socketio' }, () =>
       logger.info('invalid session id refused', { event: 'refused', code: CLOSE.invalidSession.code }),
     );
-    const error = Object.assign(new Error(CLOSE.invalidSession.reason), {
-      data: { code: CLOSE.invalidSession.code, reason: CLOSE.invalidSession.reason },
-    });
-    next(error);
+    next(closeError(CLOSE.invalidSession));
   }
 
   private accept(socket: ChatSocket): void {
@@ -202,4 +209,9 @@ function closeCodeOf(reason: string): number {
   if (reason === 'client namespace disconnect') return 1000;
   if (reason === 'transport close') return 1005;
   return ABNORMAL_CLOSURE;
+}
+
+/** A refused connect: the client's connect_error carries the reason and its close code. */
+function closeError(reason: ServerClose): Error {
+  return Object.assign(new Error(reason.reason), { data: { code: reason.code, reason: reason.reason } });
 }

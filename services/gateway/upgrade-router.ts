@@ -3,6 +3,11 @@
  * while draining (503), sends /ws/chat/ to the plain endpoint and /socket.io/
  * to engine.io, and answers anything else with 404. Refusals are plain HTTP
  * responses with a JSON body, then the socket is closed.
+ *
+ * It also keeps every upgraded socket until it closes. An upgraded socket leaves
+ * the HTTP server's bookkeeping, yet server.close() waits for it; whatever is
+ * still open at the end of a drain (a peer that never answers its close frame,
+ * on either endpoint, tracked as a session or not) is destroyed from here.
  */
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
@@ -18,10 +23,18 @@ export interface UpgradeRoutes {
   metrics: Metrics;
 }
 
-export function createUpgradeRouter(routes: UpgradeRoutes) {
-  return (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+export class UpgradeRouter {
+  private readonly sockets = new Set<Duplex>();
+  private emptyWaiters: Array<() => void> = [];
+
+  constructor(private readonly routes: UpgradeRoutes) {}
+
+  /** The http.Server 'upgrade' listener. */
+  readonly handle = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    this.track(socket);
     // A client that resets mid-handshake must not become an uncaught 'error'.
     socket.on('error', () => socket.destroy());
+    const { routes } = this;
     const requestId = requestIdFrom(request.headers);
     if (routes.isDraining()) {
       routes.metrics.errors.inc({ kind: 'upgrade_while_draining' });
@@ -33,6 +46,40 @@ export function createUpgradeRouter(routes: UpgradeRoutes) {
     routes.metrics.errors.inc({ kind: 'upgrade_not_found' });
     refuse(socket, 404, { error: 'not_found' }, requestId);
   };
+
+  /** Resolves true once every upgraded socket has closed, or false when `timeoutMs` passes first. */
+  whenAllClosed(timeoutMs: number): Promise<boolean> {
+    if (this.sockets.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.emptyWaiters = this.emptyWaiters.filter((waiter) => waiter !== wake);
+        resolve(false);
+      }, Math.max(0, timeoutMs));
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.emptyWaiters.push(wake);
+    });
+  }
+
+  /** Destroys every upgraded socket still open; returns how many there were. */
+  destroyAll(): number {
+    const count = this.sockets.size;
+    for (const socket of this.sockets) socket.destroy();
+    return count;
+  }
+
+  private track(socket: Duplex): void {
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      if (this.sockets.delete(socket) && this.sockets.size === 0) {
+        const waiters = this.emptyWaiters;
+        this.emptyWaiters = [];
+        for (const wake of waiters) wake();
+      }
+    });
+  }
 }
 
 function refuse(socket: Duplex, status: number, body: object, requestId: string): void {

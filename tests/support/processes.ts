@@ -204,8 +204,17 @@ export class ReplicaProcess {
     return `ws://127.0.0.1:${this.port}/ws/chat/`;
   }
 
+  /** Waits for /readyz 200; fails at once, with its stderr, if the replica exits instead. */
   async waitReady(timeoutMs = 5000): Promise<void> {
-    await eventually(async () => (await this.probe('/readyz')) === 200, `replica :${this.port} ready`, timeoutMs, 25);
+    await eventually(
+      async () => {
+        if (this.child.exitCode !== null) throw new Error(`replica exited with ${this.child.exitCode}: ${this.stderr}`);
+        return (await this.probe('/readyz')) === 200;
+      },
+      `replica :${this.port} ready`,
+      timeoutMs,
+      25,
+    );
   }
 
   /** HTTP status of GET `path`, or 0 when nothing answers. */
