@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build lint typecheck test dev-up dev-down status promote check-scripts
+.PHONY: help deps build lint typecheck test dev-up dev-down status promote check-scripts docker-up docker-down docker-promote
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ typecheck: deps ## tsc --noEmit
 	npm run typecheck
 
 check-scripts: ## shellcheck every shell script (skipped when shellcheck is absent)
-	@if command -v shellcheck >/dev/null; then shellcheck -x tools/*.sh .ci/run && echo "shellcheck: ok"; \
+	@if command -v shellcheck >/dev/null; then shellcheck -x tools/*.sh nginx/compose/*.sh .ci/run && echo "shellcheck: ok"; \
 	else echo "shellcheck not installed: skipped (apt-get install shellcheck)"; fi
 
 test: deps lint typecheck check-scripts ## Everything CI runs: lint, typecheck, scripts, then the mocha suite against real Redis
@@ -37,3 +37,14 @@ status: ## Each process of the stack: state, colour, readiness, connections
 
 promote: deps ## Blue/green release to the colour that is not live (or COLOUR=blue|green)
 	@tools/promote.sh $(COLOUR)
+
+COMPOSE := docker compose -f deploy/compose.yml
+
+docker-up: ## Compose stack (needs a container engine): redis, nginx_proxy on :8000, blue x2
+	$(COMPOSE) up -d --build --wait
+
+docker-down: ## Stop and remove the Compose stack (both colours)
+	$(COMPOSE) --profile green down
+
+docker-promote: ## Compose blue/green release (or COLOUR=blue|green)
+	@tools/compose-promote.sh $(COLOUR)

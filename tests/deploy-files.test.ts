@@ -1,0 +1,94 @@
+/**
+ * Static checks of the Docker and Compose files. No container engine runs on the
+ * machines that build this project, so this is how far they can be checked here:
+ * the Compose file renders, everything the files reference exists, and the values
+ * that must agree with each other do.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const read = (file: string): string => readFileSync(path.join(repoRoot, file), 'utf8');
+const run = promisify(execFile);
+
+/** KEY=value lines of an env file. */
+function envFile(file: string): Map<string, string> {
+  const entries = read(file)
+    .split('\n')
+    .filter((line) => /^[A-Z_][A-Z0-9_]*=/.test(line))
+    .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as [string, string]);
+  return new Map(entries);
+}
+
+function seconds(duration: string): number {
+  const match = /^(\d+)s$/.exec(duration);
+  assert.ok(match, `not a duration in seconds: ${duration}`);
+  return Number(match[1]);
+}
+
+describe('deploy files', () => {
+  const compose = read('deploy/compose.yml');
+
+  it('renders with docker-compose config', async function () {
+    const candidates: Array<[string, string[]]> = [
+      ['docker-compose', []],
+      ['docker', ['compose']],
+    ];
+    for (const [command, prefix] of candidates) {
+      try {
+        const { stdout } = await run(command, [...prefix, '-f', 'deploy/compose.yml', '--profile', 'green', 'config'], {
+          cwd: repoRoot,
+        });
+        for (const service of ['redis', 'app_blue', 'app_green', 'nginx']) assert.match(stdout, new RegExp(`^  ${service}:`, 'm'));
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    // .ci/run installs docker-compose; a developer machine may not have it.
+    this.skip();
+  });
+
+  it('references only files that exist', () => {
+    const composeDir = path.join(repoRoot, 'deploy');
+    const mounts = [...compose.matchAll(/^\s+- (\.\.\/[^:\s]+):/gm)].map((match) => match[1]!);
+    const envFiles = [...compose.matchAll(/env_file: \[([^\]]+)\]/g)].flatMap((match) => match[1]!.split(',').map((file) => file.trim()));
+    assert.ok(mounts.length >= 4 && envFiles.length >= 3);
+    for (const file of [...mounts, ...envFiles]) {
+      assert.ok(existsSync(path.resolve(composeDir, file)), `deploy/compose.yml references ${file}`);
+    }
+  });
+
+  it('builds the image only from files that exist and are not ignored', () => {
+    const dockerfile = read('deploy/Dockerfile');
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((match) => match[1]!.split(' '));
+    assert.ok(sources.includes('package-lock.json'));
+    for (const source of sources) {
+      assert.ok(existsSync(path.join(repoRoot, source)), `COPY ${source}`);
+      assert.ok(!ignored.includes(source), `${source} is in .dockerignore`);
+    }
+    assert.match(dockerfile, /^USER node$/m, 'runs as a non-root user');
+    assert.match(dockerfile, /^HEALTHCHECK [\s\S]*?\/healthz/m);
+    assert.match(dockerfile, /^ENTRYPOINT \["node", "dist\/services\/gateway\/main\.js"\]$/m, 'exec form: SIGTERM reaches Node');
+  });
+
+  it('defines every placeholder of the Nginx template for the Compose stack', () => {
+    const placeholders = new Set([...read('nginx/nginx.conf.template').matchAll(/\$\{([A-Z_]+)\}/g)].map((match) => match[1]!));
+    const defined = envFile('deploy/env/nginx.env');
+    for (const name of placeholders) assert.ok(defined.has(name), `deploy/env/nginx.env lacks ${name}`);
+  });
+
+  it('gives each replica longer to stop than its drain may take', () => {
+    const drainMs = Number(envFile('deploy/env/common.env').get('SHUTDOWN_TIMEOUT_MS'));
+    const grace = [...compose.matchAll(/app_(?:blue|green):[\s\S]*?stop_grace_period: (\S+)/g)].map((match) => seconds(match[1]!));
+    assert.equal(grace.length, 2);
+    for (const period of grace) assert.ok(period * 1000 > drainMs, `stop_grace_period ${period}s <= ${drainMs} ms`);
+  });
+});
