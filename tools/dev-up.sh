@@ -49,7 +49,7 @@ main() {
   socket.io        http://127.0.0.1:$STACK_PORT  (path /socket.io/)
   probes           $(stack_url)/healthz  /readyz  /version
   internal         http://127.0.0.1:$NGINX_STATUS_PORT/nginx_status  /active-colour; replica metrics on 127.0.0.1:$(replica_port "$colour" 1)/metrics ...
-  logs             $LOG_DIR/  (nginx: $NGINX_PREFIX/logs/)
+  logs             $LOG_DIR/  (every process; nginx-access.log is JSON with request_id and colour)
   pids             $PID_DIR/
   next             make status | make promote | make dev-down
 

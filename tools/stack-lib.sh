@@ -97,7 +97,7 @@ nginx_cmd() {
 # render_nginx: nginx.conf from the template, upstreams from the replica ports,
 # and the active colour (blue) when none was chosen yet.
 render_nginx() {
-  mkdir -p "$NGINX_CONF_DIR" "$NGINX_PREFIX/logs" "$NGINX_PREFIX/temp"
+  mkdir -p "$NGINX_CONF_DIR" "$NGINX_PREFIX/logs" "$NGINX_PREFIX/temp" "$LOG_DIR"
   local timeout_s=$(((HEARTBEAT_INTERVAL_MS * 3 + 999) / 1000))
   ((timeout_s >= 60)) || timeout_s=60
   sed -e "s|\${STACK_PORT}|$STACK_PORT|g" \
@@ -106,6 +106,8 @@ render_nginx() {
     -e "s|\${NGINX_WORKER_CONNECTIONS}|$NGINX_WORKER_CONNECTIONS|g" \
     -e "s|\${NGINX_RLIMIT_NOFILE}|$NGINX_RLIMIT_NOFILE|g" \
     -e "s|\${PROXY_READ_TIMEOUT}|${timeout_s}s|g" \
+    -e "s|\${NGINX_ACCESS_LOG}|$LOG_DIR/nginx-access.log|g" \
+    -e "s|\${NGINX_ERROR_LOG}|$LOG_DIR/nginx-error.log|g" \
     "$REPO_ROOT/nginx/nginx.conf.template" >"$NGINX_CONF_DIR/nginx.conf"
   local colour i
   {
@@ -136,7 +138,7 @@ nginx_start() {
   nginx_cmd -t -q || die "nginx configuration invalid (see above)"
   start_process nginx nginx -p "$NGINX_PREFIX/" -c "$NGINX_CONF_DIR/nginx.conf"
   wait_for_http "http://127.0.0.1:$NGINX_STATUS_PORT/active-colour" 200 5 ||
-    die "nginx did not start (see $NGINX_PREFIX/logs/error.log and $LOG_DIR/nginx.log)"
+    die "nginx did not start (see $LOG_DIR/nginx-error.log and $LOG_DIR/nginx.log)"
 }
 
 # set_live_colour COLOUR: write + rename, nginx -t, reload. On a bad config the
