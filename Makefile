@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build lint typecheck test dev-up dev-down status promote check-scripts docker-up docker-down docker-promote
+.PHONY: help deps build lint typecheck test dev-up dev-down status promote check-scripts check-prometheus docker-up docker-down docker-promote
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,7 +23,14 @@ check-scripts: ## shellcheck every shell script (skipped when shellcheck is abse
 	@if command -v shellcheck >/dev/null; then shellcheck -x tools/*.sh nginx/compose/*.sh .ci/run && echo "shellcheck: ok"; \
 	else echo "shellcheck not installed: skipped (apt-get install shellcheck)"; fi
 
-test: deps lint typecheck check-scripts ## Everything CI runs: lint, typecheck, scripts, then the mocha suite against real Redis
+check-prometheus: ## promtool check config, check rules, test rules (skipped when promtool is absent)
+	@if command -v promtool >/dev/null; then \
+		promtool check config observability/prometheus/prometheus.yml && \
+		promtool check rules observability/prometheus/alerts.yml && \
+		promtool test rules observability/prometheus/alerts.test.yml; \
+	else echo "promtool not installed: skipped (apt-get install prometheus)"; fi
+
+test: deps lint typecheck check-scripts check-prometheus ## Everything CI runs: lint, typecheck, scripts, alert rules, then the mocha suite against real Redis and Nginx
 	npm test
 
 dev-up: deps ## Start the stack: Redis, Nginx on :8000, the live colour (2 replicas); logs in .run/logs

@@ -41,6 +41,8 @@ main() {
   start_live_colour "$colour"
   nginx_start
   wait_for_http "$(stack_url)/readyz" 200 10 || die "the stack is not ready through nginx"
+  render_prometheus
+  prometheus_start
   log "stack ready through nginx in $(($(now_ms) - started)) ms"
   cat <<INFO
 
@@ -48,7 +50,8 @@ main() {
   plain WebSocket  ws://127.0.0.1:$STACK_PORT/ws/chat/
   socket.io        http://127.0.0.1:$STACK_PORT  (path /socket.io/)
   probes           $(stack_url)/healthz  /readyz  /version
-  internal         http://127.0.0.1:$NGINX_STATUS_PORT/nginx_status  /active-colour; replica metrics on 127.0.0.1:$(replica_port "$colour" 1)/metrics ...
+  internal         http://127.0.0.1:$NGINX_STATUS_PORT/nginx_status  /active-colour  /metrics; replica metrics on 127.0.0.1:$(replica_port "$colour" 1)/metrics ...
+  prometheus       http://127.0.0.1:$PROMETHEUS_PORT  (when installed; alerts at /alerts)
   logs             $LOG_DIR/  (every process; nginx-access.log is JSON with request_id and colour)
   pids             $PID_DIR/
   next             make status | make promote | make dev-down

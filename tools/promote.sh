@@ -51,6 +51,7 @@ smoke_test() {
 abort_before_flip() {
   log "promotion failed before the flip: $2; tearing $1 down"
   stop_colour "$1" "$RETIRE_TIMEOUT_S" || true
+  write_replica_targets
   die "promotion to $1 aborted ($2); $(live_colour) is still live"
 }
 
@@ -75,6 +76,7 @@ main() {
   step "1/4 build and start $target ($REPLICAS replicas)"
   build_release "$target" 9>&- || abort_before_flip "$target" "build failed"
   start_colour "$target" "$READY_TIMEOUT_S" || abort_before_flip "$target" "it did not become ready"
+  write_replica_targets
   step_done
 
   step "2/4 smoke-test $target directly"
@@ -94,6 +96,7 @@ main() {
   if ! stop_colour "$live" "$RETIRE_TIMEOUT_S"; then
     log "warning: $live did not exit within ${RETIRE_TIMEOUT_S}s and was killed"
   fi
+  write_replica_targets
   step_done
 
   log "promotion to $target complete in $(($(now_ms) - started)) ms"

@@ -21,6 +21,7 @@ load_stack_settings() {
   fi
   STACK_PORT=${STACK_PORT:-8000}
   NGINX_STATUS_PORT=${NGINX_STATUS_PORT:-8099}
+  PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
   REDIS_PORT=${REDIS_PORT:-6380}
   REPLICAS=${REPLICAS:-2}
   BLUE_PORT_BASE=${BLUE_PORT_BASE:-8100}
@@ -37,6 +38,7 @@ save_stack_settings() {
 # Written by tools/dev-up.sh; removed by tools/dev-down.sh.
 STACK_PORT=$STACK_PORT
 NGINX_STATUS_PORT=$NGINX_STATUS_PORT
+PROMETHEUS_PORT=$PROMETHEUS_PORT
 REDIS_PORT=$REDIS_PORT
 REPLICAS=$REPLICAS
 BLUE_PORT_BASE=$BLUE_PORT_BASE
@@ -167,6 +169,60 @@ wait_for_live_colour() {
       sleep 0.1
     fi
   done
+}
+
+# --- Prometheus ----------------------------------------------------------------
+
+PROMETHEUS_DIR=$RUN_DIR/prometheus
+
+prometheus_available() {
+  command -v prometheus >/dev/null
+}
+
+# render_prometheus: config and rules from observability/, and the static targets.
+render_prometheus() {
+  mkdir -p "$PROMETHEUS_DIR/targets" "$PROMETHEUS_DIR/data"
+  cp "$REPO_ROOT/observability/prometheus/prometheus.yml" "$REPO_ROOT/observability/prometheus/alerts.yml" "$PROMETHEUS_DIR/"
+  write_targets nginx "[{\"targets\":[\"127.0.0.1:$NGINX_STATUS_PORT\"]}]"
+  write_targets prometheus "[{\"targets\":[\"127.0.0.1:$PROMETHEUS_PORT\"]}]"
+  write_replica_targets
+}
+
+# write_targets NAME JSON: replaces targets/NAME.json atomically (file_sd may read it any time).
+write_targets() {
+  mkdir -p "$PROMETHEUS_DIR/targets"
+  printf '%s\n' "$2" >"$PROMETHEUS_DIR/targets/$1.json.tmp"
+  mv -f "$PROMETHEUS_DIR/targets/$1.json.tmp" "$PROMETHEUS_DIR/targets/$1.json"
+}
+
+# write_replica_targets: the replicas that run now, so a retired colour is not scraped
+# (and does not show as down) once it is gone.
+write_replica_targets() {
+  local colour i entries=()
+  for colour in "${COLOURS[@]}"; do
+    for ((i = 1; i <= REPLICAS; i++)); do
+      pid_alive "replica-$colour-$i" || continue
+      entries+=("{\"targets\":[\"127.0.0.1:$(replica_port "$colour" "$i")\"],\"labels\":{\"colour\":\"$colour\",\"replica\":\"replica-$colour-$i\"}}")
+    done
+  done
+  local IFS=,
+  write_targets replicas "[${entries[*]}]"
+}
+
+prometheus_start() {
+  if ! prometheus_available; then
+    log "prometheus not installed: skipped (apt-get install prometheus)"
+    return
+  fi
+  if pid_alive prometheus; then
+    kill -HUP "$(<"$PID_DIR/prometheus.pid")" # reload config and rules
+    return
+  fi
+  start_process prometheus prometheus --config.file="$PROMETHEUS_DIR/prometheus.yml" \
+    --storage.tsdb.path="$PROMETHEUS_DIR/data" --storage.tsdb.retention.time=2d \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
+  wait_for_http "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" 200 15 ||
+    die "prometheus did not start (see $LOG_DIR/prometheus.log)"
 }
 
 # --- Releases and colours -----------------------------------------------------

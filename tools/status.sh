@@ -21,6 +21,10 @@ printf '%-16s %-16s %-7s %-6s %-10s %s\n' redis "$(state_of redis)" - - \
 printf '%-16s %-16s %-7s %-6s %-10s %s\n' nginx "$(state_of nginx)" "$live" - \
   "$(http_status "$(stack_url)/readyz")" \
   "$(http_body "http://127.0.0.1:$NGINX_STATUS_PORT/nginx_status" | sed -n 's/^Active connections: *//p')"
+if [[ -f $PID_DIR/prometheus.pid ]]; then
+  printf '%-16s %-16s %-7s %-6s %-10s %s\n' prometheus "$(state_of prometheus)" - - \
+    "$(http_status "http://127.0.0.1:$PROMETHEUS_PORT/-/ready")" -
+fi
 for colour in "${COLOURS[@]}"; do
   for ((i = 1; i <= REPLICAS; i++)); do
     name=replica-$colour-$i
