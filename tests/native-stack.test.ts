@@ -1,10 +1,12 @@
 /**
- * tools/promote.sh when things go wrong, and the Nginx front: each case against
- * the real native stack.
+ * The native stack's tools against the real thing: the Nginx front,
+ * tools/monitor.sh, and tools/promote.sh when things go wrong.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { PlainClient } from './support/clients.js';
 import { eventually, sleep } from './support/processes.js';
@@ -51,6 +53,44 @@ describe('native stack', function () {
       assert.equal(again.code, 0, again.output);
       assert.match(again.output, /nginx already running/);
       assert.match(again.output, /replica-blue-1 already running/);
+    });
+  });
+
+  describe('monitor.sh', () => {
+    it('prints error lines as they are written and the top counters, then stops by itself', async () => {
+      const client = await PlainClient.connect(stack.wsUrl);
+      client.sendMany(5);
+      await client.waitForCounts(5);
+      const monitor = stack.spawn('monitor.sh', ['--duration', '4', '--interval', '2']);
+      let output = '';
+      monitor.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      monitor.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      await sleep(1000);
+      appendFileSync(path.join(stack.runDir, 'logs', 'replica-blue-1.log'), '{"level":"error","message":"monitor test line"}\n');
+      const code = await new Promise<number | null>((resolve) => monitor.on('exit', resolve));
+      client.close();
+      assert.equal(code, 0, output);
+      assert.match(output, /ERROR \[replica-blue-1\.log\] \{"level":"error","message":"monitor test line"\}/);
+      assert.match(output, /top counters over 2 replica\(s\)\n {2}wschat_\w+/);
+      assert.match(output, /wschat_messages_total\{transport="plain"\} +\d+/);
+      assert.match(output, /monitor stopped after 4s/);
+    });
+
+    it('says so when the stack is not up', async () => {
+      const empty = mkdtempSync(path.join(os.tmpdir(), 'wschat-empty-'));
+      try {
+        const monitor = spawn('bash', ['tools/monitor.sh', '--duration', '1'], {
+          env: { ...process.env, RUN_DIR: empty },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        monitor.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+        const code = await new Promise<number | null>((resolve) => monitor.on('exit', resolve));
+        assert.equal(code, 1);
+        assert.match(output, /the stack is not up \(make dev-up\)/);
+      } finally {
+        rmSync(empty, { recursive: true, force: true });
+      }
     });
   });
 
