@@ -26,6 +26,7 @@ check-scripts: ## shellcheck every shell script (skipped when shellcheck is abse
 check-prometheus: ## promtool check config, check rules, test rules (skipped when promtool is absent)
 	@if command -v promtool >/dev/null; then \
 		promtool check config observability/prometheus/prometheus.yml && \
+		promtool check config --syntax-only observability/prometheus/prometheus.compose.yml && \
 		promtool check rules observability/prometheus/alerts.yml && \
 		promtool test rules observability/prometheus/alerts.test.yml; \
 	else echo "promtool not installed: skipped (apt-get install prometheus)"; fi

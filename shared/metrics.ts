@@ -7,11 +7,32 @@
  * Prometheus, not metric labels.
  */
 import client from 'prom-client';
+import { CLOSE } from './protocol.js';
 
 export type Transport = 'plain' | 'socketio';
 export const TRANSPORTS: readonly Transport[] = ['plain', 'socketio'];
 
 export const METRIC_PREFIX = 'wschat_';
+
+/**
+ * Every value of the errors metric's `kind` label (DESIGN.md, "Close codes and
+ * errors"): the server-initiated closes that are errors, then the rest.
+ */
+export const ERROR_KINDS = [
+  ...Object.values(CLOSE).flatMap((close) => (close.kind === 'shutdown' ? [] : [close.kind])),
+  'redis',
+  'adapter_error',
+  'heartbeat_election',
+  'heartbeat_publish',
+  'heartbeat_malformed',
+  'peer_unresponsive',
+  'upgrade_while_draining',
+  'upgrade_not_found',
+  'http_client_error',
+  'http',
+  'unhandled_rejection',
+] as const;
+export type ErrorKind = (typeof ERROR_KINDS)[number];
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -50,12 +71,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly errors = new client.Counter({
+  private readonly errorsByKind = new client.Counter({
     name: `${METRIC_PREFIX}errors_total`,
     help: 'Errors by kind (see DESIGN.md, "Close codes and errors").',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+
+  /** Counts one error of a known kind (the type keeps the label set closed). */
+  error(kind: ErrorKind): void {
+    this.errorsByKind.inc({ kind });
+  }
 
   readonly messageDuration = new client.Histogram({
     name: `${METRIC_PREFIX}message_duration_seconds`,
@@ -121,6 +147,7 @@ export class Metrics {
       this.sessionsResumed.inc({ transport }, 0);
       this.heartbeatsDelivered.inc({ transport }, 0);
     }
+    for (const kind of ERROR_KINDS) this.errorsByKind.inc({ kind }, 0);
     this.ready.set(0);
     this.redisConnected.set(0);
   }

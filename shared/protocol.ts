@@ -30,14 +30,14 @@ export const SOCKETIO_PATH = '/socket.io/';
  * §5.5.1), whether a client should reconnect, and the error kind used in logs and
  * in the errors metric.
  */
-export interface ServerClose {
+export interface ServerClose<K extends string = string> {
   readonly code: number;
   readonly reason: string;
   readonly reconnect: boolean;
-  readonly kind: string;
+  readonly kind: K;
 }
 
-function close(code: number, reason: string, reconnect: boolean, kind: string): ServerClose {
+function close<K extends string>(code: number, reason: string, reconnect: boolean, kind: K): ServerClose<K> {
   if (Buffer.byteLength(reason) > 123) throw new Error(`close reason over 123 bytes: ${reason}`);
   return Object.freeze({ code, reason, reconnect, kind });
 }
@@ -62,8 +62,11 @@ export const CLOSE = Object.freeze({
   storeUnavailable: close(1013, 'session store unavailable, retry later', true, 'store_unavailable'),
 });
 
+/** One of the closes above (its kind is a literal, so label sets stay closed). */
+export type KnownClose = (typeof CLOSE)[keyof typeof CLOSE];
+
 /** Closes that ws itself starts when its frame parser rejects input. */
-export const PARSER_CLOSES: ReadonlyMap<number, ServerClose> = new Map(
+export const PARSER_CLOSES: ReadonlyMap<number, KnownClose> = new Map(
   [CLOSE.protocolError, CLOSE.invalidUtf8, CLOSE.messageTooBig].map((c) => [c.code, c]),
 );
 

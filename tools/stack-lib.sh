@@ -103,7 +103,7 @@ render_nginx() {
   local timeout_s=$(((HEARTBEAT_INTERVAL_MS * 3 + 999) / 1000))
   ((timeout_s >= 60)) || timeout_s=60
   sed -e "s|\${STACK_PORT}|$STACK_PORT|g" \
-    -e "s|\${NGINX_STATUS_PORT}|$NGINX_STATUS_PORT|g" \
+    -e "s|\${NGINX_STATUS_LISTEN}|127.0.0.1:$NGINX_STATUS_PORT|g" \
     -e "s|\${NGINX_WORKERS}|$NGINX_WORKERS|g" \
     -e "s|\${NGINX_WORKER_CONNECTIONS}|$NGINX_WORKER_CONNECTIONS|g" \
     -e "s|\${NGINX_RLIMIT_NOFILE}|$NGINX_RLIMIT_NOFILE|g" \

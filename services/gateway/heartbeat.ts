@@ -87,7 +87,7 @@ export class Heartbeat {
       won = (await redis.set(key, config.replicaId, 'PX', this.lockTtlMs, 'NX')) === 'OK';
     } catch (error) {
       // Nobody can win without Redis: this tick is skipped by the whole fleet.
-      metrics.errors.inc({ kind: 'heartbeat_election' });
+      metrics.error('heartbeat_election');
       logger.warn('heartbeat election failed', { event: 'heartbeat_skipped', tick: tickIndex, ...errorFields(error) });
       return;
     }
@@ -96,7 +96,7 @@ export class Heartbeat {
     // The adapter publishes without handling the promise it gets back; only
     // publish on a ready connection so an outage cannot turn into an unhandled rejection.
     if (redis.status !== 'ready') {
-      metrics.errors.inc({ kind: 'heartbeat_publish' });
+      metrics.error('heartbeat_publish');
       logger.warn('heartbeat won but redis not ready; not published', { event: 'heartbeat_skipped', tick: tickIndex });
       return;
     }
@@ -108,7 +108,7 @@ export class Heartbeat {
 
   private received(message: HeartbeatMessage): void {
     if (typeof message?.ts !== 'string' || !ISO_TIMESTAMP.test(message.ts)) {
-      this.deps.metrics.errors.inc({ kind: 'heartbeat_malformed' });
+      this.deps.metrics.error('heartbeat_malformed');
       return;
     }
     this.deliver({ ts: message.ts });

@@ -74,7 +74,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   app.use((error: unknown, _request: Request, response: Response, _next: NextFunction) => {
     const status = httpStatusOf(error);
     if (status >= 500) {
-      deps.metrics.errors.inc({ kind: 'http' });
+      deps.metrics.error('http');
       deps.logger.error('http request failed', { event: 'http_error', ...errorFields(error) });
     }
     response.status(status).json({ error: status >= 500 ? 'internal_error' : 'bad_request' });

@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   // outage that would be an unhandled rejection, which kills Node by default.
   // Log and count it instead; the replica keeps serving.
   process.on('unhandledRejection', (reason) => {
-    replica.metrics.errors.inc({ kind: 'unhandled_rejection' });
+    replica.metrics.error('unhandled_rejection');
     logger.error('unhandled rejection', { event: 'unhandled_rejection', ...errorFields(reason) });
   });
 

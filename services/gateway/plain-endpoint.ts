@@ -12,6 +12,7 @@ import {
   newSessionId,
   PARSER_CLOSES,
   sessionTag,
+  type KnownClose,
   type ServerClose,
 } from '../../shared/protocol.js';
 import type { ConnectionRegistry } from './connection-registry.js';
@@ -27,7 +28,7 @@ import { SessionConnection, type ConnectionDeps, type TransportSink } from './se
  * only effect is a bye the client is free to ignore.
  */
 export class ChatWebSocket extends WebSocket {
-  onParserClose: ((reason: ServerClose) => void) | undefined;
+  onParserClose: ((reason: KnownClose) => void) | undefined;
   /** Answered the last liveness ping (or has not been pinged yet). */
   alive = true;
 
@@ -126,7 +127,7 @@ export class PlainEndpoint {
         continue;
       }
       if (!ws.alive) {
-        this.deps.metrics.errors.inc({ kind: 'peer_unresponsive' });
+        this.deps.metrics.error('peer_unresponsive');
         ws.terminate();
         continue;
       }
@@ -152,7 +153,7 @@ export class PlainEndpoint {
    */
   private refuse(ws: ChatWebSocket, requestId: string): void {
     const { logger, metrics, contextStore } = this.deps;
-    metrics.errors.inc({ kind: CLOSE.invalidSession.kind });
+    metrics.error(CLOSE.invalidSession.kind);
     contextStore.run({ request_id: requestId, transport: 'plain' }, () =>
       logger.info('invalid session id refused', { event: 'refused', code: CLOSE.invalidSession.code }),
     );

@@ -65,7 +65,7 @@ export class Replica {
     const redisEvents = {
       config,
       logger: this.logger,
-      onError: () => this.metrics.errors.inc({ kind: 'redis' }),
+      onError: () => this.metrics.error('redis'),
       onStateChange: () => this.readinessChanged(),
     };
     this.redisHandle = createRedisClient({ ...redisEvents, role: 'commands' });
@@ -112,7 +112,7 @@ export class Replica {
     });
     this.httpServer.on('upgrade', this.upgrades.handle);
     this.httpServer.on('clientError', (_error, socket) => {
-      this.metrics.errors.inc({ kind: 'http_client_error' });
+      this.metrics.error('http_client_error');
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });

@@ -13,7 +13,7 @@
 import type { LogContext, LogContextStore, Logger } from '../../shared/logger.js';
 import { errorFields } from '../../shared/logger.js';
 import type { Metrics, Transport } from '../../shared/metrics.js';
-import { CLOSE, type CountMessage, type ServerClose } from '../../shared/protocol.js';
+import { CLOSE, type CountMessage, type KnownClose, type ServerClose } from '../../shared/protocol.js';
 import type { SessionStore } from '../../shared/session-store.js';
 
 export type Ack = (reply: CountMessage) => void;
@@ -59,7 +59,7 @@ export class SessionConnection {
   private paused = false;
   /** Redis failed once: later counts are not sent (the client could not tell which message they belong to). */
   private storeFailed = false;
-  private closing: ServerClose | undefined;
+  private closing: KnownClose | undefined;
   private transportGone = false;
   private replies: Promise<void> = Promise.resolve();
 
@@ -161,7 +161,7 @@ export class SessionConnection {
    * Server-initiated close: messages already received are answered first, then
    * the bye, then the close frame. Idempotent; the first reason wins.
    */
-  close(reason: ServerClose): void {
+  close(reason: KnownClose): void {
     this.run(() => {
       if (this.closing !== undefined || this.transportGone) return;
       this.closing = reason;
@@ -169,7 +169,7 @@ export class SessionConnection {
       // counts before the bye, unless Redis failed (then the client re-sends them).
       const waiting = this.waiting.splice(0);
       if (!this.storeFailed) for (const ack of waiting) this.count(ack);
-      if (reason !== CLOSE.shuttingDown) this.deps.metrics.errors.inc({ kind: reason.kind });
+      if (reason.kind !== 'shutdown') this.deps.metrics.error(reason.kind);
       // A drain closes every socket at once; its per-socket line is debug, the close line that follows is not.
       const level = reason === CLOSE.shuttingDown ? 'debug' : 'info';
       this.deps.logger.log(level, 'closing connection', { event: 'closing', code: reason.code, reason: reason.reason });

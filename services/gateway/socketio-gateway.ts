@@ -138,7 +138,7 @@ export class SocketIoGateway implements FleetChannel {
     this.io.use((socket, next) => this.authenticate(socket, next));
     this.io.on('connection', (socket) => this.accept(socket));
     this.io.of('/').adapter.on('error', (error: unknown) => {
-      deps.metrics.errors.inc({ kind: 'adapter_error' });
+      deps.metrics.error('adapter_error');
       deps.logger.warn('socket.io adapter error', { event: 'adapter_error', error: String(error) });
     });
   }
@@ -174,7 +174,7 @@ export class SocketIoGateway implements FleetChannel {
       return next();
     }
     const { metrics, logger, contextStore } = this.deps;
-    metrics.errors.inc({ kind: CLOSE.invalidSession.kind });
+    metrics.error(CLOSE.invalidSession.kind);
     contextStore.run({ request_id: socket.data.requestId, transport: 'socketio' }, () =>
       logger.info('invalid session id refused', { event: 'refused', code: CLOSE.invalidSession.code }),
     );

@@ -37,13 +37,13 @@ export class UpgradeRouter {
     const { routes } = this;
     const requestId = requestIdFrom(request.headers);
     if (routes.isDraining()) {
-      routes.metrics.errors.inc({ kind: 'upgrade_while_draining' });
+      routes.metrics.error('upgrade_while_draining');
       return refuse(socket, 503, { error: 'shutting_down' }, requestId);
     }
     const path = (request.url ?? '/').split('?', 1)[0];
     if (path === PLAIN_PATH || path === PLAIN_PATH.slice(0, -1)) return routes.plain(request, socket, head, requestId);
     if (path?.startsWith(SOCKETIO_PATH)) return routes.socketIo(request, socket, head);
-    routes.metrics.errors.inc({ kind: 'upgrade_not_found' });
+    routes.metrics.error('upgrade_not_found');
     refuse(socket, 404, { error: 'not_found' }, requestId);
   };
 

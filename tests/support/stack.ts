@@ -52,6 +52,7 @@ export class NativeStack {
       RUN_DIR: runDir,
       STACK_PORT: String(await freePort()),
       NGINX_STATUS_PORT: String(await freePort()),
+      PROMETHEUS_PORT: String(await freePort()),
       REDIS_PORT: String(await freePort()),
       REPLICAS: String(settings.replicas),
       BLUE_PORT_BASE: String(await freePortBlock(settings.replicas)),
@@ -63,6 +64,10 @@ export class NativeStack {
 
   get httpUrl(): string {
     return `http://127.0.0.1:${this.env.STACK_PORT}`;
+  }
+
+  get prometheusUrl(): string {
+    return `http://127.0.0.1:${this.env.PROMETHEUS_PORT}`;
   }
 
   get wsUrl(): string {

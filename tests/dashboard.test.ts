@@ -1,0 +1,95 @@
+/**
+ * Every panel of the Grafana dashboard, queried in the real Prometheus that
+ * `make dev-up` starts, against a live stack with traffic and one release behind
+ * it: each expression must parse and return data.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { range } from './support/clients.js';
+import { PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from './support/closed-loop.js';
+import { eventually, sleep } from './support/processes.js';
+import { NativeStack } from './support/stack.js';
+
+interface Panel {
+  title: string;
+  targets: Array<{ expr: string }>;
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const dashboard = JSON.parse(
+  readFileSync(path.join(repoRoot, 'observability/grafana/dashboards/wschat.json'), 'utf8'),
+) as { panels: Panel[] };
+
+function prometheusInstalled(): boolean {
+  try {
+    execFileSync('prometheus', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function query(prometheusUrl: string, expr: string): Promise<{ status: string; error?: string; data?: { result: unknown[] } }> {
+  const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+  return (await response.json()) as { status: string; error?: string; data?: { result: unknown[] } };
+}
+
+describe('grafana dashboard', function () {
+  this.timeout(120_000);
+  let stack: NativeStack | undefined;
+  let clients: ClosedLoopClient[] = [];
+
+  before(async function () {
+    // .ci/run installs Prometheus; a developer machine may not have it.
+    if (!prometheusInstalled()) this.skip();
+    stack = await NativeStack.create({ replicas: 2, heartbeatIntervalMs: 1000 });
+    const up = await stack.up();
+    assert.equal(up.code, 0, up.output);
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((client) => client.stop(1000).catch(() => undefined)));
+    await stack?.destroy();
+  });
+
+  it('has panels whose every query parses and returns data from a live stack', async () => {
+    const live = stack!;
+    clients = [
+      ...range(1, 10).map(() => new PlainLoopClient([live.wsUrl], { thinkMs: 50 })),
+      ...range(1, 5).map(() => new SocketIoLoopClient(live.httpUrl, { thinkMs: 50 })),
+    ];
+    for (const client of clients) client.start();
+    // A release, so that drains have been reported and the shutdown panel has data.
+    const promotion = await live.promote();
+    assert.equal(promotion.code, 0, promotion.output);
+    await eventually(
+      async () => (await query(live.prometheusUrl, 'sum(up{job="wschat"})')).data?.result.length === 1,
+      'Prometheus scraping the replicas',
+      30_000,
+      500,
+    );
+    // Enough scrapes (every 5 s) after the release for one-minute rates.
+    await sleep(12_000);
+
+    const empty: string[] = [];
+    let queries = 0;
+    for (const panel of dashboard.panels) {
+      for (const { expr } of panel.targets) {
+        queries += 1;
+        const answer = await query(live.prometheusUrl, expr.replaceAll('$__rate_interval', '1m'));
+        assert.equal(answer.status, 'success', `${panel.title}: ${expr}: ${answer.error}`);
+        if ((answer.data?.result.length ?? 0) === 0) empty.push(`${panel.title}: ${expr}`);
+      }
+    }
+    assert.deepEqual(empty, [], 'queries that returned nothing');
+    assert.ok(queries >= 12, `${queries} queries`);
+
+    // The drains of blue's two replicas, reported through Redis by green, reached Prometheus.
+    const drains = await query(live.prometheusUrl, 'sum(wschat_shutdown_duration_seconds_count{job="wschat"})');
+    const [sample] = (drains.data?.result ?? []) as Array<{ value: [number, string] }>;
+    assert.equal(Number(sample?.value[1]), 2, JSON.stringify(drains));
+  });
+});
