@@ -56,6 +56,23 @@ describe('native stack', function () {
     });
   });
 
+  describe('dev-up.sh', () => {
+    it('refuses to start, and starts nothing, when a port it needs is taken', async () => {
+      const other = await NativeStack.create({ replicas: 2, heartbeatIntervalMs: 1000 });
+      const squatter = net.createServer().listen(Number(other.env.STACK_PORT), '127.0.0.1');
+      await new Promise((resolve) => squatter.once('listening', resolve));
+      try {
+        const refused = await other.up();
+        assert.equal(refused.code, 1, refused.output);
+        assert.match(refused.output, new RegExp(`port ${other.env.STACK_PORT} \\(nginx, public side\\) is already in use`));
+        assert.equal(refused.output.trim().split('\n').length, 1, 'that one line and nothing started');
+      } finally {
+        squatter.close();
+        await other.destroy();
+      }
+    });
+  });
+
   describe('monitor.sh', () => {
     it('prints error lines as they are written and the top counters, then stops by itself', async () => {
       const client = await PlainClient.connect(stack.wsUrl);

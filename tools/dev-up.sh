@@ -17,6 +17,7 @@ start_redis() {
     return
   fi
   mkdir -p "$RUN_DIR/redis"
+  require_free_port "$REDIS_PORT" redis
   start_process redis redis-server "$REPO_ROOT/redis/redis.conf" --port "$REDIS_PORT" --dir "$RUN_DIR/redis"
   wait_for_redis "$REDIS_PORT" 5 || die "redis did not answer on port $REDIS_PORT (see $LOG_DIR/redis.log)"
 }
@@ -30,6 +31,21 @@ start_live_colour() {
   start_colour "$colour" 10 || die "the $colour colour is not ready (see $LOG_DIR/replica-$colour-*.log)"
 }
 
+# preflight COLOUR: every port the stack is about to take must be free, checked
+# before anything starts (a process of ours already running keeps its port).
+preflight() {
+  local i
+  pid_alive redis || require_free_port "$REDIS_PORT" redis
+  if ! pid_alive nginx; then
+    require_free_port "$STACK_PORT" "nginx, public side"
+    require_free_port "$NGINX_STATUS_PORT" "nginx, internal side"
+  fi
+  if prometheus_available && ! pid_alive prometheus; then require_free_port "$PROMETHEUS_PORT" prometheus; fi
+  for ((i = 1; i <= REPLICAS; i++)); do
+    pid_alive "replica-$1-$i" || require_free_port "$(replica_port "$1" "$i")" "replica-$1-$i"
+  done
+}
+
 main() {
   local started colour
   started=$(now_ms)
@@ -37,6 +53,7 @@ main() {
   save_stack_settings
   render_nginx
   colour=$(live_colour)
+  preflight "$colour"
   start_redis
   start_live_colour "$colour"
   nginx_start

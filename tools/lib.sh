@@ -92,6 +92,17 @@ stop_process() {
   stop_processes "${2:-10}" "$1"
 }
 
+# port_in_use PORT: true when something accepts connections on 127.0.0.1:PORT.
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# require_free_port PORT WHAT: dies naming WHAT when the port is taken, instead of
+# letting a stranger on that port answer our readiness checks.
+require_free_port() {
+  ! port_in_use "$1" || die "port $1 ($2) is already in use by another process"
+}
+
 # http_status URL: prints the HTTP status of GET URL, 000 when nothing answers (Node is always present).
 http_status() {
   node -e '

@@ -138,6 +138,8 @@ nginx_start() {
     return
   fi
   nginx_cmd -t -q || die "nginx configuration invalid (see above)"
+  require_free_port "$STACK_PORT" "nginx, public side"
+  require_free_port "$NGINX_STATUS_PORT" "nginx, internal side"
   start_process nginx nginx -p "$NGINX_PREFIX/" -c "$NGINX_CONF_DIR/nginx.conf"
   wait_for_http "http://127.0.0.1:$NGINX_STATUS_PORT/active-colour" 200 5 ||
     die "nginx did not start (see $LOG_DIR/nginx-error.log and $LOG_DIR/nginx.log)"
@@ -218,6 +220,7 @@ prometheus_start() {
     kill -HUP "$(<"$PID_DIR/prometheus.pid")" # reload config and rules
     return
   fi
+  require_free_port "$PROMETHEUS_PORT" prometheus
   start_process prometheus prometheus --config.file="$PROMETHEUS_DIR/prometheus.yml" \
     --storage.tsdb.path="$PROMETHEUS_DIR/data" --storage.tsdb.retention.time=2d \
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
@@ -271,6 +274,7 @@ start_colour() {
       log "replica-$colour-$i already running"
       continue
     fi
+    require_free_port "$(replica_port "$colour" "$i")" "replica-$colour-$i"
     # shellcheck disable=SC2046
     start_process "replica-$colour-$i" env $(replica_env "$colour" "$i") node "$main"
   done

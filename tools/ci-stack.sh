@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# CI's stack check: bring the native stack up in a run folder of its own, watch it
+# with tools/monitor.sh for 20 s, keep every log under reports/ci-stack/, and take
+# the stack down again whatever happened.
+set -euo pipefail
+tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export RUN_DIR=${RUN_DIR:-$tools_dir/../.run/ci}
+# Ports of its own, so that it runs beside a developer's stack on the defaults.
+export STACK_PORT=18000 NGINX_STATUS_PORT=18099 REDIS_PORT=16380 PROMETHEUS_PORT=19090 \
+  BLUE_PORT_BASE=18100 GREEN_PORT_BASE=18200
+# shellcheck source=tools/lib.sh
+source "$tools_dir/lib.sh"
+
+readonly ARTIFACTS=$REPO_ROOT/reports/ci-stack
+
+finish() {
+  local status=$?
+  "$tools_dir/dev-down.sh" || status=1
+  mkdir -p "$ARTIFACTS"
+  cp -r "$LOG_DIR/." "$ARTIFACTS/" 2>/dev/null || true
+  log "logs kept in $ARTIFACTS"
+  exit "$status"
+}
+trap finish EXIT
+
+rm -rf "$RUN_DIR"
+"$tools_dir/dev-up.sh"
+"$tools_dir/monitor.sh" --duration 20 | tee "$REPO_ROOT/reports/monitor.txt"
+grep -q 'top counters over [1-9]' "$REPO_ROOT/reports/monitor.txt" || die "monitor read no replica's counters"
