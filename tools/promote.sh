@@ -75,7 +75,7 @@ main() {
 
   step "1/4 build and start $target ($REPLICAS replicas)"
   build_release "$target" 9>&- || abort_before_flip "$target" "build failed"
-  start_colour "$target" "$READY_TIMEOUT_S" || abort_before_flip "$target" "it did not become ready"
+  start_colour "$target" "$READY_TIMEOUT_S" || abort_before_flip "$target" "it could not start or become ready"
   write_replica_targets
   step_done
 
@@ -84,10 +84,10 @@ main() {
   step_done
 
   step "3/4 flip nginx to $target"
-  set_live_colour "$target"
+  set_live_colour "$target" || abort_before_flip "$target" "nginx rejected the flip"
   if ! wait_for_live_colour "$target" 10; then
     log "nginx does not answer $target: flipping back to $live"
-    set_live_colour "$live"
+    set_live_colour "$live" || log "error: the flip back to $live failed too; check nginx now"
     abort_before_flip "$target" "nginx did not serve $target after the flip"
   fi
   step_done

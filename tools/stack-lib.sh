@@ -146,14 +146,17 @@ nginx_start() {
 }
 
 # set_live_colour COLOUR: write + rename, nginx -t, reload. On a bad config the
-# previous file is put back and nothing is reloaded.
+# previous file is put back, nothing is reloaded, and it fails (the caller decides).
+# Functions used inside promote.sh's steps fail rather than exit, so that promote
+# can still tear the new colour down.
 set_live_colour() {
   local colour=$1 previous
   previous=$(live_colour || true)
   write_active_colour "$colour"
   if ! nginx_cmd -t -q; then
     [[ -n $previous ]] && write_active_colour "$previous"
-    die "nginx -t failed with the $colour colour; kept $previous"
+    log "nginx -t failed with the $colour colour; kept $previous"
+    return 1
   fi
   kill -HUP "$(<"$PID_DIR/nginx.pid")"
 }
@@ -266,7 +269,10 @@ replica_env() {
 start_colour() {
   local colour=$1 timeout=$2 main i
   main=$(release_dir "$colour")/services/gateway/main.js
-  [[ -f $main ]] || die "no release for $colour: build it first"
+  if [[ ! -f $main ]]; then
+    log "no release for $colour: build it first"
+    return 1
+  fi
   # shellcheck disable=SC2046 # word splitting of NAME=value pairs is intended
   env $(replica_env "$colour" 1) node "$main" --check-config >/dev/null
   for ((i = 1; i <= REPLICAS; i++)); do
@@ -274,7 +280,11 @@ start_colour() {
       log "replica-$colour-$i already running"
       continue
     fi
-    require_free_port "$(replica_port "$colour" "$i")" "replica-$colour-$i"
+    # Fail the step (the caller cleans up), do not exit: promote.sh must still tear down.
+    if port_in_use "$(replica_port "$colour" "$i")"; then
+      log "port $(replica_port "$colour" "$i") (replica-$colour-$i) is already in use by another process"
+      return 1
+    fi
     # shellcheck disable=SC2046
     start_process "replica-$colour-$i" env $(replica_env "$colour" "$i") node "$main"
   done
