@@ -55,7 +55,7 @@ docker-up: ## Compose stack (needs a container engine): redis, nginx_proxy on :8
 	$(COMPOSE) up -d --build --wait
 
 docker-down: ## Stop and remove the Compose stack (both colours)
-	$(COMPOSE) --profile green down
+	$(COMPOSE) --profile green --profile observability down
 
 docker-promote: ## Compose blue/green release (or COLOUR=blue|green)
 	@tools/compose-promote.sh $(COLOUR)

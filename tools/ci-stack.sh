@@ -4,7 +4,8 @@
 # the stack down again whatever happened.
 set -euo pipefail
 tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-export RUN_DIR=${RUN_DIR:-$tools_dir/../.run/ci}
+# Always a folder of its own: never a RUN_DIR the caller may have exported.
+export RUN_DIR=$tools_dir/../.run/ci
 # Ports of its own, so that it runs beside a developer's stack on the defaults.
 export STACK_PORT=18000 NGINX_STATUS_PORT=18099 REDIS_PORT=16380 PROMETHEUS_PORT=19090 \
   BLUE_PORT_BASE=18100 GREEN_PORT_BASE=18200
@@ -23,6 +24,8 @@ finish() {
 }
 trap finish EXIT
 
+# Whatever an earlier run left is stopped through its pidfiles before its folder goes.
+"$tools_dir/dev-down.sh" >/dev/null 2>&1 || true
 rm -rf "$RUN_DIR"
 "$tools_dir/dev-up.sh"
 "$tools_dir/monitor.sh" --duration 20 | tee "$REPO_ROOT/reports/monitor.txt"

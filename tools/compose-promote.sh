@@ -31,6 +31,17 @@ smoke() {
   [[ $body == "{\"version\":\"$colour\"}" ]]
 }
 
+# served_by COLOUR: Nginx's public side answers COLOUR at /version within 10 s
+# (asked from inside its container: the host may have no HTTP client).
+served_by() {
+  local attempt
+  for ((attempt = 0; attempt < 50; attempt++)); do
+    [[ $(docker exec nginx_proxy wget -qO- http://127.0.0.1:8000/version 2>/dev/null) == "{\"version\":\"$1\"}" ]] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
 main() {
   local live target started
   live=$(live_colour) || die "the Compose stack is not up (make docker-up)"
@@ -45,7 +56,7 @@ main() {
   smoke "$target" || { compose stop "app_$target"; die "smoke check of app_$target failed; $live is still live"; }
   log "step 3/4 flip nginx to $target"
   docker exec nginx_proxy promote.sh "$target"
-  [[ $(http_body "http://127.0.0.1:8000/version") == "{\"version\":\"$target\"}" ]] || {
+  served_by "$target" || {
     docker exec nginx_proxy promote.sh "$live"
     compose stop "app_$target"
     die "nginx did not serve $target; flipped back to $live"

@@ -6,14 +6,18 @@ set -euo pipefail
 # shellcheck source=tools/stack-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
 
+take_lock
 shopt -s nullglob
+status=0
 replicas=()
 for pidfile in "$PID_DIR"/replica-*.pid; do
   replicas+=("$(basename "$pidfile" .pid)")
 done
-((${#replicas[@]} == 0)) || stop_processes 10 "${replicas[@]}" || true
-stop_process prometheus 10
-stop_process nginx 10
-stop_process redis 10
+# Each stop is attempted whatever the one before did; the exit status says if any failed.
+if ((${#replicas[@]} > 0)); then stop_processes 10 "${replicas[@]}" || status=1; fi
+for name in prometheus nginx redis; do
+  stop_process "$name" 10 || status=1
+done
 rm -f "$STACK_ENV"
 log "stack stopped"
+exit "$status"

@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
 
 start_redis() {
   if pid_alive redis; then
-    log "redis already running (pid $(<"$PID_DIR/redis.pid"))"
+    log "redis already running (pid $(pid_of redis))"
     return
   fi
   mkdir -p "$RUN_DIR/redis"
@@ -33,6 +33,7 @@ start_live_colour() {
 
 # preflight COLOUR: every port the stack is about to take must be free, checked
 # before anything starts (a process of ours already running keeps its port).
+# Prometheus is optional: a taken port only skips it, with a warning.
 preflight() {
   local i
   pid_alive redis || require_free_port "$REDIS_PORT" redis
@@ -40,7 +41,6 @@ preflight() {
     require_free_port "$STACK_PORT" "nginx, public side"
     require_free_port "$NGINX_STATUS_PORT" "nginx, internal side"
   fi
-  if prometheus_available && ! pid_alive prometheus; then require_free_port "$PROMETHEUS_PORT" prometheus; fi
   for ((i = 1; i <= REPLICAS; i++)); do
     pid_alive "replica-$1-$i" || require_free_port "$(replica_port "$1" "$i")" "replica-$1-$i"
   done
@@ -50,6 +50,7 @@ main() {
   local started colour
   started=$(now_ms)
   load_stack_settings
+  take_lock
   save_stack_settings
   render_nginx
   colour=$(live_colour)

@@ -5,6 +5,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Debian installs nginx under sbin, which is not on a regular user's PATH.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 
 readonly NODE_MAJOR_MIN=20
 

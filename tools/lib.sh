@@ -7,7 +7,8 @@
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUN_DIR=${RUN_DIR:-$REPO_ROOT/.run}
+# Absolute, so that Nginx's -p/-c and every later cd agree on it.
+RUN_DIR=$(realpath -m "${RUN_DIR:-$REPO_ROOT/.run}")
 LOG_DIR=$RUN_DIR/logs
 PID_DIR=$RUN_DIR/pids
 
@@ -26,6 +27,16 @@ now_ms() {
   echo $((micros / 1000))
 }
 
+# start_time PID: when PID started (clock ticks since boot, /proc/PID/stat field 22).
+start_time() {
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  # After the comm field, the start time is the 20th field (22nd overall).
+  read -r -a fields <<<"$stat"
+  echo "${fields[19]}"
+}
+
 # running PID: true while PID runs. An exited process whose parent has not reaped
 # it yet (a zombie: our processes outlive the shell that started them) has exited.
 running() {
@@ -35,12 +46,22 @@ running() {
   [[ ${stat##*) } != Z* ]]
 }
 
-# pid_alive NAME: true when NAME's pidfile names a running process.
+# pid_of NAME: the pid recorded in NAME's pidfile ("PID STARTTIME").
+pid_of() {
+  local pid _
+  read -r pid _ <"$PID_DIR/$1.pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+# pid_alive NAME: true when NAME's pidfile names a process that runs and is the one
+# we started: a pid reused by another process (after a reboot) does not count.
 pid_alive() {
-  local pidfile=$PID_DIR/$1.pid pid
+  local pidfile=$PID_DIR/$1.pid pid started now
   [[ -f $pidfile ]] || return 1
-  pid=$(<"$pidfile")
-  [[ -n $pid ]] && running "$pid"
+  read -r pid started <"$pidfile" || return 1
+  [[ -n $pid ]] && running "$pid" || return 1
+  now=$(start_time "$pid") || return 0
+  [[ -z $started || $started == "$now" ]]
 }
 
 # start_process NAME CMD...: runs CMD in the background with its log in LOG_DIR/NAME.log.
@@ -48,9 +69,11 @@ start_process() {
   local name=$1
   shift
   mkdir -p "$LOG_DIR" "$PID_DIR"
-  # fd 9 is promote.sh's lock: a long-lived child must not inherit (and hold) it.
-  nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 9>&- &
-  echo $! >"$PID_DIR/$name.pid"
+  # Its own session (setsid): a Ctrl-C in the terminal that runs promote.sh must
+  # not reach the replicas. fd 9 is promote.sh's lock: a child must not hold it.
+  setsid nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 9>&- &
+  local pid=$!
+  echo "$pid $(start_time "$pid" || true)" >"$PID_DIR/$name.pid"
 }
 
 # stop_processes TIMEOUT_S NAME...: SIGTERM to all at once, wait up to TIMEOUT_S for
@@ -61,8 +84,8 @@ stop_processes() {
   local -A pids=()
   for name in "$@"; do
     [[ -f $PID_DIR/$name.pid ]] || continue
-    pid=$(<"$PID_DIR/$name.pid")
-    if running "$pid"; then
+    pid=$(pid_of "$name") || continue
+    if pid_alive "$name"; then
       kill -TERM "$pid"
       pids[$name]=$pid
     else

@@ -28,12 +28,6 @@ step_done() {
   log "  done in $(($(now_ms) - step_started)) ms"
 }
 
-take_lock() {
-  mkdir -p "$RUN_DIR"
-  exec 9>"$RUN_DIR/promote.lock"
-  flock -n 9 || die "another promotion is running (lock $RUN_DIR/promote.lock)"
-}
-
 smoke_test() {
   local colour=$1 urls=() i
   for ((i = 1; i <= REPLICAS; i++)); do urls+=("http://127.0.0.1:$(replica_port "$colour" "$i")"); done
@@ -87,7 +81,9 @@ main() {
   set_live_colour "$target" || abort_before_flip "$target" "nginx rejected the flip"
   if ! wait_for_live_colour "$target" 10; then
     log "nginx does not answer $target: flipping back to $live"
-    set_live_colour "$live" || log "error: the flip back to $live failed too; check nginx now"
+    if ! set_live_colour "$live" || ! wait_for_live_colour "$live" 10; then
+      log "error: the flip back to $live did not take either; check nginx now"
+    fi
     abort_before_flip "$target" "nginx did not serve $target after the flip"
   fi
   step_done

@@ -21,7 +21,8 @@ load_stack_settings() {
   fi
   STACK_PORT=${STACK_PORT:-8000}
   NGINX_STATUS_PORT=${NGINX_STATUS_PORT:-8099}
-  PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
+  # 9091: Debian's prometheus package starts a system Prometheus on 9090.
+  PROMETHEUS_PORT=${PROMETHEUS_PORT:-9091}
   REDIS_PORT=${REDIS_PORT:-6380}
   REPLICAS=${REPLICAS:-2}
   BLUE_PORT_BASE=${BLUE_PORT_BASE:-8100}
@@ -90,6 +91,14 @@ stack_url() {
   echo "http://127.0.0.1:$STACK_PORT"
 }
 
+# take_lock: one change to the stack at a time (promote, dev-up, dev-down). The
+# kernel drops the lock when the holder dies; children never inherit fd 9.
+take_lock() {
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/promote.lock"
+  flock -n 9 || die "a promotion is running (lock $RUN_DIR/promote.lock); try again when it is done"
+}
+
 # --- Nginx -------------------------------------------------------------------
 
 nginx_cmd() {
@@ -134,7 +143,7 @@ write_active_colour() {
 
 nginx_start() {
   if pid_alive nginx; then
-    log "nginx already running (pid $(<"$PID_DIR/nginx.pid"))"
+    log "nginx already running (pid $(pid_of nginx))"
     return
   fi
   nginx_cmd -t -q || die "nginx configuration invalid (see above)"
@@ -158,7 +167,7 @@ set_live_colour() {
     log "nginx -t failed with the $colour colour; kept $previous"
     return 1
   fi
-  kill -HUP "$(<"$PID_DIR/nginx.pid")"
+  kill -HUP "$(pid_of nginx)"
 }
 
 # wait_for_live_colour COLOUR TIMEOUT_S: the internal side reports COLOUR and the
@@ -220,10 +229,13 @@ prometheus_start() {
     return
   fi
   if pid_alive prometheus; then
-    kill -HUP "$(<"$PID_DIR/prometheus.pid")" # reload config and rules
+    kill -HUP "$(pid_of prometheus)" # reload config and rules
     return
   fi
-  require_free_port "$PROMETHEUS_PORT" prometheus
+  if port_in_use "$PROMETHEUS_PORT"; then
+    log "warning: port $PROMETHEUS_PORT is taken: Prometheus not started (set PROMETHEUS_PORT)"
+    return
+  fi
   start_process prometheus prometheus --config.file="$PROMETHEUS_DIR/prometheus.yml" \
     --storage.tsdb.path="$PROMETHEUS_DIR/data" --storage.tsdb.retention.time=2d \
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
@@ -244,9 +256,13 @@ build_release() {
   dir=$(release_dir "$1")
   rm -rf "$dir"
   mkdir -p "$dir"
-  (cd "$REPO_ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$dir")
-  cp "$REPO_ROOT/package.json" "$dir/package.json"
-  ln -sfn "$REPO_ROOT/node_modules" "$dir/node_modules"
+  # Each line fails the build explicitly: callers run this under `||`, where set -e is off.
+  (cd "$REPO_ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$dir" --noEmitOnError) || return 1
+  cp "$REPO_ROOT/package.json" "$dir/package.json" || return 1
+  # Its own node_modules (hard links where the filesystem allows, else a copy), so a
+  # later npm ci in the tree cannot change what a running colour loads.
+  cp -al "$REPO_ROOT/node_modules" "$dir/node_modules" 2>/dev/null ||
+    cp -a "$REPO_ROOT/node_modules" "$dir/node_modules" || return 1
 }
 
 # release_stale COLOUR: true when the colour has no release or a source changed since it was built.

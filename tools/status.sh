@@ -11,7 +11,7 @@ load_stack_settings
 }
 
 state_of() {
-  if pid_alive "$1"; then echo "up pid $(<"$PID_DIR/$1.pid")"; else echo down; fi
+  if pid_alive "$1"; then echo "up pid $(pid_of "$1")"; else echo down; fi
 }
 
 live=$(live_colour || echo none)
