@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build lint typecheck test ci-stack dev-up dev-down status promote check-scripts check-prometheus docker-up docker-down docker-promote
+.PHONY: help deps build lint typecheck test loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus docker-up docker-down docker-promote
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ check-prometheus: ## promtool check config, check rules, test rules (skipped whe
 
 test: deps lint typecheck check-scripts check-prometheus ## Everything CI runs: lint, typecheck, scripts, alert rules, then the mocha suite against real Redis and Nginx
 	npm test
+
+loadtest: build ## Load test the running stack (make dev-up first): 5,000 sockets through Nginx; ARGS="--sockets 20000 ..."
+	node dist/tools/loadtest.js $(ARGS)
 
 ci-stack: deps ## CI's stack check: dev-up in .run/ci, monitor.sh for 20 s, logs to reports/ci-stack, dev-down
 	@mkdir -p reports && tools/ci-stack.sh

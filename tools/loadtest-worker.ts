@@ -1,0 +1,234 @@
+/**
+ * One load-test worker process (forked by tools/loadtest.ts): opens its share of
+ * sockets, sends, and checks every reply. Each socket expects counts 1, 2, 3...
+ * exactly; every heartbeat is recorded per socket; a bye must carry the last
+ * count. Latencies go into HDR histograms, sent to the coordinator encoded.
+ */
+import * as hdr from 'hdr-histogram-js';
+import { io, type Socket } from 'socket.io-client';
+import WebSocket from 'ws';
+import { textOf } from '../tests/support/clients.js';
+import type { TickWindow, WorkerConfig, WorkerMessage, WorkerResult } from './loadtest-protocol.js';
+
+type Histogram = ReturnType<typeof hdr.build>;
+
+function histogram(): Histogram {
+  // Microseconds, from 1 µs to 10 minutes, 3 significant digits.
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
+}
+
+const micros = (ms: number): number => Math.max(1, Math.round(ms * 1000));
+
+class Session {
+  expected = 1;
+  lastCount = 0;
+  /** Send times of messages awaiting their count, oldest first (replies come in order). */
+  readonly sent: number[] = [];
+  readonly heartbeats: string[] = [];
+  open = false;
+  closeCode: number | string | undefined;
+  send: (text: string) => void = () => undefined;
+  close: () => void = () => undefined;
+}
+
+class Worker {
+  private readonly sessions: Session[] = [];
+  private readonly handshake = histogram();
+  private readonly roundTrip = histogram();
+  private readonly fanOut = histogram();
+  private readonly errors: Record<string, number> = {};
+  private readonly closes: Record<string, number> = {};
+  private messages = 0;
+  private connected = 0;
+  private stopping = false;
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly config: WorkerConfig) {}
+
+  private error(kind: string): void {
+    this.errors[kind] = (this.errors[kind] ?? 0) + 1;
+  }
+
+  /** Opens every socket, at most `maxHandshakes` at a time, at `rampPerSecond`. */
+  async connectAll(): Promise<void> {
+    const { sockets, maxHandshakes, rampPerSecond } = this.config;
+    const started = performance.now();
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < sockets) {
+        const index = next;
+        next += 1;
+        const due = started + (index / rampPerSecond) * 1000;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        await this.connect(index);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(maxHandshakes, sockets) }, lane));
+  }
+
+  private connect(index: number): Promise<void> {
+    const session = new Session();
+    this.sessions.push(session);
+    const localAddress = this.config.sourceAddresses[index % this.config.sourceAddresses.length];
+    const started = performance.now();
+    const socketIo = index < this.config.socketIoSockets;
+    return new Promise((resolve) => {
+      const opened = (): void => {
+        session.open = true;
+        this.connected += 1;
+        this.handshake.recordValue(micros(performance.now() - started));
+        this.startSending(session);
+        resolve();
+      };
+      const failed = (kind: string): void => {
+        this.error(kind);
+        resolve();
+      };
+      if (socketIo) this.openSocketIo(session, localAddress, opened, failed);
+      else this.openPlain(session, localAddress, opened, failed);
+    });
+  }
+
+  private openPlain(session: Session, localAddress: string | undefined, opened: () => void, failed: (kind: string) => void): void {
+    const ws = new WebSocket(`${this.config.wsUrl}`, { localAddress, handshakeTimeout: 20_000 });
+    session.send = (text) => ws.send(text);
+    session.close = () => ws.close(1000);
+    ws.on('open', opened);
+    ws.on('error', () => {
+      if (!session.open) failed('handshake_failed');
+    });
+    ws.on('message', (data) => this.frame(session, JSON.parse(textOf(data)) as Record<string, unknown>));
+    ws.on('close', (code) => this.closed(session, code));
+  }
+
+  private openSocketIo(session: Session, localAddress: string | undefined, opened: () => void, failed: (kind: string) => void): void {
+    const socket: Socket = io(this.config.httpUrl, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      timeout: 20_000,
+      ...(localAddress === undefined ? {} : { localAddress }),
+    });
+    session.send = (text) => socket.emit('message', text);
+    session.close = () => socket.disconnect();
+    socket.on('connect', opened);
+    socket.on('connect_error', () => failed('handshake_failed'));
+    socket.on('count', (frame: Record<string, unknown>) => this.frame(session, frame));
+    socket.on('heartbeat', (frame: Record<string, unknown>) => this.frame(session, frame));
+    socket.on('bye', (frame: Record<string, unknown>) => this.frame(session, frame));
+    socket.on('disconnect', (reason) => this.closed(session, reason));
+  }
+
+  private frame(session: Session, frame: Record<string, unknown>): void {
+    const now = performance.now();
+    if (typeof frame.count === 'number') {
+      if (frame.count !== session.expected) this.error('count_mismatch');
+      session.lastCount = frame.count;
+      session.expected = frame.count + 1;
+      const sentAt = session.sent.shift();
+      if (sentAt === undefined) this.error('unexpected_count');
+      else this.roundTrip.recordValue(micros(now - sentAt));
+      this.messages += 1;
+      if (this.config.messageRate === 0) this.sendOne(session);
+    } else if (typeof frame.ts === 'string') {
+      session.heartbeats.push(frame.ts);
+      this.fanOut.recordValue(micros(Date.now() - Date.parse(frame.ts)));
+    } else if (frame.bye === true) {
+      if (frame.total !== session.lastCount) this.error('bye_total_mismatch');
+    } else {
+      this.error('unknown_frame');
+    }
+  }
+
+  private closed(session: Session, code: number | string): void {
+    session.open = false;
+    session.closeCode = code;
+    if (!this.stopping) {
+      this.error('closed_early');
+      this.closes[String(code)] = (this.closes[String(code)] ?? 0) + 1;
+    }
+  }
+
+  private startSending(session: Session): void {
+    const { messageRate } = this.config;
+    if (messageRate === 0) return this.sendOne(session);
+    // Spread the sockets' sends over the period instead of sending in lockstep.
+    const period = 1000 / messageRate;
+    const timer = setTimeout(() => {
+      this.sendOne(session);
+      this.timers.push(setInterval(() => this.sendOne(session), period));
+    }, Math.random() * period);
+    this.timers.push(timer);
+  }
+
+  private sendOne(session: Session): void {
+    if (this.stopping || !session.open) return;
+    const { messagesPerSocket } = this.config;
+    if (messagesPerSocket > 0 && session.expected + session.sent.length > messagesPerSocket) return;
+    session.sent.push(performance.now());
+    session.send('load');
+  }
+
+  progress(): WorkerMessage {
+    return { type: 'progress', connected: this.connected, messages: this.messages, errors: this.total(this.errors) };
+  }
+
+  private total(counts: Record<string, number>): number {
+    return Object.values(counts).reduce((sum, n) => sum + n, 0);
+  }
+
+  /** Stops sending, waits for outstanding answers, checks the heartbeats of the window, closes. */
+  async finish(window: TickWindow): Promise<WorkerResult> {
+    this.stopping = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    const deadline = Date.now() + 10_000;
+    while (this.sessions.some((s) => s.open && s.sent.length > 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const unanswered = this.sessions.reduce((sum, s) => sum + s.sent.length, 0);
+    if (unanswered > 0) this.errors.unanswered = unanswered;
+    const held = this.sessions.filter((s) => s.open).length;
+    const expectedTicks = window.ticks;
+    let missed = 0;
+    let duplicated = 0;
+    for (const session of this.sessions.filter((s) => s.closeCode === undefined)) {
+      const inWindow = session.heartbeats.filter((ts) => expectedTicks.includes(ts));
+      duplicated += inWindow.length - new Set(inWindow).size;
+      missed += expectedTicks.filter((ts) => !inWindow.includes(ts)).length;
+    }
+    for (const session of this.sessions) session.close();
+    return {
+      type: 'result',
+      requested: this.config.sockets,
+      held,
+      messages: this.messages,
+      errors: this.errors,
+      closes: this.closes,
+      heartbeatsMissed: missed,
+      heartbeatsDuplicated: duplicated,
+      handshake: hdr.encodeIntoCompressedBase64(this.handshake),
+      roundTrip: hdr.encodeIntoCompressedBase64(this.roundTrip),
+      fanOut: hdr.encodeIntoCompressedBase64(this.fanOut),
+    };
+  }
+}
+
+let worker: Worker | undefined;
+let progressTimer: NodeJS.Timeout | undefined;
+const send = (message: WorkerMessage): void => void process.send?.(message);
+
+process.on('message', (message: { type: 'start'; config: WorkerConfig } | { type: 'stop'; window: TickWindow }) => {
+  if (message.type === 'start') {
+    const current = new Worker(message.config);
+    worker = current;
+    progressTimer = setInterval(() => send(current.progress()), 1000);
+    void current.connectAll().then(() => send({ type: 'connected' }));
+  } else if (worker !== undefined) {
+    clearInterval(progressTimer);
+    void worker.finish(message.window).then((result) => {
+      send(result);
+      setTimeout(() => process.exit(0), 200);
+    });
+  }
+});

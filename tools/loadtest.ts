@@ -1,0 +1,299 @@
+/**
+ * Load test with real sockets, every reply checked (`make loadtest`).
+ *
+ *   node dist/tools/loadtest.js [--url http://127.0.0.1:8000] [--sockets 5000]
+ *     [--socketio 0.2] [--ramp 2000] [--rate 1] [--messages 0] [--duration 35]
+ *     [--heartbeat-ms <the stack's HEARTBEAT_INTERVAL_MS>] [--workers N]
+ *     [--metrics URL,URL (default: the stack's replicas)] [--report-dir reports]
+ *
+ * Defaults reproduce the original demo: 5,000 sockets through Nginx, each sending
+ * a message a second, held through one heartbeat. Worker processes (each well under
+ * the 20,000 open-file limit) open the sockets from many 127.x.y.z addresses with a
+ * bounded number of handshakes in flight. Counts must be 1, 2, 3... on every socket,
+ * every socket must get every heartbeat of the window once, byes must carry the last
+ * count. Exits 1 on any failed check. Writes reports/loadtest-<time>.{json,md}.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as hdr from 'hdr-histogram-js';
+import type { WorkerConfig, WorkerMessage, WorkerResult } from './loadtest-protocol.js';
+
+const SOCKETS_PER_WORKER = 8000;
+const SOURCE_ADDRESSES_PER_WORKER = 50;
+
+interface Options {
+  url: string;
+  sockets: number;
+  socketIoShare: number;
+  ramp: number;
+  handshakes: number;
+  rate: number;
+  messages: number;
+  durationS: number;
+  heartbeatMs: number;
+  workers: number;
+  metricsUrls: string[];
+  reportDir: string;
+}
+
+function readOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      url: { type: 'string', default: 'http://127.0.0.1:8000' },
+      sockets: { type: 'string', default: '5000' },
+      socketio: { type: 'string', default: '0.2' },
+      ramp: { type: 'string', default: '2000' },
+      handshakes: { type: 'string', default: '100' },
+      rate: { type: 'string', default: '1' },
+      messages: { type: 'string', default: '0' },
+      duration: { type: 'string', default: '35' },
+      'heartbeat-ms': { type: 'string', default: stackSetting('HEARTBEAT_INTERVAL_MS') ?? '30000' },
+      workers: { type: 'string' },
+      metrics: { type: 'string' },
+      'report-dir': { type: 'string', default: 'reports' },
+    },
+  });
+  const number = (name: string, raw: string | undefined, min: number, max: number): number => {
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max) throw new Error(`--${name} must be a number from ${min} to ${max} (got ${raw})`);
+    return value;
+  };
+  const sockets = number('sockets', values.sockets, 1, 200_000);
+  return {
+    url: values.url.replace(/\/$/, ''),
+    sockets,
+    socketIoShare: number('socketio', values.socketio, 0, 1),
+    ramp: number('ramp', values.ramp, 1, 100_000),
+    handshakes: number('handshakes', values.handshakes, 1, 10_000),
+    rate: number('rate', values.rate, 0, 1000),
+    messages: number('messages', values.messages, 0, 1e9),
+    durationS: number('duration', values.duration, 1, 3600),
+    heartbeatMs: number('heartbeat-ms', values['heartbeat-ms'], 100, 3_600_000),
+    workers: number('workers', values.workers ?? String(Math.ceil(sockets / SOCKETS_PER_WORKER)), 1, 64),
+    metricsUrls: values.metrics?.split(',').filter(Boolean) ?? replicaMetricsFromStack(),
+    reportDir: values['report-dir'],
+  };
+}
+
+/** A setting of the native stack that tools/dev-up.sh saved (RUN_DIR/stack.env), if any. */
+function stackSetting(name: string): string | undefined {
+  const file = path.join(process.env.RUN_DIR ?? '.run', 'stack.env');
+  if (!existsSync(file)) return undefined;
+  return new RegExp(`^${name}=(.*)$`, 'm').exec(readFileSync(file, 'utf8'))?.[1];
+}
+
+/** The running replicas' /metrics, from the native stack's Prometheus targets (if any). */
+function replicaMetricsFromStack(): string[] {
+  const file = path.join(process.env.RUN_DIR ?? '.run', 'prometheus/targets/replicas.json');
+  if (!existsSync(file)) return [];
+  const groups = JSON.parse(readFileSync(file, 'utf8')) as Array<{ targets: string[] }>;
+  return groups.flatMap((group) => group.targets.map((target) => `http://${target}/metrics`));
+}
+
+interface ServerSample {
+  rssBytes: number;
+  cpuSeconds: number;
+  connections: number;
+}
+
+async function sampleServers(urls: string[]): Promise<ServerSample | undefined> {
+  if (urls.length === 0) return undefined;
+  const sample: ServerSample = { rssBytes: 0, cpuSeconds: 0, connections: 0 };
+  for (const url of urls) {
+    const text = await (await fetch(url)).text();
+    const value = (pattern: RegExp): number =>
+      [...text.matchAll(pattern)].reduce((sum, match) => sum + Number(match[1]), 0);
+    sample.rssBytes += value(/^process_resident_memory_bytes (\S+)$/gm);
+    sample.cpuSeconds += value(/^process_cpu_seconds_total (\S+)$/gm);
+    sample.connections += value(/^wschat_connections_active\{[^}]*\} (\S+)$/gm);
+  }
+  return sample;
+}
+
+/** Splits `total` into `parts` near-equal integers. */
+function split(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, index) => Math.floor(total / parts) + (index < total % parts ? 1 : 0));
+}
+
+class Coordinator {
+  private readonly workers: ChildProcess[] = [];
+  private readonly progress = new Map<number, { connected: number; messages: number; errors: number }>();
+  private readonly results: WorkerResult[] = [];
+
+  constructor(private readonly options: Options) {}
+
+  async run(): Promise<{ report: Record<string, unknown>; ok: boolean }> {
+    const { options } = this;
+    const before = await sampleServers(options.metricsUrls);
+    const started = Date.now();
+    const socketCounts = split(options.sockets, options.workers);
+    const socketIoCounts = split(Math.round(options.sockets * options.socketIoShare), options.workers);
+    const connected = socketCounts.map((sockets, index) =>
+      this.startWorker(index, {
+        wsUrl: `${options.url.replace(/^http/, 'ws')}/ws/chat/`,
+        httpUrl: options.url,
+        sockets,
+        socketIoSockets: socketIoCounts[index]!,
+        sourceAddresses: Array.from({ length: SOURCE_ADDRESSES_PER_WORKER }, (_, k) => `127.1.${index}.${k + 1}`),
+        rampPerSecond: options.ramp / options.workers,
+        maxHandshakes: options.handshakes,
+        messageRate: options.rate,
+        messagesPerSocket: options.messages,
+      }),
+    );
+    const ticker = setInterval(() => this.printProgress(started), 1000);
+    await Promise.all(connected);
+    const allConnected = Date.now();
+    const connectSeconds = (allConnected - started) / 1000;
+    const held = await sampleServers(options.metricsUrls);
+    await new Promise((resolve) => setTimeout(resolve, options.durationS * 1000));
+    const stopAt = Date.now();
+    clearInterval(ticker);
+    // Ticks every held socket must have: after all were connected, early enough to have been delivered.
+    const ticks: string[] = [];
+    for (let t = Math.ceil((allConnected + 200) / options.heartbeatMs) * options.heartbeatMs; t <= stopAt - 1000; t += options.heartbeatMs) {
+      ticks.push(new Date(t).toISOString());
+    }
+    await Promise.all(this.workers.map((worker) => this.finish(worker, ticks)));
+    const after = await sampleServers(options.metricsUrls);
+    process.stderr.write('\n');
+    return this.report({ started, connectSeconds, holdSeconds: (stopAt - allConnected) / 1000, ticks, before, held, after });
+  }
+
+  private startWorker(index: number, config: WorkerConfig): Promise<void> {
+    const worker = fork(new URL('./loadtest-worker.js', import.meta.url), [], { stdio: 'inherit' });
+    this.workers.push(worker);
+    return new Promise((resolve, reject) => {
+      worker.on('message', (message: WorkerMessage) => {
+        if (message.type === 'progress') this.progress.set(index, message);
+        else if (message.type === 'connected') resolve();
+        else this.results.push(message);
+      });
+      worker.on('exit', (code) => {
+        if (code !== 0) reject(new Error(`worker ${index} exited with ${code}`));
+      });
+      worker.send({ type: 'start', config });
+    });
+  }
+
+  private finish(worker: ChildProcess, ticks: string[]): Promise<void> {
+    return new Promise((resolve) => {
+      worker.once('exit', () => resolve());
+      worker.send({ type: 'stop', window: { ticks } });
+    });
+  }
+
+  private printProgress(started: number): void {
+    const totals = [...this.progress.values()].reduce(
+      (sum, p) => ({ connected: sum.connected + p.connected, messages: sum.messages + p.messages, errors: sum.errors + p.errors }),
+      { connected: 0, messages: 0, errors: 0 },
+    );
+    const line = `${Math.round((Date.now() - started) / 1000)}s  sockets ${totals.connected}/${this.options.sockets}  messages ${totals.messages}  errors ${totals.errors}`;
+    process.stderr.write(process.stderr.isTTY ? `\r${line}   ` : `${line}\n`);
+  }
+
+  private report(run: {
+    started: number;
+    connectSeconds: number;
+    holdSeconds: number;
+    ticks: string[];
+    before: ServerSample | undefined;
+    held: ServerSample | undefined;
+    after: ServerSample | undefined;
+  }): { report: Record<string, unknown>; ok: boolean } {
+    const merged = (field: 'handshake' | 'roundTrip' | 'fanOut'): ReturnType<typeof hdr.build> => {
+      const total = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
+      for (const result of this.results) total.add(hdr.decodeFromCompressedBase64(result[field]));
+      return total;
+    };
+    const summary = (histogram: ReturnType<typeof hdr.build>): Record<string, number> => ({
+      count: histogram.totalCount,
+      p50_ms: histogram.getValueAtPercentile(50) / 1000,
+      p95_ms: histogram.getValueAtPercentile(95) / 1000,
+      p99_ms: histogram.getValueAtPercentile(99) / 1000,
+      max_ms: histogram.maxValue / 1000,
+    });
+    const sum = (pick: (result: WorkerResult) => number): number => this.results.reduce((total, result) => total + pick(result), 0);
+    const add = (pick: (result: WorkerResult) => Record<string, number>): Record<string, number> => {
+      const totals: Record<string, number> = {};
+      for (const result of this.results) for (const [key, value] of Object.entries(pick(result))) totals[key] = (totals[key] ?? 0) + value;
+      return totals;
+    };
+    const roundTrip = summary(merged('roundTrip'));
+    const heldSockets = sum((r) => r.held);
+    const errors = add((r) => r.errors);
+    const heartbeats = { ticks_checked: run.ticks.length, missed: sum((r) => r.heartbeatsMissed), duplicated: sum((r) => r.heartbeatsDuplicated) };
+    const server =
+      run.before && run.held && run.after
+        ? {
+            replicas: this.options.metricsUrls.length,
+            rss_per_connection_kib: Math.round(((run.held.rssBytes - run.before.rssBytes) / Math.max(1, run.held.connections)) / 102.4) / 10,
+            cpu_seconds: Math.round((run.after.cpuSeconds - run.before.cpuSeconds) * 10) / 10,
+            connections_at_hold: run.held.connections,
+          }
+        : 'no replica metrics (pass --metrics)';
+    const report = {
+      date: new Date(run.started).toISOString(),
+      options: this.options,
+      sockets: { requested: this.options.sockets, held: heldSockets },
+      connect: { seconds: run.connectSeconds, per_second: Math.round(this.options.sockets / run.connectSeconds), handshake: summary(merged('handshake')) },
+      messages: { total: sum((r) => r.messages), round_trips_per_second: Math.round(sum((r) => r.messages) / (run.connectSeconds + run.holdSeconds)), round_trip: roundTrip },
+      heartbeat: { ...heartbeats, fan_out: summary(merged('fanOut')) },
+      errors,
+      closes: add((r) => r.closes),
+      server,
+    };
+    const ok =
+      heldSockets === this.options.sockets &&
+      Object.keys(errors).length === 0 &&
+      heartbeats.missed === 0 &&
+      heartbeats.duplicated === 0 &&
+      (run.ticks.length > 0 || this.options.durationS * 1000 < this.options.heartbeatMs);
+    return { report: { ...report, ok }, ok };
+  }
+}
+
+function markdown(report: Record<string, unknown>): string {
+  const r = report as {
+    date: string; ok: boolean;
+    sockets: { requested: number; held: number };
+    connect: { seconds: number; per_second: number; handshake: Record<string, number> };
+    messages: { total: number; round_trips_per_second: number; round_trip: Record<string, number> };
+    heartbeat: { ticks_checked: number; missed: number; duplicated: number; fan_out: Record<string, number> };
+    errors: Record<string, number>;
+    server: unknown;
+  };
+  const ms = (h: Record<string, number>): string => `p50 ${h.p50_ms} / p95 ${h.p95_ms} / p99 ${h.p99_ms} / max ${h.max_ms} ms`;
+  return [
+    `# Load test ${r.date}: ${r.ok ? 'PASS' : 'FAIL'}`,
+    '',
+    `| | |`,
+    `|---|---|`,
+    `| sockets held / requested | ${r.sockets.held} / ${r.sockets.requested} |`,
+    `| connect | ${r.connect.seconds} s, ${r.connect.per_second}/s; handshake ${ms(r.connect.handshake)} |`,
+    `| messages | ${r.messages.total}, ${r.messages.round_trips_per_second} round trips/s; ${ms(r.messages.round_trip)} |`,
+    `| heartbeat | ${r.heartbeat.ticks_checked} ticks checked, ${r.heartbeat.missed} missed, ${r.heartbeat.duplicated} duplicated; fan-out ${ms(r.heartbeat.fan_out)} |`,
+    `| errors | ${JSON.stringify(r.errors)} |`,
+    `| server | ${JSON.stringify(r.server)} |`,
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const options = readOptions(process.argv.slice(2));
+  const { report, ok } = await new Coordinator(options).run();
+  mkdirSync(options.reportDir, { recursive: true });
+  const stem = path.join(options.reportDir, `loadtest-${String(report.date).replace(/[:.]/g, '-')}`);
+  writeFileSync(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(`${stem}.md`, markdown(report));
+  process.stdout.write(`${markdown(report)}\nreport: ${stem}.json\n`);
+  process.exit(ok ? 0 : 1);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`loadtest: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(2);
+});
