@@ -147,10 +147,12 @@ class Coordinator {
     const ticker = setInterval(() => this.printProgress(started), 1000);
     await Promise.all(connected);
     const allConnected = Date.now();
+    const messagesAtConnected = this.messagesSoFar();
     const connectSeconds = (allConnected - started) / 1000;
     const held = await sampleServers(options.metricsUrls);
     await new Promise((resolve) => setTimeout(resolve, options.durationS * 1000));
     const stopAt = Date.now();
+    const messagesAtStop = this.messagesSoFar();
     clearInterval(ticker);
     // Ticks every held socket must have: after all were connected, early enough to have been delivered.
     const ticks: string[] = [];
@@ -160,7 +162,14 @@ class Coordinator {
     await Promise.all(this.workers.map((worker) => this.finish(worker, ticks)));
     const after = await sampleServers(options.metricsUrls);
     process.stderr.write('\n');
-    return this.report({ started, connectSeconds, holdSeconds: (stopAt - allConnected) / 1000, ticks, before, held, after });
+    const holdSeconds = (stopAt - allConnected) / 1000;
+    const holdRate = Math.round((messagesAtStop - messagesAtConnected) / holdSeconds);
+    return this.report({ started, connectSeconds, holdSeconds, holdRate, ticks, before, held, after });
+  }
+
+  /** Messages answered so far, from the workers' last progress reports (at most 1 s old). */
+  private messagesSoFar(): number {
+    return [...this.progress.values()].reduce((sum, p) => sum + p.messages, 0);
   }
 
   private startWorker(index: number, config: WorkerConfig): Promise<void> {
@@ -199,6 +208,8 @@ class Coordinator {
     started: number;
     connectSeconds: number;
     holdSeconds: number;
+    /** Round trips per second while every socket was held (the steady state). */
+    holdRate: number;
     ticks: string[];
     before: ServerSample | undefined;
     held: ServerSample | undefined;
@@ -240,7 +251,7 @@ class Coordinator {
       options: this.options,
       sockets: { requested: this.options.sockets, held: heldSockets },
       connect: { seconds: run.connectSeconds, per_second: Math.round(this.options.sockets / run.connectSeconds), handshake: summary(merged('handshake')) },
-      messages: { total: sum((r) => r.messages), round_trips_per_second: Math.round(sum((r) => r.messages) / (run.connectSeconds + run.holdSeconds)), round_trip: roundTrip },
+      messages: { total: sum((r) => r.messages), round_trips_per_second: run.holdRate, round_trip: roundTrip },
       heartbeat: { ...heartbeats, fan_out: summary(merged('fanOut')) },
       errors,
       closes: add((r) => r.closes),
@@ -274,7 +285,7 @@ function markdown(report: Record<string, unknown>): string {
     `|---|---|`,
     `| sockets held / requested | ${r.sockets.held} / ${r.sockets.requested} |`,
     `| connect | ${r.connect.seconds} s, ${r.connect.per_second}/s; handshake ${ms(r.connect.handshake)} |`,
-    `| messages | ${r.messages.total}, ${r.messages.round_trips_per_second} round trips/s; ${ms(r.messages.round_trip)} |`,
+    `| messages | ${r.messages.total}, ${r.messages.round_trips_per_second} round trips/s while held; ${ms(r.messages.round_trip)} |`,
     `| heartbeat | ${r.heartbeat.ticks_checked} ticks checked, ${r.heartbeat.missed} missed, ${r.heartbeat.duplicated} duplicated; fan-out ${ms(r.heartbeat.fan_out)} |`,
     `| errors | ${JSON.stringify(r.errors)} |`,
     `| server | ${JSON.stringify(r.server)} |`,
