@@ -3,7 +3,7 @@
  *
  *   node dist/tools/loadtest.js [--url http://127.0.0.1:8000] [--sockets 5000]
  *     [--socketio 0.2] [--ramp 2000] [--rate 1] [--messages 0] [--duration 35]
- *     [--heartbeat-ms <the stack's HEARTBEAT_INTERVAL_MS>] [--workers N]
+ *     [--heartbeat-ms <the stack's HEARTBEAT_INTERVAL_MS>; 0: no heartbeat to check] [--workers N]
  *     [--metrics URL,URL (default: the stack's replicas)] [--report-dir reports]
  *
  * Defaults reproduce the original demo: 5,000 sockets through Nginx, each sending
@@ -71,7 +71,7 @@ function readOptions(argv: string[]): Options {
     rate: number('rate', values.rate, 0, 1000),
     messages: number('messages', values.messages, 0, 1e9),
     durationS: number('duration', values.duration, 1, 3600),
-    heartbeatMs: number('heartbeat-ms', values['heartbeat-ms'], 100, 3_600_000),
+    heartbeatMs: number('heartbeat-ms', values['heartbeat-ms'], 0, 3_600_000),
     workers: number('workers', values.workers ?? String(Math.ceil(sockets / SOCKETS_PER_WORKER)), 1, 64),
     metricsUrls: values.metrics?.split(',').filter(Boolean) ?? replicaMetricsFromStack(),
     reportDir: values['report-dir'],
@@ -156,7 +156,8 @@ class Coordinator {
     clearInterval(ticker);
     // Ticks every held socket must have: after all were connected, early enough to have been delivered.
     const ticks: string[] = [];
-    for (let t = Math.ceil((allConnected + 200) / options.heartbeatMs) * options.heartbeatMs; t <= stopAt - 1000; t += options.heartbeatMs) {
+    // --heartbeat-ms 0: a server without heartbeats (tools/reference-server.ts); nothing to check.
+    for (let t = Math.ceil((allConnected + 200) / options.heartbeatMs) * options.heartbeatMs; options.heartbeatMs > 0 && t <= stopAt - 1000; t += options.heartbeatMs) {
       ticks.push(new Date(t).toISOString());
     }
     await Promise.all(this.workers.map((worker) => this.finish(worker, ticks)));
@@ -262,7 +263,7 @@ class Coordinator {
       Object.keys(errors).length === 0 &&
       heartbeats.missed === 0 &&
       heartbeats.duplicated === 0 &&
-      (run.ticks.length > 0 || this.options.durationS * 1000 < this.options.heartbeatMs);
+      (run.ticks.length > 0 || this.options.heartbeatMs === 0 || this.options.durationS * 1000 < this.options.heartbeatMs);
     return { report: { ...report, ok }, ok };
   }
 }
