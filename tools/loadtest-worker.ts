@@ -142,9 +142,11 @@ class Worker {
   }
 
   private closed(session: Session, code: number | string): void {
+    const wasOpen = session.open;
     session.open = false;
     session.closeCode = code;
-    if (!this.stopping) {
+    // A socket that never opened is already counted as a failed handshake.
+    if (!this.stopping && wasOpen) {
       this.error('closed_early');
       this.closes[String(code)] = (this.closes[String(code)] ?? 0) + 1;
     }
@@ -192,7 +194,8 @@ class Worker {
     const expectedTicks = window.ticks;
     let missed = 0;
     let duplicated = 0;
-    for (const session of this.sessions.filter((s) => s.closeCode === undefined)) {
+    // Only sockets held through the whole window owe every tick of it.
+    for (const session of this.sessions.filter((s) => s.open)) {
       const inWindow = session.heartbeats.filter((ts) => expectedTicks.includes(ts));
       duplicated += inWindow.length - new Set(inWindow).size;
       missed += expectedTicks.filter((ts) => !inWindow.includes(ts)).length;
