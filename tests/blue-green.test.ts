@@ -63,9 +63,7 @@ describe('blue/green release under live traffic', function () {
   let clients: ClosedLoopClient[] = [];
 
   before(async () => {
-    stack = await NativeStack.create({ replicas: 2, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS });
-    const up = await stack.up();
-    assert.equal(up.code, 0, up.output);
+    stack = await NativeStack.started({ replicas: 2, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS });
   });
 
   after(async () => {

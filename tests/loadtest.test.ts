@@ -19,9 +19,7 @@ describe('load test (small, through Nginx)', function () {
   const reportDir = mkdtempSync(path.join(os.tmpdir(), 'wschat-loadtest-'));
 
   before(async () => {
-    stack = await NativeStack.create({ replicas: 2, heartbeatIntervalMs: 2000 });
-    const up = await stack.up();
-    assert.equal(up.code, 0, up.output);
+    stack = await NativeStack.started({ replicas: 2, heartbeatIntervalMs: 2000 });
   });
 
   after(async () => {

@@ -22,9 +22,7 @@ describe('native stack', function () {
   let stack: NativeStack;
 
   before(async () => {
-    stack = await NativeStack.create({ replicas: 2, heartbeatIntervalMs: 1000 });
-    const up = await stack.up();
-    assert.equal(up.code, 0, up.output);
+    stack = await NativeStack.started({ replicas: 2, heartbeatIntervalMs: 1000 });
   });
 
   after(async () => {

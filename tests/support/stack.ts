@@ -66,6 +66,17 @@ export class NativeStack {
     return `http://127.0.0.1:${this.env.STACK_PORT}`;
   }
 
+  /** A stack brought up with tools/dev-up.sh; throws with the script's output if it did not come up. */
+  static async started(settings: { replicas: number; heartbeatIntervalMs: number }): Promise<NativeStack> {
+    const stack = await NativeStack.create(settings);
+    const up = await stack.up();
+    if (up.code !== 0) {
+      await stack.destroy();
+      throw new Error(`tools/dev-up.sh exited with ${up.code}:\n${up.output}`);
+    }
+    return stack;
+  }
+
   get prometheusUrl(): string {
     return `http://127.0.0.1:${this.env.PROMETHEUS_PORT}`;
   }
