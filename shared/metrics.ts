@@ -34,8 +34,18 @@ export const ERROR_KINDS = [
 ] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
+/** One transport's labelled series, bound once: the per-message path does no label lookups. */
+export interface TransportMetrics {
+  messages: ReturnType<client.Counter<'transport'>['labels']>;
+  messageDuration: ReturnType<client.Histogram<'transport'>['labels']>;
+  connectionsActive: ReturnType<client.Gauge<'transport'>['labels']>;
+  connectionsOpened: ReturnType<client.Counter<'transport'>['labels']>;
+  sessionsResumed: ReturnType<client.Counter<'transport'>['labels']>;
+}
+
 export class Metrics {
   readonly registry = new client.Registry();
+  private readonly byTransport = new Map<Transport, TransportMetrics>();
 
   readonly messages = new client.Counter({
     name: `${METRIC_PREFIX}messages_total`,
@@ -77,6 +87,21 @@ export class Metrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+
+  forTransport(transport: Transport): TransportMetrics {
+    let bound = this.byTransport.get(transport);
+    if (bound === undefined) {
+      bound = {
+        messages: this.messages.labels(transport),
+        messageDuration: this.messageDuration.labels(transport),
+        connectionsActive: this.connectionsActive.labels(transport),
+        connectionsOpened: this.connectionsOpened.labels(transport),
+        sessionsResumed: this.sessionsResumed.labels(transport),
+      };
+      this.byTransport.set(transport, bound);
+    }
+    return bound;
+  }
 
   /** Counts one error of a known kind (the type keeps the label set closed). */
   error(kind: ErrorKind): void {

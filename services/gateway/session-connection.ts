@@ -12,7 +12,7 @@
  */
 import type { LogContext, LogContextStore, Logger } from '../../shared/logger.js';
 import { errorFields } from '../../shared/logger.js';
-import type { Metrics, Transport } from '../../shared/metrics.js';
+import type { Metrics, Transport, TransportMetrics } from '../../shared/metrics.js';
 import { CLOSE, type CountMessage, type KnownClose, type ServerClose } from '../../shared/protocol.js';
 import type { SessionStore } from '../../shared/session-store.js';
 
@@ -62,13 +62,16 @@ export class SessionConnection {
   private closing: KnownClose | undefined;
   private transportGone = false;
   private replies: Promise<void> = Promise.resolve();
+  private readonly transportMetrics: TransportMetrics;
 
   constructor(
     readonly sessionId: string,
     private readonly sink: TransportSink,
     private readonly context: LogContext,
     private readonly deps: ConnectionDeps,
-  ) {}
+  ) {
+    this.transportMetrics = deps.metrics.forTransport(sink.transport);
+  }
 
   get transport(): Transport {
     return this.sink.transport;
@@ -77,15 +80,15 @@ export class SessionConnection {
   /** Loads the session's count; messages may arrive before it answers and are chained after it. */
   open(): void {
     this.run(() => {
-      const { metrics, logger } = this.deps;
-      metrics.connectionsOpened.inc({ transport: this.transport });
-      metrics.connectionsActive.inc({ transport: this.transport });
+      const { logger } = this.deps;
+      this.transportMetrics.connectionsOpened.inc();
+      this.transportMetrics.connectionsActive.inc();
       const opening = this.deps.store.open(this.sessionId);
       this.replies = opening.then(
         ({ count, resumed }) => {
           this.opened = true;
           this.confirmed = count;
-          if (resumed) metrics.sessionsResumed.inc({ transport: this.transport });
+          if (resumed) this.transportMetrics.sessionsResumed.inc();
           logger.info(resumed ? 'session resumed' : 'connection opened', { event: resumed ? 'resume' : 'connect', count });
         },
         (error: unknown) => this.storeFailure(error),
@@ -123,9 +126,8 @@ export class SessionConnection {
     this.confirmed = count;
     if (this.transportGone) return;
     this.sink.sendCount(count, ack);
-    const { metrics } = this.deps;
-    metrics.messages.inc({ transport: this.transport });
-    metrics.messageDuration.observe({ transport: this.transport }, (performance.now() - started) / 1000);
+    this.transportMetrics.messages.inc();
+    this.transportMetrics.messageDuration.observe((performance.now() - started) / 1000);
   }
 
   /** Too many messages await Redis: stop reading from the client, or close if the transport cannot pause. */
@@ -193,10 +195,9 @@ export class SessionConnection {
     if (this.transportGone) return;
     this.transportGone = true;
     const by = this.closing !== undefined ? 'server' : code === ABNORMAL_CLOSURE ? 'abnormal' : 'client';
-    const { metrics } = this.deps;
-    metrics.connectionsActive.dec({ transport: this.transport });
+    this.transportMetrics.connectionsActive.dec();
     // Only server-sent codes become label values; client codes are arbitrary numbers.
-    metrics.connectionsClosed.inc({ transport: this.transport, code: this.closing?.code.toString() ?? by });
+    this.deps.metrics.connectionsClosed.inc({ transport: this.transport, code: this.closing?.code.toString() ?? by });
     void this.replies.then(() =>
       this.run(() => {
         // The session stays in Redis (until its TTL) so the client can resume it.
