@@ -26,12 +26,6 @@ import { UpgradeRouter } from './upgrade-router.js';
 
 export type Phase = 'starting' | 'running' | 'draining' | 'stopped';
 
-export interface ShutdownResult {
-  durationMs: number;
-  /** Sockets that did not finish their closing handshake in time and were dropped. */
-  terminated: number;
-}
-
 export class Replica {
   readonly logger: Logger;
   readonly metrics = new Metrics();
@@ -49,7 +43,7 @@ export class Replica {
   private readonly ledger: ShutdownLedger;
   private phase: Phase = 'starting';
   private readyLogged = false;
-  private drain: Promise<ShutdownResult> | undefined;
+  private drain: Promise<void> | undefined;
 
   constructor(
     private readonly config: Config,
@@ -189,12 +183,12 @@ export class Replica {
    * and close 1001; closing handshakes are awaited until the deadline, stragglers
    * dropped; the duration reported to Redis; Redis closed. Idempotent.
    */
-  shutdown(signal: string): Promise<ShutdownResult> {
+  shutdown(signal: string): Promise<void> {
     this.drain ??= this.runDrain(signal);
     return this.drain;
   }
 
-  private async runDrain(signal: string): Promise<ShutdownResult> {
+  private async runDrain(signal: string): Promise<void> {
     const started = performance.now();
     const elapsed = (): number => Math.round(performance.now() - started);
     this.phase = 'draining';
@@ -225,8 +219,8 @@ export class Replica {
     await this.reportShutdown(durationMs);
     await Promise.all([this.redisHandle.quit(), this.subscriberHandle.quit()]);
     this.phase = 'stopped';
+    // `terminated`: sockets that did not finish their closing handshake in time and were cut.
     this.logger.info('shutdown complete', { event: 'shutdown_complete', duration_ms: elapsed(), terminated });
-    return { durationMs: elapsed(), terminated };
   }
 
   private async reportShutdown(durationMs: number): Promise<void> {
