@@ -1,10 +1,12 @@
 /**
- * JSON logs, one line per event. Every line carries the replica and its colour;
- * lines written while handling a connection also carry that connection's
- * request_id and session tag, taken from an AsyncLocalStorage so that no call
- * site has to pass them along.
+ * JSON logs, one line per event. Every line carries the replica and its version;
+ * lines about a connection or an HTTP request also carry its request_id (and the
+ * session tag), passed as fields by the code that owns the connection.
+ *
+ * Why not an AsyncLocalStorage: on Node 20 it turns on promise hooks for the
+ * whole process, a cost paid on every promise of every message (about 5% of a
+ * replica's CPU under load, docs/benchmarks.md) to save passing one object.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import winston from 'winston';
 import type { LogLevel } from './config.js';
 
@@ -16,22 +18,16 @@ export interface LogContext {
 }
 
 export type Logger = winston.Logger;
-export type LogContextStore = AsyncLocalStorage<LogContext>;
 
 export interface LoggerOptions {
   level: LogLevel;
   replica: string;
   version: string;
-  context: LogContextStore;
   /** Where lines go; stdout by default. Tests pass a stream to read them back. */
   stream?: NodeJS.WritableStream;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const addContext = winston.format((info) => {
-    const context = options.context.getStore();
-    return context === undefined ? info : Object.assign(info, context);
-  });
   const transport =
     options.stream === undefined
       ? new winston.transports.Console({ stderrLevels: [] })
@@ -40,7 +36,6 @@ export function createLogger(options: LoggerOptions): Logger {
     level: options.level,
     defaultMeta: { replica: options.replica, version: options.version },
     format: winston.format.combine(
-      addContext(),
       winston.format.timestamp(),
       winston.format.errors({ stack: false }),
       winston.format.json(),

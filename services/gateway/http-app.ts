@@ -4,7 +4,7 @@
  * Connection: close so keep-alive clients move on.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { LogContextStore, Logger } from '../../shared/logger.js';
+import type { Logger } from '../../shared/logger.js';
 import { errorFields } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
 import { PLAIN_PATH } from '../../shared/protocol.js';
@@ -20,7 +20,6 @@ export interface HttpAppDeps {
   version: string;
   metrics: Metrics;
   logger: Logger;
-  contextStore: LogContextStore;
   readiness: () => Readiness;
   isDraining: () => boolean;
 }
@@ -40,7 +39,8 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
       'Referrer-Policy': 'no-referrer',
     });
     if (deps.isDraining()) response.set('Connection', 'close');
-    deps.contextStore.run({ request_id: requestId }, next);
+    response.locals.requestId = requestId;
+    next();
   });
 
   app.get('/healthz', (_request, response) => {
@@ -75,7 +75,8 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     const status = httpStatusOf(error);
     if (status >= 500) {
       deps.metrics.error('http');
-      deps.logger.error('http request failed', { event: 'http_error', ...errorFields(error) });
+      const requestId = response.locals.requestId as string | undefined;
+      deps.logger.error('http request failed', { event: 'http_error', request_id: requestId, ...errorFields(error) });
     }
     response.status(status).json({ error: status >= 500 ? 'internal_error' : 'bad_request' });
   });

@@ -50,7 +50,8 @@ class PlainSink implements TransportSink {
   constructor(private readonly ws: ChatWebSocket) {}
 
   sendCount(count: number): void {
-    this.ws.send(JSON.stringify({ count }));
+    // Hot path: the same bytes as JSON.stringify({ count }) for an integer, without the generic walk.
+    this.ws.send(`{"count":${count}}`);
   }
 
   sendHeartbeat(serialized: string): void {
@@ -152,11 +153,14 @@ export class PlainEndpoint {
    * handshake. There is no session, so nothing is counted and no bye is sent.
    */
   private refuse(ws: ChatWebSocket, requestId: string): void {
-    const { logger, metrics, contextStore } = this.deps;
+    const { logger, metrics } = this.deps;
     metrics.error(CLOSE.invalidSession.kind);
-    contextStore.run({ request_id: requestId, transport: 'plain' }, () =>
-      logger.info('invalid session id refused', { event: 'refused', code: CLOSE.invalidSession.code }),
-    );
+    logger.info('invalid session id refused', {
+      event: 'refused',
+      code: CLOSE.invalidSession.code,
+      request_id: requestId,
+      transport: 'plain',
+    });
     ws.on('error', () => undefined);
     ws.close(CLOSE.invalidSession.code, CLOSE.invalidSession.reason);
   }

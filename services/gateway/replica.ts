@@ -6,12 +6,11 @@
  *
  * which drives /readyz, upgrade refusal and the drain sequence.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { DRAIN_RESERVE_MS, type Config } from '../../shared/config.js';
-import { createLogger, errorFields, type LogContext, type Logger } from '../../shared/logger.js';
+import { createLogger, errorFields, type Logger } from '../../shared/logger.js';
 import { Metrics } from '../../shared/metrics.js';
 import { CLOSE } from '../../shared/protocol.js';
 import { createRedisClient, type RedisHandle } from '../../shared/redis-client.js';
@@ -29,7 +28,6 @@ export type Phase = 'starting' | 'running' | 'draining' | 'stopped';
 export class Replica {
   readonly logger: Logger;
   readonly metrics = new Metrics();
-  private readonly contextStore = new AsyncLocalStorage<LogContext>();
   private readonly registry = new ConnectionRegistry();
   private readonly redisHandle: RedisHandle;
   private readonly subscriberHandle: RedisHandle;
@@ -53,7 +51,6 @@ export class Replica {
       level: config.logLevel,
       replica: config.replicaId,
       version: config.appVersion,
-      context: this.contextStore,
       stream: options.logStream,
     });
     const redisEvents = {
@@ -72,7 +69,6 @@ export class Replica {
       store: new RedisSessionStore(this.redis, config.redisKeyPrefix, config.sessionTtlSeconds),
       metrics: this.metrics,
       logger: this.logger,
-      contextStore: this.contextStore,
       registry: this.registry,
       maxMessageBytes: config.maxMessageBytes,
       maxInflight: config.maxInflightPerConnection,
@@ -81,7 +77,6 @@ export class Replica {
       version: config.appVersion,
       metrics: this.metrics,
       logger: this.logger,
-      contextStore: this.contextStore,
       readiness: () => this.readiness(),
       isDraining: () => this.isDraining(),
     });

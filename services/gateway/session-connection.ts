@@ -2,19 +2,21 @@
  * One client connection bound to one session, whatever the transport.
  *
  * Concurrency model: every message starts its Redis increment at once (so a burst
- * is pipelined in one write), but replies are chained in arrival order, so the
- * client sees 1, 2, 3... even if a transport or Redis topology ever resolved them
- * out of order. A count is written only after Redis confirmed it.
+ * is pipelined in one write), but replies leave in arrival order through a FIFO of
+ * pending operations, so the client sees 1, 2, 3... even if a transport or Redis
+ * topology ever resolved them out of order. A count is written only after Redis
+ * confirmed it. The FIFO costs one promise reaction per message; a chain of
+ * promises would cost four (this is the hot path, docs/benchmarks.md).
  *
  * Closing is one path for every reason (drain, bad frame, Redis failure): stop
  * taking new messages, let the ones already received get their counts, send
  * {"bye": true, "total": n}, then close with the reason's code.
  */
-import type { LogContext, LogContextStore, Logger } from '../../shared/logger.js';
+import type { LogContext, Logger } from '../../shared/logger.js';
 import { errorFields } from '../../shared/logger.js';
 import type { Metrics, Transport, TransportMetrics } from '../../shared/metrics.js';
 import { CLOSE, type CountMessage, type KnownClose, type ServerClose } from '../../shared/protocol.js';
-import type { SessionStore } from '../../shared/session-store.js';
+import type { OpenedSession, SessionStore } from '../../shared/session-store.js';
 
 export type Ack = (reply: CountMessage) => void;
 
@@ -35,13 +37,25 @@ export interface ConnectionDeps {
   store: SessionStore;
   metrics: Metrics;
   logger: Logger;
-  contextStore: LogContextStore;
   maxMessageBytes: number;
   maxInflight: number;
 }
 
 /** RFC 6455: the socket went away without a closing handshake. */
 export const ABNORMAL_CLOSURE = 1006;
+
+/** What Redis answered: the count, or the error. */
+type Outcome = { count: number } | { error: unknown };
+
+/** The session's open or one message, waiting for Redis, in arrival order. */
+interface Pending {
+  /** Undefined until Redis answered. */
+  outcome: Outcome | undefined;
+  /** The open is first in every FIFO; it carries no reply. */
+  readonly kind: 'open' | 'message';
+  readonly ack: Ack | undefined;
+  readonly started: number;
+}
 
 export class SessionConnection {
   /** The session's count as last confirmed to this client (what a bye reports). */
@@ -50,6 +64,10 @@ export class SessionConnection {
   private opened = false;
   /** Messages whose increment Redis has not answered yet; never above maxInflight. */
   private inflight = 0;
+  /** The open and the messages sent to Redis, oldest first; answered strictly in this order. */
+  private readonly pending: Pending[] = [];
+  /** Run once `pending` is empty: the bye and close, the final log line. */
+  private idleTasks: Array<() => void> = [];
   /**
    * Messages received over the bound, waiting for a slot (their acks). Pausing a
    * socket stops reading it, but what was already read still arrives; it waits here
@@ -61,7 +79,6 @@ export class SessionConnection {
   private storeFailed = false;
   private closing: KnownClose | undefined;
   private transportGone = false;
-  private replies: Promise<void> = Promise.resolve();
   private readonly transportMetrics: TransportMetrics;
 
   constructor(
@@ -77,48 +94,63 @@ export class SessionConnection {
     return this.sink.transport;
   }
 
-  /** Loads the session's count; messages may arrive before it answers and are chained after it. */
+  /** Loads the session's count; messages may arrive before it answers and are answered after it. */
   open(): void {
-    this.run(() => {
-      const { logger } = this.deps;
-      this.transportMetrics.connectionsOpened.inc();
-      this.transportMetrics.connectionsActive.inc();
-      const opening = this.deps.store.open(this.sessionId);
-      this.replies = opening.then(
-        ({ count, resumed }) => {
-          this.opened = true;
-          this.confirmed = count;
-          if (resumed) this.transportMetrics.sessionsResumed.inc();
-          logger.info(resumed ? 'session resumed' : 'connection opened', { event: resumed ? 'resume' : 'connect', count });
-        },
-        (error: unknown) => this.storeFailure(error),
-      );
+    this.transportMetrics.connectionsOpened.inc();
+    this.transportMetrics.connectionsActive.inc();
+    // The open is first in the FIFO, so acting on its answer at once keeps the order.
+    const opening = this.deps.store.open(this.sessionId).then((session) => {
+      this.sessionOpened(session);
+      return session.count;
     });
+    this.track('open', undefined, opening);
   }
 
   /** A text message of `bytes` bytes (UTF-8) arrived. */
   receive(bytes: number, ack?: Ack): void {
-    this.run(() => {
-      // Decided to close: the client gets no count for this one and will re-send it after reconnecting.
-      if (this.closing !== undefined) return;
-      if (bytes > this.deps.maxMessageBytes) return this.close(CLOSE.messageTooBig);
-      if (this.inflight < this.deps.maxInflight && this.waiting.length === 0) return this.count(ack);
-      if (this.throttle()) this.waiting.push(ack);
-    });
+    // Decided to close: the client gets no count for this one and will re-send it after reconnecting.
+    if (this.closing !== undefined) return;
+    if (bytes > this.deps.maxMessageBytes) return this.close(CLOSE.messageTooBig);
+    if (this.inflight < this.deps.maxInflight && this.waiting.length === 0) return this.count(ack);
+    if (this.throttle()) this.waiting.push(ack);
   }
 
   private count(ack: Ack | undefined): void {
-    const started = performance.now();
     this.inflight += 1;
     this.deps.metrics.messagesInflight.inc();
-    const increment = this.deps.store.increment(this.sessionId);
-    this.replies = this.replies
-      .then(() => increment)
-      .then(
-        (count) => this.reply(count, ack, started),
-        (error: unknown) => this.storeFailure(error),
-      )
-      .finally(() => this.settled());
+    this.track('message', ack, this.deps.store.increment(this.sessionId));
+  }
+
+  /** Queues an operation in arrival order; its answer is acted on once all before it were. */
+  private track(kind: Pending['kind'], ack: Ack | undefined, answer: Promise<number>): void {
+    const entry: Pending = { kind, ack, started: performance.now(), outcome: undefined };
+    this.pending.push(entry);
+    answer.then(
+      (count) => this.answered(entry, { count }),
+      (error: unknown) => this.answered(entry, { error }),
+    );
+  }
+
+  private answered(entry: Pending, outcome: Outcome): void {
+    entry.outcome = outcome;
+    for (let head = this.pending[0]; head?.outcome !== undefined; head = this.pending[0]) {
+      this.pending.shift();
+      this.settle(head, head.outcome);
+    }
+    if (this.pending.length === 0) this.runIdleTasks();
+  }
+
+  private sessionOpened({ count, resumed }: OpenedSession): void {
+    this.opened = true;
+    this.confirmed = count;
+    if (resumed) this.transportMetrics.sessionsResumed.inc();
+    this.log('info', resumed ? 'session resumed' : 'connection opened', { event: resumed ? 'resume' : 'connect', count });
+  }
+
+  private settle(entry: Pending, outcome: Outcome): void {
+    if ('error' in outcome) this.storeFailure(outcome.error);
+    else if (entry.kind === 'message') this.reply(outcome.count, entry.ack, entry.started);
+    if (entry.kind === 'message') this.slotFreed();
   }
 
   private reply(count: number, ack: Ack | undefined, started: number): void {
@@ -141,7 +173,7 @@ export class SessionConnection {
     return false;
   }
 
-  private settled(): void {
+  private slotFreed(): void {
     this.inflight -= 1;
     this.deps.metrics.messagesInflight.dec();
     if (this.waiting.length > 0) return this.count(this.waiting.shift());
@@ -154,7 +186,7 @@ export class SessionConnection {
   private storeFailure(error: unknown): void {
     if (!this.storeFailed) {
       this.storeFailed = true;
-      this.deps.logger.warn('session store failed', { event: 'store_error', ...errorFields(error) });
+      this.log('warn', 'session store failed', { event: 'store_error', ...errorFields(error) });
     }
     this.close(CLOSE.storeUnavailable);
   }
@@ -164,22 +196,20 @@ export class SessionConnection {
    * the bye, then the close frame. Idempotent; the first reason wins.
    */
   close(reason: KnownClose): void {
-    this.run(() => {
-      if (this.closing !== undefined || this.transportGone) return;
-      this.closing = reason;
-      // Messages waiting for a slot were received before this decision: they get their
-      // counts before the bye, unless Redis failed (then the client re-sends them).
-      const waiting = this.waiting.splice(0);
-      if (!this.storeFailed) for (const ack of waiting) this.count(ack);
-      if (reason.kind !== 'shutdown') this.deps.metrics.error(reason.kind);
-      // A drain closes every socket at once; its per-socket line is debug, the close line that follows is not.
-      const level = reason === CLOSE.shuttingDown ? 'debug' : 'info';
-      this.deps.logger.log(level, 'closing connection', { event: 'closing', code: reason.code, reason: reason.reason });
-      void this.replies.then(() => {
-        if (this.transportGone) return;
-        if (this.opened) this.sink.sendBye(this.confirmed);
-        this.sink.close(reason);
-      });
+    if (this.closing !== undefined || this.transportGone) return;
+    this.closing = reason;
+    // Messages waiting for a slot were received before this decision: they get their
+    // counts before the bye, unless Redis failed (then the client re-sends them).
+    const waiting = this.waiting.splice(0);
+    if (!this.storeFailed) for (const ack of waiting) this.count(ack);
+    if (reason.kind !== 'shutdown') this.deps.metrics.error(reason.kind);
+    // A drain closes every socket at once; its per-socket line is debug, the close line that follows is not.
+    const level = reason === CLOSE.shuttingDown ? 'debug' : 'info';
+    this.log(level, 'closing connection', { event: 'closing', code: reason.code, reason: reason.reason });
+    this.whenIdle(() => {
+      if (this.transportGone) return;
+      if (this.opened) this.sink.sendBye(this.confirmed);
+      this.sink.close(reason);
     });
   }
 
@@ -198,20 +228,30 @@ export class SessionConnection {
     this.transportMetrics.connectionsActive.dec();
     // Only server-sent codes become label values; client codes are arbitrary numbers.
     this.deps.metrics.connectionsClosed.inc({ transport: this.transport, code: this.closing?.code.toString() ?? by });
-    void this.replies.then(() =>
-      this.run(() => {
-        // The session stays in Redis (until its TTL) so the client can resume it.
-        this.deps.logger.info('connection closed', {
-          event: 'close',
-          by,
-          code: this.closing?.code ?? code,
-          total: this.confirmed,
-        });
-      }),
+    // The session stays in Redis (until its TTL) so the client can resume it.
+    this.whenIdle(() =>
+      this.log('info', 'connection closed', { event: 'close', by, code: this.closing?.code ?? code, total: this.confirmed }),
     );
   }
 
-  private run(fn: () => void): void {
-    this.deps.contextStore.run(this.context, fn);
+  /**
+   * Runs `task` once every pending operation is answered. Never synchronously:
+   * callers are often inside a transport's own event (a parser error, a message),
+   * where closing the socket at once would re-enter it.
+   */
+  private whenIdle(task: () => void): void {
+    this.idleTasks.push(task);
+    if (this.pending.length === 0) queueMicrotask(() => this.runIdleTasks());
+  }
+
+  private runIdleTasks(): void {
+    if (this.pending.length > 0) return;
+    const tasks = this.idleTasks;
+    this.idleTasks = [];
+    for (const task of tasks) task();
+  }
+
+  private log(level: string, message: string, fields: Record<string, unknown>): void {
+    this.deps.logger.log(level, message, { ...this.context, ...fields });
   }
 }

@@ -173,11 +173,14 @@ export class SocketIoGateway implements FleetChannel {
       socket.data.sessionId = requested;
       return next();
     }
-    const { metrics, logger, contextStore } = this.deps;
+    const { metrics, logger } = this.deps;
     metrics.error(CLOSE.invalidSession.kind);
-    contextStore.run({ request_id: socket.data.requestId, transport: 'socketio' }, () =>
-      logger.info('invalid session id refused', { event: 'refused', code: CLOSE.invalidSession.code }),
-    );
+    logger.info('invalid session id refused', {
+      event: 'refused',
+      code: CLOSE.invalidSession.code,
+      request_id: socket.data.requestId,
+      transport: 'socketio',
+    });
     next(closeError(CLOSE.invalidSession));
   }
 
