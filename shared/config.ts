@@ -39,7 +39,24 @@ export interface Config {
   readonly socketIoTransports: readonly SocketIoTransport[];
   /** Minimum level written to the JSON log. @default 'info' */
   readonly logLevel: LogLevel;
+  /**
+   * Messages a second one connection may send, sustained; bursts of twice that are
+   * allowed. A flood is closed with 1008. 0 turns the limit off. @default 500
+   */
+  readonly maxMessagesPerSecond: number;
+  /** Replies waiting to be written to one client before it counts as not reading and is closed. @default 1048576 */
+  readonly maxBufferedBytes: number;
+  /**
+   * Browser origins allowed to open either socket endpoint. 'same-host' (an Origin whose
+   * host is the request's Host), '*' (any), or a comma list of exact origins. Requests
+   * without an Origin header (non-browser clients) are always allowed. @default 'same-host'
+   */
+  readonly allowedOrigins: OriginPolicy;
+  /** Time a client has to send a request's complete headers (slowloris). @default 10000 */
+  readonly httpHeadersTimeoutMs: number;
 }
+
+export type OriginPolicy = { kind: 'same-host' } | { kind: 'any' } | { kind: 'list'; origins: readonly string[] };
 
 /** Raised for any invalid variable; the message names the variable and the problem. */
 export class ConfigError extends Error {
@@ -84,6 +101,10 @@ export function loadConfig(env: Env = process.env): Config {
     maxInflightPerConnection: integer(read, 'MAX_INFLIGHT_PER_CONNECTION', 64, 1, 10_000),
     socketIoTransports: transports(read('SOCKETIO_TRANSPORTS') ?? 'websocket'),
     logLevel: oneOf(read, 'LOG_LEVEL', ['error', 'warn', 'info', 'debug'] as const, 'info'),
+    maxMessagesPerSecond: integer(read, 'MAX_MESSAGES_PER_SECOND', 500, 0, 1_000_000),
+    maxBufferedBytes: integer(read, 'MAX_BUFFERED_BYTES', 1_048_576, 1024, 1024 * 1024 * 1024),
+    allowedOrigins: originPolicy(read('ALLOWED_ORIGINS') ?? 'same-host'),
+    httpHeadersTimeoutMs: integer(read, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
   };
   checkConsistency(config);
   return Object.freeze(config);
@@ -164,6 +185,25 @@ function transports(raw: string): SocketIoTransport[] {
     throw new ConfigError('SOCKETIO_TRANSPORTS', `must be a comma list of websocket, polling (got "${raw}")`);
   }
   return [...new Set(valid)];
+}
+
+function originPolicy(raw: string): OriginPolicy {
+  if (raw === 'same-host') return { kind: 'same-host' };
+  if (raw === '*') return { kind: 'any' };
+  const origins = raw.split(',').map((origin) => origin.trim());
+  for (const origin of origins) {
+    // An origin is scheme://host[:port], exactly as browsers send it: no path, no trailing slash.
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || parsed.origin !== origin || !/^https?:$/.test(parsed.protocol)) {
+      throw new ConfigError('ALLOWED_ORIGINS', `must be same-host, * or a comma list of origins like https://chat.example.com (got "${origin}")`);
+    }
+  }
+  return { kind: 'list', origins: [...new Set(origins)] };
 }
 
 /** Secrets never reach the logs: the Redis URL is shown without its password. */

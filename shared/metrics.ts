@@ -28,7 +28,11 @@ export const ERROR_KINDS = [
   'peer_unresponsive',
   'upgrade_while_draining',
   'upgrade_not_found',
+  'origin_refused',
   'http_client_error',
+  'http_headers_too_large',
+  'http_headers_timeout',
+  'socketio_bad_packet',
   'http',
   'unhandled_rejection',
 ] as const;
@@ -139,6 +143,13 @@ export class Metrics {
     name: `${METRIC_PREFIX}heartbeats_delivered_total`,
     help: 'Heartbeat messages written to local sockets, by transport.',
     labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
+  readonly heartbeatFanOut = new client.Histogram({
+    name: `${METRIC_PREFIX}heartbeat_fanout_seconds`,
+    help: "From a heartbeat tick's instant to the end of this replica's writes of it to its local sockets.",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
 

@@ -58,6 +58,10 @@ export const CLOSE = Object.freeze({
   protocolError: close(1002, 'protocol error', false, 'protocol_error'),
   /** More than MAX_INFLIGHT_PER_CONNECTION messages await Redis on a transport that cannot pause reading. */
   tooManyInflight: close(1008, 'too many messages awaiting a count', false, 'inflight_limit'),
+  /** More messages than MAX_MESSAGES_PER_SECOND allows (a flood): the client must slow down. */
+  rateLimited: close(1008, 'message rate limit exceeded', false, 'rate_limited'),
+  /** The client stopped reading: more than MAX_BUFFERED_BYTES of replies wait to be written to it. */
+  slowConsumer: close(1008, 'client is not reading', false, 'slow_consumer'),
   /** Redis did not confirm a count in time: reconnect later and re-send the message. */
   storeUnavailable: close(1013, 'session store unavailable, retry later', true, 'store_unavailable'),
 });
@@ -70,16 +74,8 @@ export const PARSER_CLOSES: ReadonlyMap<number, KnownClose> = new Map(
   [CLOSE.protocolError, CLOSE.invalidUtf8, CLOSE.messageTooBig].map((c) => [c.code, c]),
 );
 
-/**
- * Canonical, lowercase, RFC 9562 uuid of versions 1-8 with the standard variant.
- * Session ids are bearer secrets: accepting only one spelling of each id keeps a
- * single Redis key per session and rules out case-folding tricks.
- */
-const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-export function isValidSessionId(value: unknown): value is string {
-  return typeof value === 'string' && value.length === 36 && SESSION_ID.test(value);
-}
+/** The session id rule lives with the client library, so browsers and the server apply the same one. */
+export { isValidSessionId } from './client/session-id.js';
 
 /** A fresh session id: uuid4 from Node's CSPRNG. */
 export function newSessionId(): string {

@@ -14,6 +14,10 @@ describe('config', () => {
       assert.equal(config.heartbeatIntervalMs, 30_000);
       assert.equal(config.shutdownTimeoutMs, 8000);
       assert.deepEqual(config.socketIoTransports, ['websocket']);
+      assert.equal(config.maxMessagesPerSecond, 500);
+      assert.equal(config.maxBufferedBytes, 1_048_576);
+      assert.deepEqual(config.allowedOrigins, { kind: 'same-host' });
+      assert.equal(config.httpHeadersTimeoutMs, 10_000);
       assert.match(config.replicaId, /-\d+$/);
       assert.ok(Object.isFrozen(config));
     });
@@ -34,6 +38,10 @@ describe('config', () => {
         LOG_LEVEL: 'debug',
         REDIS_KEY_PREFIX: 'test:',
         REDIS_COMMAND_TIMEOUT_MS: '500',
+        MAX_MESSAGES_PER_SECOND: '0',
+        MAX_BUFFERED_BYTES: '65536',
+        ALLOWED_ORIGINS: 'https://chat.example.com, http://localhost:8000',
+        HTTP_HEADERS_TIMEOUT_MS: '2000',
       });
       assert.deepEqual(
         { ...config },
@@ -52,6 +60,10 @@ describe('config', () => {
           logLevel: 'debug',
           redisKeyPrefix: 'test:',
           redisCommandTimeoutMs: 500,
+          maxMessagesPerSecond: 0,
+          maxBufferedBytes: 65536,
+          allowedOrigins: { kind: 'list', origins: ['https://chat.example.com', 'http://localhost:8000'] },
+          httpHeadersTimeoutMs: 2000,
         },
       );
     });
@@ -67,6 +79,9 @@ describe('config', () => {
       [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /one of error, warn, info, debug/],
       [{ SOCKETIO_TRANSPORTS: 'websocket,carrier-pigeon' }, 'SOCKETIO_TRANSPORTS', /comma list/],
       [{ REPLICA_ID: 'has spaces' }, 'REPLICA_ID', /characters/],
+      [{ ALLOWED_ORIGINS: 'https://chat.example.com/' }, 'ALLOWED_ORIGINS', /comma list of origins/],
+      [{ ALLOWED_ORIGINS: 'chat.example.com' }, 'ALLOWED_ORIGINS', /comma list of origins/],
+      [{ MAX_BUFFERED_BYTES: '10' }, 'MAX_BUFFERED_BYTES', /between 1024/],
       [{ REDIS_COMMAND_TIMEOUT_MS: '5000', SHUTDOWN_TIMEOUT_MS: '4000' }, 'REDIS_COMMAND_TIMEOUT_MS', /at most SHUTDOWN_TIMEOUT_MS - 2000/],
       [{ REDIS_COMMAND_TIMEOUT_MS: '2500', SHUTDOWN_TIMEOUT_MS: '3000' }, 'REDIS_COMMAND_TIMEOUT_MS', /at most SHUTDOWN_TIMEOUT_MS - 2000/],
     ];

@@ -31,13 +31,29 @@ export interface WorkerResult {
   closes: Record<string, number>;
   heartbeatsMissed: number;
   heartbeatsDuplicated: number;
-  /** HDR histograms (microseconds), compressed base64. */
+  /** HDR histograms (microseconds), compressed base64; fan-out only for ticks after every socket connected. */
   handshake: string;
   roundTrip: string;
   fanOut: string;
 }
 
+/** Coordinator to worker: start; every socket of every worker is connected (since); stop and report. */
+export type CoordinatorMessage =
+  | { type: 'start'; config: WorkerConfig }
+  | { type: 'hold'; since: number }
+  | { type: 'stop'; window: TickWindow };
+
 export type WorkerMessage =
   | { type: 'progress'; connected: number; messages: number; errors: number }
   | { type: 'connected' }
   | WorkerResult;
+
+/** What a server process reports about itself: the replicas through /metrics, the reference server over IPC. */
+export interface ServerSample {
+  rssBytes: number;
+  cpuSeconds: number;
+  connections: number;
+}
+
+/** Messages from tools/reference-server.ts, forked by the load test. */
+export type ReferenceMessage = { type: 'listening'; port: number } | ({ type: 'sample' } & ServerSample);

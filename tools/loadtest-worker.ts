@@ -8,7 +8,7 @@ import * as hdr from 'hdr-histogram-js';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { textOf } from '../tests/support/clients.js';
-import type { TickWindow, WorkerConfig, WorkerMessage, WorkerResult } from './loadtest-protocol.js';
+import type { CoordinatorMessage, TickWindow, WorkerConfig, WorkerMessage, WorkerResult } from './loadtest-protocol.js';
 
 type Histogram = ReturnType<typeof hdr.build>;
 
@@ -41,6 +41,8 @@ class Worker {
   private messages = 0;
   private connected = 0;
   private stopping = false;
+  /** Heartbeat fan-out is recorded from this time on: once every socket is connected, the steady state. */
+  private fanOutSince = Number.POSITIVE_INFINITY;
   private timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly config: WorkerConfig) {}
@@ -133,7 +135,8 @@ class Worker {
       if (this.config.messageRate === 0) this.sendOne(session);
     } else if (typeof frame.ts === 'string') {
       session.heartbeats.push(frame.ts);
-      this.fanOut.recordValue(micros(Date.now() - Date.parse(frame.ts)));
+      const tickAt = Date.parse(frame.ts);
+      if (tickAt >= this.fanOutSince) this.fanOut.recordValue(micros(Date.now() - tickAt));
     } else if (frame.bye === true) {
       if (frame.total !== session.lastCount) this.error('bye_total_mismatch');
     } else {
@@ -170,6 +173,11 @@ class Worker {
     if (messagesPerSocket > 0 && session.expected + session.sent.length > messagesPerSocket) return;
     session.sent.push(performance.now());
     session.send('load');
+  }
+
+  /** Every worker has connected its sockets at `since`; ticks from then on are the steady state. */
+  hold(since: number): void {
+    this.fanOutSince = since;
   }
 
   progress(): WorkerMessage {
@@ -221,8 +229,10 @@ let worker: Worker | undefined;
 let progressTimer: NodeJS.Timeout | undefined;
 const send = (message: WorkerMessage): void => void process.send?.(message);
 
-process.on('message', (message: { type: 'start'; config: WorkerConfig } | { type: 'stop'; window: TickWindow }) => {
-  if (message.type === 'start') {
+process.on('message', (message: CoordinatorMessage) => {
+  if (message.type === 'hold') {
+    worker?.hold(message.since);
+  } else if (message.type === 'start') {
     const current = new Worker(message.config);
     worker = current;
     progressTimer = setInterval(() => send(current.progress()), 1000);

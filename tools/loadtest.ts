@@ -5,6 +5,7 @@
  *     [--socketio 0.2] [--ramp 2000] [--rate 1] [--messages 0] [--duration 35]
  *     [--heartbeat-ms <the stack's HEARTBEAT_INTERVAL_MS>; 0: no heartbeat to check] [--workers N]
  *     [--metrics URL,URL (default: the stack's replicas)] [--report-dir reports]
+ *     [--reference: then the same scenario against tools/reference-server.ts, and the ratios]
  *
  * Defaults reproduce the original demo: 5,000 sockets through Nginx, each sending
  * a message a second, held through one heartbeat. Worker processes (each well under
@@ -12,13 +13,18 @@
  * bounded number of handshakes in flight. Counts must be 1, 2, 3... on every socket,
  * every socket must get every heartbeat of the window once, byes must carry the last
  * count. Exits 1 on any failed check. Writes reports/loadtest-<time>.{json,md}.
+ *
+ * --reference runs the scenario a second time, back to back, against the minimal
+ * reference server (forked here, plain WebSocket only, no heartbeat) and reports
+ * product/reference ratios for round trips/s and memory per connection. For a like
+ * for like comparison point --url at one replica and use --socketio 0.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import type { WorkerConfig, WorkerMessage, WorkerResult } from './loadtest-protocol.js';
+import type { CoordinatorMessage, ReferenceMessage, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './loadtest-protocol.js';
 
 const SOCKETS_PER_WORKER = 8000;
 const SOURCE_ADDRESSES_PER_WORKER = 50;
@@ -36,6 +42,7 @@ interface Options {
   workers: number;
   metricsUrls: string[];
   reportDir: string;
+  reference: boolean;
 }
 
 function readOptions(argv: string[]): Options {
@@ -54,6 +61,7 @@ function readOptions(argv: string[]): Options {
       workers: { type: 'string' },
       metrics: { type: 'string' },
       'report-dir': { type: 'string', default: 'reports' },
+      reference: { type: 'boolean', default: false },
     },
   });
   const number = (name: string, raw: string | undefined, min: number, max: number): number => {
@@ -75,6 +83,7 @@ function readOptions(argv: string[]): Options {
     workers: number('workers', values.workers ?? String(Math.ceil(sockets / SOCKETS_PER_WORKER)), 1, 64),
     metricsUrls: values.metrics?.split(',').filter(Boolean) ?? replicaMetricsFromStack(),
     reportDir: values['report-dir'],
+    reference: values.reference,
   };
 }
 
@@ -93,11 +102,8 @@ function replicaMetricsFromStack(): string[] {
   return groups.flatMap((group) => group.targets.map((target) => `http://${target}/metrics`));
 }
 
-interface ServerSample {
-  rssBytes: number;
-  cpuSeconds: number;
-  connections: number;
-}
+/** Reads the servers under test: their summed memory, CPU and open connections. */
+type Sampler = () => Promise<ServerSample | undefined>;
 
 async function sampleServers(urls: string[]): Promise<ServerSample | undefined> {
   if (urls.length === 0) return undefined;
@@ -113,6 +119,36 @@ async function sampleServers(urls: string[]): Promise<ServerSample | undefined> 
   return sample;
 }
 
+interface Latency {
+  count: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
+
+interface ServerFigures {
+  rss_per_connection_kib: number;
+  cpu_seconds: number;
+  connections_at_hold: number;
+}
+
+interface Report {
+  date: string;
+  ok: boolean;
+  options: Options;
+  sockets: { requested: number; held: number };
+  connect: { seconds: number; per_second: number; handshake: Latency };
+  messages: { total: number; round_trips_per_second: number; round_trip: Latency };
+  heartbeat: { ticks_checked: number; missed: number; duplicated: number; fan_out: Latency };
+  errors: Record<string, number>;
+  closes: Record<string, number>;
+  server: ServerFigures | string;
+  /** With --reference: the same scenario against tools/reference-server.ts. */
+  reference?: Report;
+  ratios?: { round_trips_per_second: number; rss_per_connection: number | null };
+}
+
 /** Splits `total` into `parts` near-equal integers. */
 function split(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, index) => Math.floor(total / parts) + (index < total % parts ? 1 : 0));
@@ -123,11 +159,14 @@ class Coordinator {
   private readonly progress = new Map<number, { connected: number; messages: number; errors: number }>();
   private readonly results: WorkerResult[] = [];
 
-  constructor(private readonly options: Options) {}
+  constructor(
+    private readonly options: Options,
+    private readonly sample: Sampler = () => sampleServers(options.metricsUrls),
+  ) {}
 
-  async run(): Promise<{ report: Record<string, unknown>; ok: boolean }> {
+  async run(): Promise<Report> {
     const { options } = this;
-    const before = await sampleServers(options.metricsUrls);
+    const before = await this.sample();
     const started = Date.now();
     const socketCounts = split(options.sockets, options.workers);
     const socketIoCounts = split(Math.round(options.sockets * options.socketIoShare), options.workers);
@@ -147,9 +186,11 @@ class Coordinator {
     const ticker = setInterval(() => this.printProgress(started), 1000);
     await Promise.all(connected);
     const allConnected = Date.now();
+    // Fan-out is measured in the steady state: ticks during the ramp compete with handshakes.
+    for (const worker of this.workers) worker.send({ type: 'hold', since: allConnected } satisfies CoordinatorMessage);
     const messagesAtConnected = this.messagesSoFar();
     const connectSeconds = (allConnected - started) / 1000;
-    const held = await sampleServers(options.metricsUrls);
+    const held = await this.sample();
     await new Promise((resolve) => setTimeout(resolve, options.durationS * 1000));
     const stopAt = Date.now();
     const messagesAtStop = this.messagesSoFar();
@@ -161,7 +202,7 @@ class Coordinator {
       ticks.push(new Date(t).toISOString());
     }
     await Promise.all(this.workers.map((worker) => this.finish(worker, ticks)));
-    const after = await sampleServers(options.metricsUrls);
+    const after = await this.sample();
     process.stderr.write('\n');
     const holdSeconds = (stopAt - allConnected) / 1000;
     const holdRate = Math.round((messagesAtStop - messagesAtConnected) / holdSeconds);
@@ -215,13 +256,13 @@ class Coordinator {
     before: ServerSample | undefined;
     held: ServerSample | undefined;
     after: ServerSample | undefined;
-  }): { report: Record<string, unknown>; ok: boolean } {
+  }): Report {
     const merged = (field: 'handshake' | 'roundTrip' | 'fanOut'): ReturnType<typeof hdr.build> => {
       const total = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
       for (const result of this.results) total.add(hdr.decodeFromCompressedBase64(result[field]));
       return total;
     };
-    const summary = (histogram: ReturnType<typeof hdr.build>): Record<string, number> => ({
+    const summary = (histogram: ReturnType<typeof hdr.build>): Latency => ({
       count: histogram.totalCount,
       p50_ms: histogram.getValueAtPercentile(50) / 1000,
       p95_ms: histogram.getValueAtPercentile(95) / 1000,
@@ -238,17 +279,17 @@ class Coordinator {
     const heldSockets = sum((r) => r.held);
     const errors = add((r) => r.errors);
     const heartbeats = { ticks_checked: run.ticks.length, missed: sum((r) => r.heartbeatsMissed), duplicated: sum((r) => r.heartbeatsDuplicated) };
-    const server =
+    const server: ServerFigures | string =
       run.before && run.held && run.after
         ? {
-            replicas: this.options.metricsUrls.length,
             rss_per_connection_kib: Math.round(((run.held.rssBytes - run.before.rssBytes) / Math.max(1, run.held.connections)) / 102.4) / 10,
             cpu_seconds: Math.round((run.after.cpuSeconds - run.before.cpuSeconds) * 10) / 10,
             connections_at_hold: run.held.connections,
           }
-        : 'no replica metrics (pass --metrics)';
+        : 'no server metrics (pass --metrics)';
     const report = {
       date: new Date(run.started).toISOString(),
+      ok: false,
       options: this.options,
       sockets: { requested: this.options.sockets, held: heldSockets },
       connect: { seconds: run.connectSeconds, per_second: Math.round(this.options.sockets / run.connectSeconds), handshake: summary(merged('handshake')) },
@@ -264,23 +305,14 @@ class Coordinator {
       heartbeats.missed === 0 &&
       heartbeats.duplicated === 0 &&
       (run.ticks.length > 0 || this.options.heartbeatMs === 0 || this.options.durationS * 1000 < this.options.heartbeatMs);
-    return { report: { ...report, ok }, ok };
+    return { ...report, ok };
   }
 }
 
-function markdown(report: Record<string, unknown>): string {
-  const r = report as {
-    date: string; ok: boolean;
-    sockets: { requested: number; held: number };
-    connect: { seconds: number; per_second: number; handshake: Record<string, number> };
-    messages: { total: number; round_trips_per_second: number; round_trip: Record<string, number> };
-    heartbeat: { ticks_checked: number; missed: number; duplicated: number; fan_out: Record<string, number> };
-    errors: Record<string, number>;
-    server: unknown;
-  };
-  const ms = (h: Record<string, number>): string => `p50 ${h.p50_ms} / p95 ${h.p95_ms} / p99 ${h.p99_ms} / max ${h.max_ms} ms`;
-  return [
-    `# Load test ${r.date}: ${r.ok ? 'PASS' : 'FAIL'}`,
+function markdown(r: Report, title = `Load test ${r.date}: ${r.ok ? 'PASS' : 'FAIL'}`): string {
+  const ms = (h: Latency): string => `p50 ${h.p50_ms} / p95 ${h.p95_ms} / p99 ${h.p99_ms} / max ${h.max_ms} ms`;
+  const lines = [
+    `# ${title}`,
     '',
     `| | |`,
     `|---|---|`,
@@ -291,18 +323,72 @@ function markdown(report: Record<string, unknown>): string {
     `| errors | ${JSON.stringify(r.errors)} |`,
     `| server | ${JSON.stringify(r.server)} |`,
     '',
-  ].join('\n');
+  ];
+  if (r.reference !== undefined && r.ratios !== undefined) {
+    lines.push(
+      markdown(r.reference, `Same scenario, reference server (plain only, no heartbeat): ${r.reference.ok ? 'PASS' : 'FAIL'}`),
+      `Product/reference: round trips/s ${r.ratios.round_trips_per_second}, memory per connection ${r.ratios.rss_per_connection ?? 'n/a'}`,
+      '',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** tools/reference-server.ts, forked on a free port with IPC, so it can report its memory and CPU. */
+async function startReference(): Promise<{ url: string; sample: Sampler; stop: () => void }> {
+  const child = fork(new URL('./reference-server.js', import.meta.url), ['0'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const next = <T extends ReferenceMessage['type']>(type: T): Promise<Extract<ReferenceMessage, { type: T }>> =>
+    new Promise((resolve, reject) => {
+      const onMessage = (message: ReferenceMessage): void => {
+        if (message.type !== type) return;
+        child.off('message', onMessage).off('exit', onExit);
+        resolve(message as Extract<ReferenceMessage, { type: T }>);
+      };
+      const onExit = (code: number | null): void => reject(new Error(`the reference server exited (${code})`));
+      child.on('message', onMessage).once('exit', onExit);
+    });
+  const { port } = await next('listening');
+  const sample = async (): Promise<ServerSample> => {
+    const answer = next('sample');
+    child.send({ type: 'sample' });
+    return answer;
+  };
+  return { url: `http://127.0.0.1:${port}`, sample, stop: () => child.kill('SIGTERM') };
+}
+
+/** The same scenario against the reference server, and the product/reference ratios. */
+async function withReference(product: Report): Promise<Report> {
+  const reference = await startReference();
+  try {
+    const options = { ...product.options, url: reference.url, socketIoShare: 0, heartbeatMs: 0, metricsUrls: [], reference: false };
+    const baseline = await new Coordinator(options, reference.sample).run();
+    const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
+    const rss = (report: Report): number | undefined => (typeof report.server === 'string' ? undefined : report.server.rss_per_connection_kib);
+    const [productRss, referenceRss] = [rss(product), rss(baseline)];
+    return {
+      ...product,
+      ok: product.ok && baseline.ok,
+      reference: baseline,
+      ratios: {
+        round_trips_per_second: ratio(product.messages.round_trips_per_second, baseline.messages.round_trips_per_second),
+        rss_per_connection: productRss === undefined || referenceRss === undefined ? null : ratio(productRss, referenceRss),
+      },
+    };
+  } finally {
+    reference.stop();
+  }
 }
 
 async function main(): Promise<void> {
   const options = readOptions(process.argv.slice(2));
-  const { report, ok } = await new Coordinator(options).run();
+  const product = await new Coordinator(options).run();
+  const report = options.reference ? await withReference(product) : product;
   mkdirSync(options.reportDir, { recursive: true });
-  const stem = path.join(options.reportDir, `loadtest-${String(report.date).replace(/[:.]/g, '-')}`);
+  const stem = path.join(options.reportDir, `loadtest-${report.date.replace(/[:.]/g, '-')}`);
   writeFileSync(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(`${stem}.md`, markdown(report));
   process.stdout.write(`${markdown(report)}\nreport: ${stem}.json\n`);
-  process.exit(ok ? 0 : 1);
+  process.exit(report.ok ? 0 : 1);
 }
 
 main().catch((error: unknown) => {

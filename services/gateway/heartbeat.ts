@@ -124,6 +124,7 @@ export class Heartbeat {
       delivered[connection.transport] += 1;
     });
     metrics.heartbeatTicksDelivered.inc();
+    metrics.heartbeatFanOut.observe((Date.now() - Date.parse(message.ts)) / 1000);
     for (const [transport, count] of Object.entries(delivered)) {
       metrics.heartbeatsDelivered.inc({ transport }, count);
     }

@@ -68,6 +68,10 @@ class PlainSink implements TransportSink {
   }
 
 
+  bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
   pause(): boolean {
     this.ws.pause();
     return true;

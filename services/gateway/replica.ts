@@ -18,7 +18,9 @@ import { RedisSessionStore } from '../../shared/session-store.js';
 import { ShutdownLedger } from '../../shared/shutdown-ledger.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Heartbeat } from './heartbeat.js';
+import { answerClientError } from './http-client-error.js';
 import { createHttpApp, type Readiness } from './http-app.js';
+import { originAllowed } from './origin-policy.js';
 import { PlainEndpoint } from './plain-endpoint.js';
 import { SocketIoGateway } from './socketio-gateway.js';
 import { UpgradeRouter } from './upgrade-router.js';
@@ -72,6 +74,8 @@ export class Replica {
       registry: this.registry,
       maxMessageBytes: config.maxMessageBytes,
       maxInflight: config.maxInflightPerConnection,
+      maxMessagesPerSecond: config.maxMessagesPerSecond,
+      maxBufferedBytes: config.maxBufferedBytes,
     };
     const app = createHttpApp({
       version: config.appVersion,
@@ -80,7 +84,13 @@ export class Replica {
       readiness: () => this.readiness(),
       isDraining: () => this.isDraining(),
     });
-    this.httpServer = http.createServer(app);
+    // A request must bring its whole headers within HTTP_HEADERS_TIMEOUT_MS (slowloris);
+    // Node checks its connections for that every connectionsCheckingInterval.
+    const headersTimeout = config.httpHeadersTimeoutMs;
+    this.httpServer = http.createServer(
+      { headersTimeout, requestTimeout: headersTimeout, connectionsCheckingInterval: Math.min(1000, headersTimeout) },
+      app,
+    );
     this.gateway = new SocketIoGateway(this.httpServer, {
       ...connectionDeps,
       config,
@@ -95,16 +105,13 @@ export class Replica {
     this.plain = plain;
     this.upgrades = new UpgradeRouter({
       isDraining: () => this.isDraining(),
+      originAllowed: (request) => originAllowed(config.allowedOrigins, request.headers),
       plain: (request, socket, head, requestId) => plain.handleUpgrade(request, socket, head, requestId),
       socketIo: (request, socket, head) => this.gateway.io.engine.handleUpgrade(request, socket, head),
       metrics: this.metrics,
     });
     this.httpServer.on('upgrade', this.upgrades.handle);
-    this.httpServer.on('clientError', (_error, socket) => {
-      this.metrics.error('http_client_error');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
-    });
+    this.httpServer.on('clientError', (error: Error & { code?: string }, socket) => answerClientError(this.metrics, error, socket));
     this.heartbeat = new Heartbeat({
       config,
       redis: this.redis,

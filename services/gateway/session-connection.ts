@@ -17,6 +17,7 @@ import { errorFields } from '../../shared/logger.js';
 import type { Metrics, Transport, TransportMetrics } from '../../shared/metrics.js';
 import { CLOSE, type CountMessage, type KnownClose, type ServerClose } from '../../shared/protocol.js';
 import type { OpenedSession, SessionStore } from '../../shared/session-store.js';
+import { TokenBucket } from './token-bucket.js';
 
 export type Ack = (reply: CountMessage) => void;
 
@@ -28,6 +29,8 @@ export interface TransportSink {
   sendHeartbeat(serialized: string, ts: string): void;
   sendBye(total: number): void;
   close(reason: ServerClose): void;
+  /** Bytes written to the transport that the client has not read yet (a client that stops reading grows it). */
+  bufferedBytes(): number;
   /** Stops reading from the client; false when the transport cannot. */
   pause(): boolean;
   resume(): void;
@@ -39,6 +42,10 @@ export interface ConnectionDeps {
   logger: Logger;
   maxMessageBytes: number;
   maxInflight: number;
+  /** Sustained messages a second per connection (bursts of twice that); 0: no limit. */
+  maxMessagesPerSecond: number;
+  /** Unread bytes after which a client counts as not reading and is closed. */
+  maxBufferedBytes: number;
 }
 
 /** RFC 6455: the socket went away without a closing handshake. */
@@ -80,6 +87,7 @@ export class SessionConnection {
   private closing: KnownClose | undefined;
   private transportGone = false;
   private readonly transportMetrics: TransportMetrics;
+  private readonly rate: TokenBucket | undefined;
 
   constructor(
     readonly sessionId: string,
@@ -88,6 +96,8 @@ export class SessionConnection {
     private readonly deps: ConnectionDeps,
   ) {
     this.transportMetrics = deps.metrics.forTransport(sink.transport);
+    const perSecond = deps.maxMessagesPerSecond;
+    this.rate = perSecond > 0 ? new TokenBucket(perSecond, 2 * perSecond) : undefined;
   }
 
   get transport(): Transport {
@@ -111,6 +121,7 @@ export class SessionConnection {
     // Decided to close: the client gets no count for this one and will re-send it after reconnecting.
     if (this.closing !== undefined) return;
     if (bytes > this.deps.maxMessageBytes) return this.close(CLOSE.messageTooBig);
+    if (this.rate !== undefined && !this.rate.take()) return this.close(CLOSE.rateLimited);
     if (this.inflight < this.deps.maxInflight && this.waiting.length === 0) return this.count(ack);
     if (this.throttle()) this.waiting.push(ack);
   }
@@ -156,7 +167,7 @@ export class SessionConnection {
   private reply(count: number, ack: Ack | undefined, started: number): void {
     if (this.storeFailed) return;
     this.confirmed = count;
-    if (this.transportGone) return;
+    if (this.transportGone || !this.stillReading()) return;
     this.sink.sendCount(count, ack);
     this.transportMetrics.messages.inc();
     this.transportMetrics.messageDuration.observe((performance.now() - started) / 1000);
@@ -214,7 +225,18 @@ export class SessionConnection {
   }
 
   sendHeartbeat(serialized: string, ts: string): void {
-    if (!this.transportGone) this.sink.sendHeartbeat(serialized, ts);
+    if (!this.transportGone && this.closing === undefined && this.stillReading()) this.sink.sendHeartbeat(serialized, ts);
+  }
+
+  /**
+   * A client that stops reading would make the replica hold every reply and heartbeat
+   * for it; past MAX_BUFFERED_BYTES it is closed instead (its close frame waits behind
+   * the backlog; ws destroys the socket if the closing handshake never completes).
+   */
+  private stillReading(): boolean {
+    if (this.sink.bufferedBytes() <= this.deps.maxBufferedBytes) return true;
+    this.close(CLOSE.slowConsumer);
+    return false;
   }
 
   /**
@@ -252,6 +274,7 @@ export class SessionConnection {
   }
 
   private log(level: string, message: string, fields: Record<string, unknown>): void {
-    this.deps.logger.log(level, message, { ...this.context, ...fields });
+    // winston formats a line before its transport drops it for its level; a drain logs a debug line per socket.
+    if (this.deps.logger.isLevelEnabled(level)) this.deps.logger.log(level, message, { ...this.context, ...fields });
   }
 }

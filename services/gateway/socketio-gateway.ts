@@ -27,6 +27,7 @@ import {
 } from '../../shared/protocol.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { FleetChannel } from './heartbeat.js';
+import { originAllowed } from './origin-policy.js';
 import { requestIdFrom } from './request-id.js';
 import {
   ABNORMAL_CLOSURE,
@@ -100,6 +101,20 @@ class SocketIoSink implements TransportSink {
   }
 
 
+  /**
+   * engine.io writes one packet at a time over WebSocket and queues the rest in its
+   * socket's writeBuffer until the previous write has drained; a client that stops
+   * reading grows that queue. The field is engine.io's own (typed private, stable
+   * since engine.io 1); if it ever goes, this reads 0 and the bound stops applying.
+   */
+  bufferedBytes(): number {
+    const queue = (this.socket.conn as unknown as { writeBuffer?: unknown }).writeBuffer;
+    if (!Array.isArray(queue)) return 0;
+    let bytes = 0;
+    for (const packet of queue as Array<{ data?: unknown }>) bytes += typeof packet.data === 'string' ? packet.data.length : 64;
+    return bytes;
+  }
+
   /** socket.io offers no way to stop reading one client. */
   pause(): boolean {
     return false;
@@ -131,8 +146,14 @@ export class SocketIoGateway implements FleetChannel {
       serveClient: false,
       transports: [...config.socketIoTransports],
       maxHttpBufferSize: config.maxMessageBytes * JSON_ESCAPE_FACTOR + PACKET_OVERHEAD_BYTES,
-      // New engine.io sessions (polling handshakes included) are refused while draining.
-      allowRequest: (_request, callback) => callback(deps.isDraining() ? 'server shutting down' : null, !deps.isDraining()),
+      // New engine.io sessions (polling handshakes included) are refused while draining, and
+      // from pages ALLOWED_ORIGINS does not allow (WebSocket upgrades were checked by the router).
+      allowRequest: (request, callback) => {
+        if (deps.isDraining()) return callback('server shutting down', false);
+        if (originAllowed(config.allowedOrigins, request.headers)) return callback(null, true);
+        deps.metrics.error('origin_refused');
+        callback('origin not allowed', false);
+      },
       adapter: createAdapter(deps.redis, deps.subscriber, { key: `${config.redisKeyPrefix}socket.io` }),
     });
     this.io.use((socket, next) => this.authenticate(socket, next));
@@ -155,6 +176,11 @@ export class SocketIoGateway implements FleetChannel {
   close(): Promise<void> {
     return this.io.close();
   }
+
+  private readonly badPacket = (error: Error): void => {
+    this.deps.metrics.error('socketio_bad_packet');
+    this.deps.logger.info('malformed socket.io packet, connection closed', { event: 'bad_packet', error: error.message });
+  };
 
   /** Session from auth.session (preferred) or ?session=; malformed ids fail the connect with a reason. */
   private authenticate(socket: ChatSocket, next: (error?: Error) => void): void {
@@ -193,6 +219,9 @@ export class SocketIoGateway implements FleetChannel {
       if (typeof text === 'string') connection.receive(Buffer.byteLength(text), reply);
       else connection.close(CLOSE.binaryFrame);
     });
+    // A packet socket.io cannot decode: it reports it here (else it prints a stack to stderr)
+    // and closes the connection. One shared listener: no closure per socket.
+    socket.on('error', this.badPacket);
     socket.on('disconnect', (reason) => {
       this.deps.registry.delete(connection);
       connection.transportClosed(closeCodeOf(reason));

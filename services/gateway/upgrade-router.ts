@@ -1,7 +1,8 @@
 /**
  * The one owner of HTTP upgrades on the replica's port: refuses every upgrade
- * while draining (503), sends /ws/chat/ to the plain endpoint and /socket.io/
- * to engine.io, and answers anything else with 404. Refusals are plain HTTP
+ * while draining (503) and from browser pages ALLOWED_ORIGINS does not allow (403),
+ * sends /ws/chat/ to the plain endpoint and /socket.io/ to engine.io, and answers
+ * anything else with 404. Refusals are plain HTTP
  * responses with a JSON body, then the socket is closed.
  *
  * It also keeps every upgraded socket until it closes. An upgraded socket leaves
@@ -18,6 +19,8 @@ import { requestIdFrom } from './request-id.js';
 
 export interface UpgradeRoutes {
   isDraining: () => boolean;
+  /** False for a browser page whose Origin ALLOWED_ORIGINS does not allow. */
+  originAllowed: (request: IncomingMessage) => boolean;
   plain: (request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string) => void;
   socketIo: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
   metrics: Metrics;
@@ -39,6 +42,10 @@ export class UpgradeRouter {
     if (routes.isDraining()) {
       routes.metrics.error('upgrade_while_draining');
       return refuse(socket, 503, { error: 'shutting_down' }, requestId);
+    }
+    if (!routes.originAllowed(request)) {
+      routes.metrics.error('origin_refused');
+      return refuse(socket, 403, { error: 'origin_not_allowed' }, requestId);
     }
     const path = (request.url ?? '/').split('?', 1)[0];
     if (path === PLAIN_PATH || path === PLAIN_PATH.slice(0, -1)) return routes.plain(request, socket, head, requestId);

@@ -40,13 +40,20 @@ async function freePortBlock(count: number): Promise<number> {
   throw new Error('no free block of ports found');
 }
 
+export interface StackSettings {
+  replicas: number;
+  heartbeatIntervalMs: number;
+  env?: Record<string, string>;
+}
+
 export class NativeStack {
   private constructor(
     readonly runDir: string,
     readonly env: Record<string, string>,
   ) {}
 
-  static async create(settings: { replicas: number; heartbeatIntervalMs: number }): Promise<NativeStack> {
+  /** `settings.env`: more stack settings (tools/stack-lib.sh names), e.g. NGINX_CONNECTIONS_PER_ADDRESS. */
+  static async create(settings: StackSettings): Promise<NativeStack> {
     const runDir = mkdtempSync(path.join(os.tmpdir(), 'wschat-stack-'));
     const env = {
       RUN_DIR: runDir,
@@ -58,6 +65,7 @@ export class NativeStack {
       BLUE_PORT_BASE: String(await freePortBlock(settings.replicas)),
       GREEN_PORT_BASE: String(await freePortBlock(settings.replicas)),
       HEARTBEAT_INTERVAL_MS: String(settings.heartbeatIntervalMs),
+      ...settings.env,
     };
     return new NativeStack(runDir, env);
   }
@@ -67,7 +75,7 @@ export class NativeStack {
   }
 
   /** A stack brought up with tools/dev-up.sh; throws with the script's output if it did not come up. */
-  static async started(settings: { replicas: number; heartbeatIntervalMs: number }): Promise<NativeStack> {
+  static async started(settings: StackSettings): Promise<NativeStack> {
     const stack = await NativeStack.create(settings);
     const up = await stack.up();
     if (up.code !== 0) {
