@@ -54,15 +54,6 @@ k() {
   "${KUBECTL_COMMAND[@]}" --namespace "$NAMESPACE" "$@"
 }
 
-step_started=0
-step() {
-  step_started=$(now_ms)
-  log "step $1"
-}
-step_done() {
-  log "  done in $(($(now_ms) - step_started)) ms"
-}
-
 other_colour() {
   if [[ $1 == blue ]]; then echo green; else echo blue; fi
 }

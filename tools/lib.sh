@@ -179,3 +179,13 @@ wait_for_redis() {
     sleep 0.1
   done
 }
+
+# step NAME / step_done: a release step's start and duration, in promote.sh and k8s-promote.sh.
+step_started=0
+step() {
+  step_started=$(now_ms)
+  log "step $1"
+}
+step_done() {
+  log "  done in $(($(now_ms) - step_started)) ms"
+}

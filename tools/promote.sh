@@ -19,15 +19,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
 readonly READY_TIMEOUT_S=15
 readonly RETIRE_TIMEOUT_S=10
 
-step_started=0
-step() {
-  step_started=$(now_ms)
-  log "step $1"
-}
-step_done() {
-  log "  done in $(($(now_ms) - step_started)) ms"
-}
-
 smoke_test() {
   local colour=$1 urls=() i
   for ((i = 1; i <= REPLICAS; i++)); do urls+=("http://127.0.0.1:$(replica_port "$colour" "$i")"); done
