@@ -15,8 +15,14 @@ export interface Config {
   readonly port: number;
   /** Interface to bind. @default '0.0.0.0' */
   readonly host: string;
-  /** Redis connection URL (redis:// or rediss://). @default 'redis://127.0.0.1:6379' */
+  /**
+   * Redis connection URL (redis:// or rediss://). With Sentinel or Cluster it still
+   * gives the credentials, TLS (rediss) and, for Sentinel, the database; its host is
+   * not used. @default 'redis://127.0.0.1:6379'
+   */
   readonly redisUrl: string;
+  /** Standalone (REDIS_URL), Sentinel (REDIS_SENTINELS) or Cluster (REDIS_CLUSTER_NODES). @default standalone */
+  readonly redisTopology: RedisTopology;
   /** Prefix of every Redis key and of the socket.io adapter channels. @default 'wschat:' */
   readonly redisKeyPrefix: string;
   /** How long a Redis command may take before the message fails. @default 2000 */
@@ -56,6 +62,16 @@ export interface Config {
   readonly httpHeadersTimeoutMs: number;
 }
 
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type RedisTopology =
+  | { readonly mode: 'standalone' }
+  | { readonly mode: 'sentinel'; readonly sentinels: readonly HostPort[]; readonly masterName: string }
+  | { readonly mode: 'cluster'; readonly nodes: readonly HostPort[] };
+
 export type OriginPolicy = { kind: 'same-host' } | { kind: 'any' } | { kind: 'list'; origins: readonly string[] };
 
 /** Raised for any invalid variable; the message names the variable and the problem. */
@@ -90,6 +106,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(read, 'PORT', 8000, 0, 65_535),
     host: read('HOST') ?? '0.0.0.0',
     redisUrl: redisUrl(read('REDIS_URL') ?? 'redis://127.0.0.1:6379'),
+    redisTopology: redisTopology(read),
     redisKeyPrefix: keyPrefix(read('REDIS_KEY_PREFIX') ?? 'wschat:'),
     redisCommandTimeoutMs: integer(read, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 50, 60_000),
     appVersion: oneOf(read, 'APP_VERSION', ['blue', 'green'] as const, 'blue'),
@@ -162,6 +179,32 @@ function redisUrl(raw: string): string {
     throw new ConfigError('REDIS_URL', `must use redis:// or rediss:// (got "${url.protocol}")`);
   }
   return raw;
+}
+
+function redisTopology(read: (name: string) => string | undefined): RedisTopology {
+  const mode = oneOf(read, 'REDIS_MODE', ['standalone', 'sentinel', 'cluster'] as const, 'standalone');
+  if (mode === 'sentinel') {
+    const masterName = read('REDIS_SENTINEL_MASTER') ?? 'mymaster';
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(masterName)) {
+      throw new ConfigError('REDIS_SENTINEL_MASTER', `must be 1-64 characters of A-Z a-z 0-9 . _ - (got "${masterName}")`);
+    }
+    return { mode, sentinels: hostPorts('REDIS_SENTINELS', read('REDIS_SENTINELS'), mode), masterName };
+  }
+  if (mode === 'cluster') return { mode, nodes: hostPorts('REDIS_CLUSTER_NODES', read('REDIS_CLUSTER_NODES'), mode) };
+  return { mode };
+}
+
+/** A comma list of host:port, required by the mode that reads it. */
+function hostPorts(name: string, raw: string | undefined, mode: string): HostPort[] {
+  if (raw === undefined) throw new ConfigError(name, `is required when REDIS_MODE is ${mode} (a comma list of host:port)`);
+  return raw.split(',').map((entry) => {
+    const match = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(entry.trim());
+    const port = Number(match?.[2]);
+    if (match === null || port < 1 || port > 65_535) {
+      throw new ConfigError(name, `must be a comma list of host:port (got "${entry.trim()}")`);
+    }
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  });
 }
 
 function keyPrefix(raw: string): string {

@@ -2,8 +2,13 @@
  * ioredis clients as this service needs them: bounded waits, endless reconnects
  * with a capped back-off, an error listener on every client, and one log line per
  * state change instead of one per failed reconnect attempt.
+ *
+ * REDIS_MODE picks the topology: one server (REDIS_URL), a Sentinel-managed primary
+ * (ioredis asks the sentinels for the current primary and follows failovers), or a
+ * Redis Cluster (ioredis routes each command by its key's slot; every key this
+ * service uses is a single key, so no two keys need to share a slot).
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from './config.js';
 import { errorFields, type Logger } from './logger.js';
 
@@ -19,6 +24,9 @@ const MAX_RETRIES_PER_REQUEST = 3;
 
 export type RedisRole = 'commands' | 'subscriber';
 
+/** A standalone/Sentinel client or a Cluster: the same commands, routed differently. */
+export type RedisClient = Redis | Cluster;
+
 export interface RedisClientOptions {
   config: Config;
   role: RedisRole;
@@ -31,18 +39,18 @@ export interface RedisClientOptions {
 
 /** A client and the way to close it on purpose (so the close is not reported as an outage). */
 export interface RedisHandle {
-  readonly client: Redis;
+  readonly client: RedisClient;
   quit(): Promise<void>;
 }
 
 export function createRedisClient(options: RedisClientOptions): RedisHandle {
   const { config, role, logger } = options;
-  const client = new Redis(config.redisUrl, {
+  const client = connect(config, {
     connectionName: `wschat:${config.replicaId}:${role}`,
     commandTimeout: role === 'commands' ? config.redisCommandTimeoutMs : undefined,
     maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST,
     enableAutoPipelining: role === 'commands',
-    retryStrategy: (attempt) => Math.min(attempt * 100, RECONNECT_CAP_MS),
+    retryStrategy: reconnectDelay,
   });
 
   let wasReady = false;
@@ -79,4 +87,39 @@ export function createRedisClient(options: RedisClientOptions): RedisHandle {
       }
     },
   };
+}
+
+function reconnectDelay(attempt: number): number {
+  return Math.min(attempt * 100, RECONNECT_CAP_MS);
+}
+
+function connect(config: Config, options: RedisOptions): RedisClient {
+  const topology = config.redisTopology;
+  if (topology.mode === 'standalone') return new Redis(config.redisUrl, options);
+  // The URL still carries the credentials, TLS and (Sentinel) the database.
+  const url = new URL(config.redisUrl);
+  const auth: RedisOptions = {
+    username: url.username === '' ? undefined : decodeURIComponent(url.username),
+    password: url.password === '' ? undefined : decodeURIComponent(url.password),
+    tls: url.protocol === 'rediss:' ? {} : undefined,
+  };
+  if (topology.mode === 'sentinel') {
+    return new Redis({
+      ...options,
+      ...auth,
+      db: Number(url.pathname.slice(1) || 0),
+      sentinels: topology.sentinels.map(({ host, port }) => ({ host, port })),
+      name: topology.masterName,
+      sentinelRetryStrategy: reconnectDelay,
+      // After a failover the old primary answers writes with READONLY until Sentinel
+      // demotes it and drops its clients: reconnect at once (ioredis asks the sentinels
+      // for the new primary) and re-send the command.
+      reconnectOnError: (error) => error.message.startsWith('READONLY'),
+    });
+  }
+  const { enableAutoPipelining, ...perNode } = options;
+  return new Cluster(
+    topology.nodes.map(({ host, port }) => ({ host, port })),
+    { enableAutoPipelining, clusterRetryStrategy: reconnectDelay, redisOptions: { ...perNode, ...auth } },
+  );
 }

@@ -9,7 +9,8 @@
  * and the TTL refresh atomically; with auto-pipelining, concurrent messages share
  * writes to the socket.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -45,7 +46,7 @@ export interface SessionStore {
 
 export class RedisSessionStore implements SessionStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     private readonly ttlSeconds: number,
   ) {

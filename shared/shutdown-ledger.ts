@@ -8,7 +8,7 @@
  * Key: <prefix>shutdowns  list of JSON {replica, version, seconds, at}, newest last,
  * trimmed to the last MAX_ENTRIES so a fleet with nobody collecting stays bounded.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 
 const MAX_ENTRIES = 1000;
 const COLLECT_BATCH = 100;
@@ -22,7 +22,7 @@ export interface ShutdownRecord {
 
 export class ShutdownLedger {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
   ) {}
 

@@ -17,6 +17,7 @@ describe('config', () => {
       assert.equal(config.maxMessagesPerSecond, 500);
       assert.equal(config.maxBufferedBytes, 1_048_576);
       assert.deepEqual(config.allowedOrigins, { kind: 'same-host' });
+      assert.deepEqual(config.redisTopology, { mode: 'standalone' });
       assert.equal(config.httpHeadersTimeoutMs, 10_000);
       assert.match(config.replicaId, /-\d+$/);
       assert.ok(Object.isFrozen(config));
@@ -49,6 +50,7 @@ describe('config', () => {
           port: 9000,
           host: '127.0.0.1',
           redisUrl: 'redis://redis:6380/1',
+          redisTopology: { mode: 'standalone' },
           appVersion: 'green',
           replicaId: 'green-1',
           heartbeatIntervalMs: 500,
@@ -68,6 +70,24 @@ describe('config', () => {
       );
     });
 
+    it('reads a Sentinel and a Cluster topology', () => {
+      assert.deepEqual(loadConfig({ REDIS_MODE: 'sentinel', REDIS_SENTINELS: 's1:26379, s2:26380', REDIS_SENTINEL_MASTER: 'primary' }).redisTopology, {
+        mode: 'sentinel',
+        sentinels: [
+          { host: 's1', port: 26379 },
+          { host: 's2', port: 26380 },
+        ],
+        masterName: 'primary',
+      });
+      assert.deepEqual(loadConfig({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: '10.0.0.1:7000,[::1]:7001' }).redisTopology, {
+        mode: 'cluster',
+        nodes: [
+          { host: '10.0.0.1', port: 7000 },
+          { host: '::1', port: 7001 },
+        ],
+      });
+    });
+
     const invalid: Array<[Record<string, string>, string, RegExp]> = [
       [{ PORT: 'abc' }, 'PORT', /whole number/],
       [{ PORT: '70000' }, 'PORT', /between 0 and 65535/],
@@ -82,6 +102,11 @@ describe('config', () => {
       [{ ALLOWED_ORIGINS: 'https://chat.example.com/' }, 'ALLOWED_ORIGINS', /comma list of origins/],
       [{ ALLOWED_ORIGINS: 'chat.example.com' }, 'ALLOWED_ORIGINS', /comma list of origins/],
       [{ MAX_BUFFERED_BYTES: '10' }, 'MAX_BUFFERED_BYTES', /between 1024/],
+      [{ REDIS_MODE: 'replicated' }, 'REDIS_MODE', /one of standalone, sentinel, cluster/],
+      [{ REDIS_MODE: 'cluster' }, 'REDIS_CLUSTER_NODES', /required when REDIS_MODE is cluster/],
+      [{ REDIS_MODE: 'sentinel' }, 'REDIS_SENTINELS', /required when REDIS_MODE is sentinel/],
+      [{ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'a:1,b' }, 'REDIS_CLUSTER_NODES', /host:port \(got "b"\)/],
+      [{ REDIS_MODE: 'sentinel', REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'has space' }, 'REDIS_SENTINEL_MASTER', /characters/],
       [{ REDIS_COMMAND_TIMEOUT_MS: '5000', SHUTDOWN_TIMEOUT_MS: '4000' }, 'REDIS_COMMAND_TIMEOUT_MS', /at most SHUTDOWN_TIMEOUT_MS - 2000/],
       [{ REDIS_COMMAND_TIMEOUT_MS: '2500', SHUTDOWN_TIMEOUT_MS: '3000' }, 'REDIS_COMMAND_TIMEOUT_MS', /at most SHUTDOWN_TIMEOUT_MS - 2000/],
     ];

@@ -11,7 +11,7 @@
  *
  * Requires clocks within a fraction of the interval of each other (NTP).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis-client.js';
 import type { Config } from '../../shared/config.js';
 import { errorFields, type Logger } from '../../shared/logger.js';
 import type { Metrics, Transport } from '../../shared/metrics.js';
@@ -26,7 +26,7 @@ export interface FleetChannel {
 
 export interface HeartbeatDeps {
   config: Config;
-  redis: Redis;
+  redis: RedisClient;
   fleet: FleetChannel;
   registry: ConnectionRegistry;
   metrics: Metrics;

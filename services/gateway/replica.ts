@@ -8,12 +8,11 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import { DRAIN_RESERVE_MS, type Config } from '../../shared/config.js';
 import { createLogger, errorFields, type Logger } from '../../shared/logger.js';
 import { Metrics } from '../../shared/metrics.js';
 import { CLOSE } from '../../shared/protocol.js';
-import { createRedisClient, type RedisHandle } from '../../shared/redis-client.js';
+import { createRedisClient, type RedisClient, type RedisHandle } from '../../shared/redis-client.js';
 import { RedisSessionStore } from '../../shared/session-store.js';
 import { ShutdownLedger } from '../../shared/shutdown-ledger.js';
 import { ConnectionRegistry } from './connection-registry.js';
@@ -33,8 +32,8 @@ export class Replica {
   private readonly registry = new ConnectionRegistry();
   private readonly redisHandle: RedisHandle;
   private readonly subscriberHandle: RedisHandle;
-  private readonly redis: Redis;
-  private readonly subscriber: Redis;
+  private readonly redis: RedisClient;
+  private readonly subscriber: RedisClient;
   private readonly httpServer: http.Server;
   private readonly gateway: SocketIoGateway;
   private readonly plain: PlainEndpoint;

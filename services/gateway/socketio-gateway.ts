@@ -10,7 +10,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis-client.js';
 import { Server, type Socket } from 'socket.io';
 import type { Config } from '../../shared/config.js';
 import type { LogContext } from '../../shared/logger.js';
@@ -127,9 +127,9 @@ export interface SocketIoGatewayDeps extends ConnectionDeps {
   config: Config;
   registry: ConnectionRegistry;
   /** Adapter publisher: the replica's command client. */
-  redis: Redis;
+  redis: RedisClient;
   /** Adapter subscriber: a connection of its own (subscriber mode blocks other commands). */
-  subscriber: Redis;
+  subscriber: RedisClient;
   isDraining: () => boolean;
 }
 
