@@ -2,13 +2,16 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build lint typecheck test loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus docker-up docker-down docker-promote
+.PHONY: help deps test-deps build lint typecheck test loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus docker-up docker-down docker-promote
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 deps: ## Install node modules and redis-server when missing
 	@tools/install-deps.sh
+
+test-deps: ## deps, plus Debian's chromium for the page's browser test (tests/page.e2e.test.ts)
+	@tools/install-deps.sh --test
 
 build: deps ## Compile TypeScript to dist/
 	npm run build
@@ -31,7 +34,7 @@ check-prometheus: ## promtool check config, check rules, test rules (skipped whe
 		promtool test rules observability/prometheus/alerts.test.yml; \
 	else echo "promtool not installed: skipped (apt-get install prometheus)"; fi
 
-test: deps lint typecheck check-scripts check-prometheus ## Everything CI runs: lint, typecheck, scripts, alert rules, then the mocha suite against real Redis and Nginx
+test: test-deps lint typecheck check-scripts check-prometheus ## Everything CI runs: lint, typecheck, scripts, alert rules, then the mocha suite against real Redis, Nginx and Chromium
 	npm test
 
 loadtest: build ## Load test the running stack (make dev-up first): 5,000 sockets through Nginx; ARGS="--sockets 20000 ..."

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
-import { PlainClient, range } from './support/clients.js';
+import { PlainClient, range, textOf } from './support/clients.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
 import { NativeStack } from './support/stack.js';
 
@@ -165,7 +165,7 @@ describe('bad input and abuse', function () {
     it('closes a connection that sends a malformed packet, counts it, prints no stack, and keeps serving', async () => {
       const raw = new WebSocket(`ws://127.0.0.1:${strict.port}/socket.io/?EIO=4&transport=websocket`);
       const frames: string[] = [];
-      raw.on('message', (data) => frames.push(String(data)));
+      raw.on('message', (data) => frames.push(textOf(data)));
       const closed = new Promise<void>((resolve) => raw.once('close', () => resolve()));
       await eventually(() => frames.some((frame) => frame.startsWith('0')), 'the engine.io open packet');
       raw.send('40');

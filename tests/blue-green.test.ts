@@ -35,7 +35,9 @@ class HttpPoller {
           await response.arrayBuffer();
           if (response.status !== 200) this.failures.push(`${path} ${response.status}`);
         } catch (error) {
-          this.failures.push(`${path} ${(error as Error).message}`);
+          // fetch's own message is "fetch failed"; the cause says which (refused, reset, closed).
+          const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
+          this.failures.push(`${path} ${(error as Error).message}: ${cause?.code ?? cause?.message ?? 'no cause'}`);
         }
       }
       await sleep(25);
@@ -101,6 +103,8 @@ describe('blue/green release under live traffic', function () {
         const label = `client ${index} (${client instanceof PlainLoopClient ? 'plain' : 'socket.io'})`;
         assert.deepEqual(client.counts, range(1, client.counts.length), `${label}: counts are 1..N, no gap, no repeat`);
         assert.equal(client.handshakeFailures, 0, `${label}: failed handshakes`);
+        // The plain clients are the client library: one close, the drain's, and nothing it had to give up on.
+        if (client instanceof PlainLoopClient) assert.deepEqual(client.closes, [1001], `${label}: closes`);
         const [bye] = client.byes;
         assert.ok(bye !== undefined && bye.total >= 3, `${label}: bye ${JSON.stringify(bye)}`);
         assert.equal(bye.total, bye.lastCount, `${label}: the bye total is the last count before it`);

@@ -65,6 +65,7 @@ main() {
   cat <<INFO
 
   live colour      $colour ($REPLICAS replicas)
+  the page         http://127.0.0.1:$STACK_PORT/  (open it in a browser, then make promote)
   plain WebSocket  ws://127.0.0.1:$STACK_PORT/ws/chat/
   socket.io        http://127.0.0.1:$STACK_PORT  (path /socket.io/)
   probes           $(stack_url)/healthz  /readyz  /version

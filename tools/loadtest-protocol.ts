@@ -50,6 +50,8 @@ export type WorkerMessage =
 
 /** What a server process reports about itself: the replicas through /metrics, the reference server over IPC. */
 export interface ServerSample {
+  /** How many server processes the figures sum. */
+  processes: number;
   rssBytes: number;
   cpuSeconds: number;
   connections: number;

@@ -3,10 +3,15 @@
  * sockets, sends, and checks every reply. Each socket expects counts 1, 2, 3...
  * exactly; every heartbeat is recorded per socket; a bye must carry the last
  * count. Latencies go into HDR histograms, sent to the coordinator encoded.
+ *
+ * Frames are decoded by the client library's parseServerFrame, and nothing else of
+ * it is used: the load test must see the server's raw behaviour, so a socket that
+ * closes is an error here, never healed by a reconnect or a re-send.
  */
 import * as hdr from 'hdr-histogram-js';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
+import { parseServerFrame, toServerFrame, type ServerFrame } from '../shared/client/frames.js';
 import { textOf } from '../tests/support/clients.js';
 import type { CoordinatorMessage, TickWindow, WorkerConfig, WorkerMessage, WorkerResult } from './loadtest-protocol.js';
 
@@ -100,7 +105,7 @@ class Worker {
     ws.on('error', () => {
       if (!session.open) failed('handshake_failed');
     });
-    ws.on('message', (data) => this.frame(session, JSON.parse(textOf(data)) as Record<string, unknown>));
+    ws.on('message', (data) => this.frame(session, parseServerFrame(textOf(data))));
     ws.on('close', (code) => this.closed(session, code));
   }
 
@@ -116,31 +121,38 @@ class Worker {
     session.close = () => socket.disconnect();
     socket.on('connect', opened);
     socket.on('connect_error', () => failed('handshake_failed'));
-    socket.on('count', (frame: Record<string, unknown>) => this.frame(session, frame));
-    socket.on('heartbeat', (frame: Record<string, unknown>) => this.frame(session, frame));
-    socket.on('bye', (frame: Record<string, unknown>) => this.frame(session, frame));
+    socket.on('count', (frame: unknown) => this.frame(session, toServerFrame(frame)));
+    socket.on('heartbeat', (frame: unknown) => this.frame(session, toServerFrame(frame)));
+    socket.on('bye', (frame: unknown) => this.frame(session, toServerFrame(frame)));
     socket.on('disconnect', (reason) => this.closed(session, reason));
   }
 
-  private frame(session: Session, frame: Record<string, unknown>): void {
+  private frame(session: Session, frame: ServerFrame): void {
     const now = performance.now();
-    if (typeof frame.count === 'number') {
-      if (frame.count !== session.expected) this.error('count_mismatch');
-      session.lastCount = frame.count;
-      session.expected = frame.count + 1;
-      const sentAt = session.sent.shift();
-      if (sentAt === undefined) this.error('unexpected_count');
-      else this.roundTrip.recordValue(micros(now - sentAt));
-      this.messages += 1;
-      if (this.config.messageRate === 0) this.sendOne(session);
-    } else if (typeof frame.ts === 'string') {
-      session.heartbeats.push(frame.ts);
-      const tickAt = Date.parse(frame.ts);
-      if (tickAt >= this.fanOutSince) this.fanOut.recordValue(micros(Date.now() - tickAt));
-    } else if (frame.bye === true) {
-      if (frame.total !== session.lastCount) this.error('bye_total_mismatch');
-    } else {
-      this.error('unknown_frame');
+    switch (frame.type) {
+      case 'count': {
+        if (frame.count !== session.expected) this.error('count_mismatch');
+        session.lastCount = frame.count;
+        session.expected = frame.count + 1;
+        const sentAt = session.sent.shift();
+        if (sentAt === undefined) this.error('unexpected_count');
+        else this.roundTrip.recordValue(micros(now - sentAt));
+        this.messages += 1;
+        if (this.config.messageRate === 0) this.sendOne(session);
+        break;
+      }
+      case 'heartbeat': {
+        session.heartbeats.push(frame.ts);
+        const tickAt = Date.parse(frame.ts);
+        if (tickAt >= this.fanOutSince) this.fanOut.recordValue(micros(Date.now() - tickAt));
+        break;
+      }
+      case 'bye':
+        if (frame.total !== session.lastCount) this.error('bye_total_mismatch');
+        break;
+      case 'unknown':
+        this.error('unknown_frame');
+        break;
     }
   }
 

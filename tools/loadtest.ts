@@ -107,7 +107,7 @@ type Sampler = () => Promise<ServerSample | undefined>;
 
 async function sampleServers(urls: string[]): Promise<ServerSample | undefined> {
   if (urls.length === 0) return undefined;
-  const sample: ServerSample = { rssBytes: 0, cpuSeconds: 0, connections: 0 };
+  const sample: ServerSample = { processes: urls.length, rssBytes: 0, cpuSeconds: 0, connections: 0 };
   for (const url of urls) {
     const text = await (await fetch(url)).text();
     const value = (pattern: RegExp): number =>
@@ -128,6 +128,8 @@ interface Latency {
 }
 
 interface ServerFigures {
+  /** Server processes measured: the stack's replicas, or 1 for the reference server. */
+  replicas: number;
   rss_per_connection_kib: number;
   cpu_seconds: number;
   connections_at_hold: number;
@@ -282,6 +284,7 @@ class Coordinator {
     const server: ServerFigures | string =
       run.before && run.held && run.after
         ? {
+            replicas: run.held.processes,
             rss_per_connection_kib: Math.round(((run.held.rssBytes - run.before.rssBytes) / Math.max(1, run.held.connections)) / 102.4) / 10,
             cpu_seconds: Math.round((run.after.cpuSeconds - run.before.cpuSeconds) * 10) / 10,
             connections_at_hold: run.held.connections,

@@ -35,6 +35,6 @@ server.on('listening', () => {
 process.on('message', (message: { type: string }) => {
   if (message.type !== 'sample') return;
   const { user, system } = process.cpuUsage();
-  report({ type: 'sample', rssBytes: process.memoryUsage.rss(), cpuSeconds: (user + system) / 1e6, connections });
+  report({ type: 'sample', processes: 1, rssBytes: process.memoryUsage.rss(), cpuSeconds: (user + system) / 1e6, connections });
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -261,6 +261,8 @@ build_release() {
   mkdir -p "$dir"
   # Each line fails the build explicitly: callers run this under `||`, where set -e is off.
   (cd "$REPO_ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$dir" --noEmitOnError) || return 1
+  # The page the colour serves at GET / (so the page always speaks the live colour's protocol).
+  "$REPO_ROOT/tools/build-page.sh" "$dir/page" || return 1
   cp "$REPO_ROOT/package.json" "$dir/package.json" || return 1
   # Its own node_modules (hard links where the filesystem allows, else a copy), so a
   # later npm ci in the tree cannot change what a running colour loads.
@@ -274,7 +276,7 @@ release_stale() {
   marker=$(release_dir "$1")/package.json
   [[ -f $marker ]] || return 0
   [[ -n $(cd "$REPO_ROOT" && find services shared tests tools package-lock.json tsconfig.json \
-    -newer "$marker" \( -name '*.ts' -o -name '*.json' \) -print -quit) ]]
+    -newer "$marker" \( -name '*.ts' -o -name '*.json' -o -path 'services/gateway/public/*' -o -path tools/build-page.sh \) -print -quit) ]]
 }
 
 # replica_env COLOUR INDEX: the environment of one replica, as NAME=value words.

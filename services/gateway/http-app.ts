@@ -1,8 +1,10 @@
 /**
- * The HTTP surface: probes, version and metrics. Every answer is JSON (metrics
- * aside), with no stack traces; while draining every response carries
- * Connection: close so keep-alive clients move on.
+ * The HTTP surface: probes, version, metrics and the live page. Every answer is JSON
+ * (metrics and the page aside), with no stack traces; while draining every response
+ * carries Connection: close so keep-alive clients move on.
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../../shared/logger.js';
 import { errorFields } from '../../shared/logger.js';
@@ -22,7 +24,34 @@ export interface HttpAppDeps {
   logger: Logger;
   readiness: () => Readiness;
   isDraining: () => boolean;
+  /**
+   * The compiled page (services/gateway/public, built by tools/build-page.sh). @default
+   * `page/` beside the compiled `services/`, so every release serves its own page.
+   */
+  pageDir?: string;
 }
+
+/** Where the build puts the page: <out>/page, next to <out>/services/gateway/http-app.js. */
+export const DEFAULT_PAGE_DIR = fileURLToPath(new URL('../../page/', import.meta.url));
+
+/** The page's HTML lives here inside the page folder; its assets are served from the folder's root under /static/. */
+const PAGE_HTML = 'services/gateway/public/index.html';
+
+/**
+ * The page runs only its own script and style and talks only to its own origin
+ * ('self' covers ws:// and wss:// to the same host and port in CSP Level 3, which
+ * Chromium follows; tests/page.e2e.test.ts connects under this policy).
+ */
+const PAGE_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
 
 export function createHttpApp(deps: HttpAppDeps): express.Express {
   const app = express();
@@ -61,6 +90,8 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     response.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
+  servePage(app, deps);
+
   // A browser tab or curl pointed at the WebSocket endpoint learns what it needs.
   app.all([PLAIN_PATH, PLAIN_PATH.slice(0, -1)], (_request, response) => {
     response.status(426).set('Upgrade', 'websocket').json({ error: 'upgrade_required' });
@@ -82,6 +113,39 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   });
 
   return app;
+}
+
+/**
+ * GET / is the page, /static/ its scripts and style. Both revalidate on every load
+ * (ETag + Cache-Control: no-cache, so a 304 most of the time): the page must be the
+ * live colour's, which changes at every release, under the same URLs.
+ */
+function servePage(app: express.Express, deps: HttpAppDeps): void {
+  const root = deps.pageDir ?? DEFAULT_PAGE_DIR;
+  if (!existsSync(`${root}/${PAGE_HTML}`)) {
+    deps.logger.warn('the page is not built: GET / answers 404 (npm run build builds it)', { event: 'page_missing', page_dir: root });
+    return;
+  }
+  // express.static, not res.sendFile: sendFile follows the app's `etag` setting, which
+  // is off for the JSON answers. Only files found get no-cache; a miss falls through
+  // to the JSON 404 (no-store).
+  const files = express.static(root, {
+    etag: true,
+    lastModified: true,
+    cacheControl: false,
+    dotfiles: 'ignore',
+    index: false,
+    redirect: false,
+    fallthrough: true,
+    setHeaders: (response: Response) => void response.set('Cache-Control', 'no-cache'),
+  });
+
+  app.get('/', (request, response, next) => {
+    response.set('Content-Security-Policy', PAGE_CSP);
+    request.url = `/${PAGE_HTML}`;
+    files(request, response, next);
+  });
+  app.use('/static', files);
 }
 
 /** Errors raised by express's own parsing carry a 4xx status; anything else is ours. */

@@ -1,6 +1,6 @@
 /**
  * Smoke tests of a colour about to go live, run by tools/promote.sh against its
- * replicas directly (not through Nginx):
+ * replicas directly (not through Nginx), the page included:
  *
  *   SMOKE_VERSION               the colour under test
  *   SMOKE_REPLICAS              its replicas' base URLs, space-separated
@@ -28,6 +28,18 @@ describe(`release smoke: ${version}`, () => {
       it('is ready and answers its colour at /version', async () => {
         assert.equal((await fetch(`${replica}/readyz`)).status, 200);
         assert.deepEqual(await (await fetch(`${replica}/version`)).json(), { version });
+      });
+
+      it('serves the page and its client library', async () => {
+        const page = await fetch(`${replica}/`);
+        assert.equal(page.status, 200);
+        assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+        assert.match(await page.text(), /<script type="module" src="\/static\/services\/gateway\/public\/app\.js">/);
+        for (const asset of ['services/gateway/public/app.js', 'shared/client/chat-client.js']) {
+          const response = await fetch(`${replica}/static/${asset}`);
+          await response.arrayBuffer();
+          assert.equal(response.status, 200, asset);
+        }
       });
 
       it('counts messages in order', async () => {

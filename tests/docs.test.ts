@@ -1,0 +1,74 @@
+/**
+ * The README and DESIGN.md a newcomer reads must stay true to the code: every
+ * variable shared/config.ts reads is documented (and nothing else is), every make
+ * target and npm script they name exists, and every link points at something.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const read = (file: string): string => readFileSync(path.join(repoRoot, file), 'utf8');
+const readme = read('README.md');
+
+/** The text of one `## ` section of `markdown`, heading excluded. */
+function section(markdown: string, title: string): string {
+  const start = markdown.indexOf(`\n## ${title}\n`);
+  assert.ok(start >= 0, `section "${title}"`);
+  const end = markdown.indexOf('\n## ', start + 1);
+  return markdown.slice(start, end === -1 ? undefined : end);
+}
+
+/** GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens. */
+function slug(heading: string): string {
+  return heading
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+}
+
+/** Every line of a fenced code block and every inline code span: where commands are written. */
+function commands(markdown: string): string[] {
+  const fenced = [...markdown.matchAll(/^```[^\n]*\n([\s\S]*?)^```/gm)].flatMap((match) => match[1]!.split('\n'));
+  const prose = markdown.replace(/^```[^\n]*\n[\s\S]*?^```/gm, '');
+  const inline = [...prose.matchAll(/`([^`\n]+)`/g)].map((match) => match[1]!);
+  return [...fenced, ...inline].map((line) => line.trim());
+}
+
+describe('docs', () => {
+  it('README lists every variable shared/config.ts reads, and no other', () => {
+    const config = read('shared/config.ts');
+    const variables = new Set([...config.matchAll(/(?:read\(|\(read, )'([A-Z][A-Z0-9_]*)'/g)].map((match) => match[1]!));
+    assert.ok(variables.size >= 15, `variables found in config.ts: ${[...variables].join(', ')}`);
+    const table = section(readme, 'Configuration');
+    const documented = new Set([...table.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((match) => match[1]!));
+    assert.deepEqual([...variables].filter((name) => !documented.has(name)), [], 'read by config.ts, missing from the README');
+    assert.deepEqual([...documented].filter((name) => !variables.has(name)), [], 'in the README, not read by config.ts');
+  });
+
+  it('names only make targets and npm scripts that exist', () => {
+    const makefile = read('Makefile');
+    const scripts = Object.keys((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts);
+    for (const doc of ['README.md', 'DESIGN.md']) {
+      for (const command of commands(read(doc))) {
+        const target = /^make ([a-z][\w-]*)/.exec(command)?.[1];
+        if (target !== undefined) assert.match(makefile, new RegExp(`^${target}:`, 'm'), `${doc}: ${command}`);
+        const script = /^npm run ([\w:-]+)/.exec(command)?.[1];
+        if (script !== undefined) assert.ok(scripts.includes(script), `${doc}: ${command}`);
+      }
+    }
+  });
+
+  it('links only to files that exist and to headings that exist', () => {
+    for (const doc of ['README.md', 'DESIGN.md']) {
+      const text = read(doc);
+      const anchors = new Set([...text.matchAll(/^#{1,6} (.+)$/gm)].map((match) => slug(match[1]!)));
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue;
+        if (target!.startsWith('#')) assert.ok(anchors.has(target!.slice(1)), `${doc}: link to ${target}`);
+        else assert.ok(existsSync(path.join(repoRoot, target!.split('#')[0]!)), `${doc}: link to ${target}`);
+      }
+    }
+  });
+});
