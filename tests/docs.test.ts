@@ -42,7 +42,9 @@ describe('docs', () => {
     const variables = new Set([...config.matchAll(/(?:read\(|\(read, )'([A-Z][A-Z0-9_]*)'/g)].map((match) => match[1]!));
     assert.ok(variables.size >= 15, `variables found in config.ts: ${[...variables].join(', ')}`);
     const table = section(readme, 'Configuration');
-    const documented = new Set([...table.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((match) => match[1]!));
+    const rows = [...table.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((match) => match[1]!);
+    const documented = new Set(rows);
+    assert.deepEqual(rows.filter((name, index) => rows.indexOf(name) !== index), [], 'documented twice');
     assert.deepEqual([...variables].filter((name) => !documented.has(name)), [], 'read by config.ts, missing from the README');
     assert.deepEqual([...documented].filter((name) => !variables.has(name)), [], 'in the README, not read by config.ts');
   });
