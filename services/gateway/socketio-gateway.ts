@@ -154,7 +154,9 @@ export class SocketIoGateway implements FleetChannel {
         deps.metrics.error('origin_refused');
         callback('origin not allowed', false);
       },
-      adapter: createAdapter(deps.redis, deps.subscriber, { key: `${config.redisKeyPrefix}socket.io` }),
+      adapter: createAdapter(publishFailuresHandled(deps.redis, () => deps.metrics.error('adapter_error')), deps.subscriber, {
+        key: `${config.redisKeyPrefix}socket.io`,
+      }),
     });
     this.io.use((socket, next) => this.authenticate(socket, next));
     this.io.on('connection', (socket) => this.accept(socket));
@@ -230,6 +232,26 @@ export class SocketIoGateway implements FleetChannel {
     socket.emit('session', { session: sessionId });
     connection.open();
   }
+}
+
+/**
+ * The adapter calls PUBLISH and drops the promise. A publish that fails (Redis slower
+ * than REDIS_COMMAND_TIMEOUT_MS, or a connection lost mid-command) would surface as an
+ * unhandled rejection; this client counts it as an adapter error instead. Everything
+ * else goes to the real client untouched.
+ */
+function publishFailuresHandled(redis: RedisClient, onFailure: () => void): RedisClient {
+  return new Proxy(redis, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (property !== 'publish' || typeof value !== 'function') return value;
+      return (...args: unknown[]): Promise<unknown> => {
+        const published = (value as (...publishArgs: unknown[]) => Promise<unknown>).apply(target, args);
+        published.catch(onFailure);
+        return published;
+      };
+    },
+  });
 }
 
 /**

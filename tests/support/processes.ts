@@ -64,16 +64,27 @@ function track(child: ChildProcess): Promise<Exit> {
   });
 }
 
+export interface RedisServerOptions {
+  /**
+   * Allows DEBUG (e.g. DEBUG SLEEP to make Redis slow) from loopback clients; Redis 7
+   * refuses it by default. Off unless a test asks for it.
+   */
+  enableDebugCommand?: boolean;
+}
+
 /** A redis-server of the test's own: its port, its data dir, AOF on so a restart keeps the counts. */
 export class RedisServer {
   private child: ChildProcess | undefined;
   private exited: Promise<Exit> | undefined;
   private readonly dir = mkdtempSync(path.join(os.tmpdir(), 'wschat-redis-'));
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly options: RedisServerOptions,
+  ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), options);
     await server.resume();
     return server;
   }
@@ -95,6 +106,7 @@ export class RedisServer {
         '--appendfsync', 'always',
         '--daemonize', 'no',
         '--loglevel', 'warning',
+        ...(this.options.enableDebugCommand === true ? ['--enable-debug-command', 'local'] : []),
       ],
       { stdio: 'ignore' },
     );
@@ -126,6 +138,14 @@ export class RedisServer {
   async stop(): Promise<void> {
     if (this.child === undefined || this.exited === undefined) return;
     this.child.kill('SIGTERM');
+    await this.exited;
+    this.child = undefined;
+  }
+
+  /** SIGKILL, no chance to flush or say goodbye (the AOF is fsynced before every reply: appendfsync always). */
+  async kill(): Promise<void> {
+    if (this.child === undefined || this.exited === undefined) return;
+    this.child.kill('SIGKILL');
     await this.exited;
     this.child = undefined;
   }
