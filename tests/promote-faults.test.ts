@@ -114,6 +114,7 @@ describe('promote.sh killed halfway, then re-run', function () {
       for (const [index, client] of clients.entries()) {
         const name = `client ${index} (${client instanceof PlainLoop ? 'plain' : 'socket.io'})`;
         assert.deepEqual(client.counts, range(1, client.counts.length), `${name}: counts 1..N`);
+        assert.equal(client.answered, client.counts.length, `${name}: one count per message sent (re-sent only when uncounted)`);
         assert.equal(Number(await redis.get(`wschat:session:${client.session}`)), client.counts.length, `${name}: Redis holds what it saw`);
         assert.equal(client.handshakeFailures, 0, `${name}: failed handshakes`);
         assert.equal(client.byes.length, 1, `${name}: one bye, from the one completed release`);

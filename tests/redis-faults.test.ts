@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { PlainClient, SocketIoClient, range } from './support/clients.js';
 import {
   assertByesConsistent,
+  assertLoopSession,
   assertSessionIntact,
   PlainFlooder,
   PlainLoop,
@@ -172,7 +173,7 @@ describe('Redis killed under traffic', function () {
         else assert.deepEqual(new Set(client.closes), new Set(['transport close']), `${name}: ${client.closes.join(',')}`);
         assertByesConsistent(name, client);
         const stored = Number(await inspect.get(`wschat:session:${client.session}`));
-        unseen += assertSessionIntact(name, client.counts, stored, client.closesInFlight, client.trace);
+        unseen += assertLoopSession(name, client, stored);
       }
     } finally {
       inspect.disconnect();
@@ -215,7 +216,7 @@ describe('Redis slow (DEBUG SLEEP) under traffic', function () {
   const SOCKETIO = 40;
   const FLOODERS_PER_REPLICA = 5;
   const SOCKETIO_FLOODERS_PER_REPLICA = 2;
-  const SLEEP_S = 4;
+  const SLEEP_S = 5;
   /** RSS a replica may gain while Redis sleeps and clients keep sending (measured: a few MB). */
   const RSS_GROWTH_LIMIT = 64 * 1024 * 1024;
   let redis: RedisServer;
@@ -342,7 +343,7 @@ describe('Redis slow (DEBUG SLEEP) under traffic', function () {
     const latest = Math.max(...firstCloses) - sleptAt;
     process.stdout.write(`      first 1013 after the stall: ${earliest}-${latest} ms (REDIS_COMMAND_TIMEOUT_MS ${REDIS_COMMAND_TIMEOUT_MS})\n`);
     assert.ok(earliest >= REDIS_COMMAND_TIMEOUT_MS - 50, `a client was closed ${earliest} ms into the stall, before the timeout`);
-    assert.ok(latest <= 2 * REDIS_COMMAND_TIMEOUT_MS + 700, `a client waited ${latest} ms for its 1013`);
+    assert.ok(latest <= 2 * REDIS_COMMAND_TIMEOUT_MS + 1000, `a client waited ${latest} ms for its 1013`);
     const inspect = redis.client();
     try {
       for (const [index, client] of clients.entries()) {
@@ -350,7 +351,7 @@ describe('Redis slow (DEBUG SLEEP) under traffic', function () {
         if (client instanceof PlainLoop) assert.ok(client.closes.every((code) => code === 1013), `${name}: ${client.closes.join(',')}`);
         else assert.ok(client.closes.every((reason) => reason === 'transport close'), `${name}: ${client.closes.join(',')}`);
         assertByesConsistent(name, client);
-        assertSessionIntact(name, client.counts, Number(await inspect.get(`wschat:session:${client.session}`)), client.closesInFlight, client.trace);
+        assertLoopSession(name, client, Number(await inspect.get(`wschat:session:${client.session}`)));
       }
       for (const [index, flooder] of flooders.entries()) {
         const name = `flooder ${index}`;

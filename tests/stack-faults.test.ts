@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { PlainClient, SocketIoClient, range } from './support/clients.js';
 import {
-  assertSessionIntact,
+  assertLoopSession,
   PlainLoop,
   SocketIoLoop,
   type LoopClient,
@@ -130,7 +130,7 @@ describe('native stack faults under live traffic', function () {
       if (client instanceof PlainLoop) assert.ok(client.closes.every((code) => code === 1006), `${name}: ${client.closes.join(',')}`);
       else assert.ok(client.closes.every((reason) => reason === 'transport close' || reason === 'transport error'), `${name}: ${client.closes.join(',')}`);
       const inRedis = await stored(client);
-      unseen += assertSessionIntact(name, client.counts, inRedis, client.closesInFlight, client.trace);
+      unseen += assertLoopSession(name, client, inRedis);
       if (client.closes.length === 0) {
         assert.deepEqual(client.counts, range(1, client.counts.length), `${name}: undisturbed, counts 1..N`);
         assert.equal(inRedis, client.counts.length, `${name}: undisturbed, Redis has what it saw`);
@@ -192,7 +192,7 @@ describe('native stack faults under live traffic', function () {
       assert.equal(client.closes.length, 1, `${name}: closed ${client.closes.length} times`);
       if (client instanceof PlainLoop) assert.deepEqual(client.closes, [1006], name);
       else assert.ok(['transport close', 'transport error'].includes(String(client.closes[0])), `${name}: ${client.closes.join(',')}`);
-      assertSessionIntact(name, client.counts, await stored(client), client.closesInFlight, client.trace);
+      assertLoopSession(name, client, await stored(client));
     }
     const failed = prober.failures();
     const outside = failed.filter((attempt) => attempt.ended < stoppingAt || attempt.started > startedAt);
@@ -255,7 +255,7 @@ describe('native stack faults under live traffic', function () {
     );
     for (const [index, client] of clients.entries()) {
       const name = label(client, index);
-      assertSessionIntact(name, client.counts, await stored(client), client.closesInFlight, client.trace);
+      assertLoopSession(name, client, await stored(client));
       assert.equal(client.handshakeFailures, 0, `${name}: a reconnect failed`);
       assert.ok(client.closes.slice(closesBefore[index]).every((code) => code === 1006 || code === 'transport close'), `${name}: ${client.closes.join(',')}`);
     }

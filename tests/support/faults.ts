@@ -52,6 +52,16 @@ export function assertSessionIntact(
   return unseen;
 }
 
+/**
+ * assertSessionIntact for a loop client, which also checks the client's side of the
+ * rule: it got exactly one count per message it sent, so it re-sent only messages
+ * that got no count (counts alone cannot tell a re-send from a new message).
+ */
+export function assertLoopSession(label: string, client: LoopClient, stored: number): number {
+  assert.equal(client.counts.length, client.answered, `${label}: ${client.counts.length} counts for ${client.answered} messages`);
+  return assertSessionIntact(label, client.counts, stored, client.closesInFlight, client.trace);
+}
+
 /** A loop client's byes: each carries at least the last count seen before it, and the next count follows it. */
 export function assertByesConsistent(label: string, client: LoopClient): void {
   for (const bye of client.byes) {
@@ -87,7 +97,15 @@ export abstract class LoopClient {
   protected stopped = false;
   protected awaiting = false;
   private lastClose: number | undefined;
+  /** The number of the last message sent (a re-send keeps its number). */
   private target = 0;
+  /**
+   * The number of the last message that got its count. Every message is re-sent
+   * until it gets one, and only then is the next one sent, so this always equals
+   * the number of counts received; a client that re-sent an answered message would
+   * have more counts than answered messages.
+   */
+  answered = 0;
   private thinkTimer: NodeJS.Timeout | undefined;
 
   constructor(protected readonly thinkMs: number) {}
@@ -117,6 +135,7 @@ export abstract class LoopClient {
   protected onCount(count: number): void {
     this.note(`count ${count}`);
     this.counts.push(count);
+    this.answered = this.target;
     this.awaiting = false;
     this.thinkTimer = setTimeout(() => this.sendNext(), this.thinkMs);
   }
