@@ -231,13 +231,21 @@ class Connect implements Command {
   }
 }
 
-class Message implements Command {
+/** A step on one of the open connections: possible whenever one is open. */
+abstract class OnAConnection implements Command {
+  check(model: Readonly<Model>): boolean {
+    return model.connections.length > 0;
+  }
+  abstract run(model: Model, real: Real): Promise<void>;
+  abstract toString(): string;
+}
+
+class Message extends OnAConnection {
   constructor(
     readonly connection: number,
     readonly burst: number,
-  ) {}
-  check(model: Readonly<Model>): boolean {
-    return model.connections.length > 0;
+  ) {
+    super();
   }
   async run(model: Model, real: Real): Promise<void> {
     stepsRun += 1;
@@ -274,10 +282,9 @@ async function clientClose(model: Model, real: Real, index: number): Promise<Mod
   return connection!;
 }
 
-class Close implements Command {
-  constructor(readonly connection: number) {}
-  check(model: Readonly<Model>): boolean {
-    return model.connections.length > 0;
+class Close extends OnAConnection {
+  constructor(readonly connection: number) {
+    super();
   }
   async run(model: Model, real: Real): Promise<void> {
     stepsRun += 1;
@@ -288,14 +295,13 @@ class Close implements Command {
   }
 }
 
-class ReconnectElsewhere implements Command {
+class ReconnectElsewhere extends OnAConnection {
   constructor(
     readonly connection: number,
     readonly shift: number,
     readonly transport: Transport,
-  ) {}
-  check(model: Readonly<Model>): boolean {
-    return model.connections.length > 0;
+  ) {
+    super();
   }
   async run(model: Model, real: Real): Promise<void> {
     stepsRun += 1;
@@ -308,10 +314,9 @@ class ReconnectElsewhere implements Command {
 }
 
 /** The server closes: a frame it will not count gets bye (the connection's total), then the close. */
-class ServerClose implements Command {
-  constructor(readonly connection: number) {}
-  check(model: Readonly<Model>): boolean {
-    return model.connections.length > 0;
+class ServerClose extends OnAConnection {
+  constructor(readonly connection: number) {
+    super();
   }
   async run(model: Model, real: Real): Promise<void> {
     stepsRun += 1;
