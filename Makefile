@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps test-deps build lint typecheck test loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus docker-up docker-down docker-promote
+.PHONY: help deps test-deps build lint typecheck test test-containers loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus docker-up docker-down docker-promote
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ check-prometheus: ## promtool check config, check rules, test rules (skipped whe
 test: test-deps lint typecheck check-scripts check-prometheus ## Everything CI runs: lint, typecheck, scripts, alert rules, then the mocha suite against real Redis, Nginx and Chromium
 	npm test
 
+test-containers: deps ## The container path for real (root and Docker or podman): image, Compose stack, release under traffic
+	npm run test:containers
+
 loadtest: build ## Load test the running stack (make dev-up first): 5,000 sockets through Nginx; ARGS="--sockets 20000 ..."
 	node dist/tools/loadtest.js $(ARGS)
 
@@ -55,13 +58,11 @@ status: ## Each process of the stack: state, colour, readiness, connections
 promote: deps ## Blue/green release to the colour that is not live (or COLOUR=blue|green)
 	@tools/promote.sh $(COLOUR)
 
-COMPOSE := docker compose -f deploy/compose.yml
+docker-up: ## Compose stack with Docker or podman (tools/compose-lib.sh): redis, nginx_proxy on 127.0.0.1:8000, the live colour x2
+	@tools/compose-up.sh
 
-docker-up: ## Compose stack (needs a container engine): redis, nginx_proxy on :8000, blue x2
-	$(COMPOSE) up -d --build --wait
-
-docker-down: ## Stop and remove the Compose stack (both colours)
-	$(COMPOSE) --profile green --profile observability down
+docker-down: ## Remove the Compose stack whole: containers, network, Redis volume
+	@tools/compose-down.sh
 
 docker-promote: ## Compose blue/green release (or COLOUR=blue|green)
 	@tools/compose-promote.sh $(COLOUR)

@@ -8,47 +8,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { range } from './support/clients.js';
 import { percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from './support/closed-loop.js';
-import { eventually, sleep } from './support/processes.js';
+import { HttpPoller } from './support/http-poller.js';
+import { eventually } from './support/processes.js';
 import { NativeStack, type ScriptRun } from './support/stack.js';
 
 const PLAIN_CLIENTS = 150;
 const SOCKETIO_CLIENTS = 50;
 const HEARTBEAT_INTERVAL_MS = 1000;
-
-/** Polls public HTTP endpoints through Nginx and keeps every failure. */
-class HttpPoller {
-  readonly failures: string[] = [];
-  requests = 0;
-  private running = true;
-  private readonly done: Promise<void>;
-
-  constructor(baseUrl: string) {
-    this.done = this.loop(baseUrl);
-  }
-
-  private async loop(baseUrl: string): Promise<void> {
-    while (this.running) {
-      for (const path of ['/version', '/healthz', '/readyz']) {
-        this.requests += 1;
-        try {
-          const response = await fetch(`${baseUrl}${path}`, { signal: AbortSignal.timeout(2000) });
-          await response.arrayBuffer();
-          if (response.status !== 200) this.failures.push(`${path} ${response.status}`);
-        } catch (error) {
-          // fetch's own message is "fetch failed"; the cause says which (refused, reset, closed).
-          const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-          this.failures.push(`${path} ${(error as Error).message}: ${cause?.code ?? cause?.message ?? 'no cause'}`);
-        }
-      }
-      await sleep(25);
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.done;
-  }
-}
 
 async function activeConnections(urls: string[]): Promise<number> {
   let total = 0;

@@ -75,7 +75,7 @@ describe('deploy files', () => {
       assert.ok(!ignored.includes(source), `${source} is in .dockerignore`);
     }
     assert.match(dockerfile, /^USER node$/m, 'runs as a non-root user');
-    assert.match(dockerfile, /^HEALTHCHECK [\s\S]*?\/healthz/m);
+    assert.match(dockerfile, /^HEALTHCHECK [\s\S]*?\/readyz/m, 'healthy means ready');
     assert.match(dockerfile, /^ENTRYPOINT \["node", "dist\/services\/gateway\/main\.js"\]$/m, 'exec form: SIGTERM reaches Node');
   });
 

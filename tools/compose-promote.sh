@@ -1,68 +1,99 @@
 #!/usr/bin/env bash
-# Blue/green release of the Compose stack (deploy/compose.yml), the same four
-# steps as tools/promote.sh does natively:
-#   1. start the next colour's containers and wait until they are healthy
-#   2. smoke-check them from inside the network (/readyz, /version)
-#   3. flip: `docker exec nginx_proxy promote.sh <colour>` (write + rename, nginx -t, reload)
-#   4. stop the old colour (SIGTERM, stop_grace_period above the drain)
+# Blue/green release of the Compose stack (deploy/compose.yml), with Docker or podman
+# (tools/compose-lib.sh), the same four steps as tools/promote.sh does natively:
+#   1. build the image, start the next colour's containers, wait until all are healthy
+#   2. smoke-check each of them from inside (tools/compose-smoke.cjs: /readyz,
+#      /version, a count on /ws/chat/)
+#   3. flip: `exec nginx_proxy promote.sh <colour>` (write + rename, nginx -t, reload),
+#      then the public side must answer the new colour
+#   4. retire the old colour: stop (SIGTERM; each replica drains: bye + 1001 to every
+#      client, which reconnects through Nginx to the new colour), every container
+#      exited 0 within stop_grace_period
+# A failure before the flip removes the new colour's containers and leaves the live
+# one as it was; a failure of the flip's check flips back. A promotion killed halfway
+# is resumed by running this again (the target is kept in .run/compose/promotion).
 #
-#   tools/compose-promote.sh [blue|green]    default: the colour that is not live
-#
-# Not run on this project's machines, which have no container engine (README).
+#   tools/compose-promote.sh [--no-build] [blue|green]   default: the colour that is not live
+#   --no-build releases ${WSCHAT_IMAGE}:${WSCHAT_TAG} as it is (an image built elsewhere).
 set -euo pipefail
-# shellcheck source=tools/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tools/compose-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/compose-lib.sh"
 
-compose() {
-  docker compose -f "$REPO_ROOT/deploy/compose.yml" --profile green "$@"
-}
-
-live_colour() {
-  # shellcheck disable=SC2016 # $active_colour is Nginx's variable
-  docker exec nginx_proxy sed -n 's/^set \$active_colour \([a-z]*\);$/\1/p' /etc/nginx/active-colour.conf
+# abandon TARGET LIVE WHY: removes TARGET's containers, dies saying LIVE is still live.
+abandon() {
+  compose rm --stop --force "app_$1" >/dev/null 2>&1 || true
+  rm -f "$PROMOTION_FILE"
+  die "$3; app_$1 removed, $2 is still live"
 }
 
 smoke() {
-  local colour=$1 body
-  for path in readyz version; do
-    body=$(docker exec nginx_proxy wget -qO- "http://app_$colour:8000/$path") || return 1
-    log "  app_$colour /$path: $body"
+  local colour=$1 id
+  for id in $(containers "app_$colour"); do
+    log "  smoke app_$colour ${id:0:12}"
+    engine exec "$id" node -e "$(cat "$REPO_ROOT/tools/compose-smoke.cjs")" "$colour" | sed 's/^/    /' >&2 ||
+      return 1
   done
-  [[ $body == "{\"version\":\"$colour\"}" ]]
 }
 
-# served_by COLOUR: Nginx's public side answers COLOUR at /version within 10 s
-# (asked from inside its container: the host may have no HTTP client).
-served_by() {
-  local attempt
-  for ((attempt = 0; attempt < 50; attempt++)); do
-    [[ $(docker exec nginx_proxy wget -qO- http://127.0.0.1:8000/version 2>/dev/null) == "{\"version\":\"$1\"}" ]] && return 0
-    sleep 0.2
+# retire COLOUR: stops COLOUR's containers; true when every one exited 0 (drained).
+retire() {
+  local colour=$1 ids id code status=0
+  mapfile -t ids < <(containers "app_$colour")
+  ((${#ids[@]} > 0)) || { log "  app_$colour has no running container"; return 0; }
+  compose stop "app_$colour" >/dev/null 2>&1
+  for id in "${ids[@]}"; do
+    code=$(engine inspect --format '{{.State.ExitCode}}' "$id")
+    log "  app_$colour ${id:0:12} stopped, exit code $code"
+    [[ $code == 0 ]] || status=1
   done
-  return 1
+  return $status
 }
 
 main() {
-  local live target started
-  live=$(live_colour) || die "the Compose stack is not up (make docker-up)"
-  target=${1:-$([[ $live == blue ]] && echo green || echo blue)}
-  [[ $target == blue || $target == green ]] || die "colour must be blue or green"
-  [[ $target != "$live" ]] || die "$target is already live"
+  local build=1 live target started
+  if [[ ${1:-} == --no-build ]]; then build=0; shift; fi
+  engine_detect
+  [[ $ENGINE == docker ]] || engine_reachable || engine_start
+  live=$(live_colour) || die "the Compose stack is not up: no running nginx_proxy container (make docker-up)"
+  mkdir -p "$COMPOSE_RUN_DIR"
+  exec 9>"$COMPOSE_RUN_DIR/promote.lock"
+  flock -n 9 || die "a promotion is running (lock $COMPOSE_RUN_DIR/promote.lock)"
+  target=${1:-$(cat "$PROMOTION_FILE" 2>/dev/null || true)}
+  target=${target:-$([[ $live == blue ]] && echo green || echo blue)}
+  [[ $target == blue || $target == green ]] || die "colour must be blue or green (got $target)"
   started=$(now_ms)
 
-  log "step 1/4 start app_$target"
-  compose up -d --wait "app_$target" || { compose stop "app_$target"; die "app_$target did not become healthy"; }
-  log "step 2/4 smoke-check app_$target"
-  smoke "$target" || { compose stop "app_$target"; die "smoke check of app_$target failed; $live is still live"; }
-  log "step 3/4 flip nginx to $target"
-  docker exec nginx_proxy promote.sh "$target"
-  served_by "$target" || {
-    docker exec nginx_proxy promote.sh "$live"
-    compose stop "app_$target"
-    die "nginx did not serve $target; flipped back to $live"
-  }
-  log "step 4/4 retire app_$live"
-  compose stop "app_$live"
+  if [[ $target == "$live" ]]; then
+    # Only a promotion killed after its flip leaves this: finish its retire step.
+    [[ -f $PROMOTION_FILE ]] || die "$target is already live"
+    live=$([[ $target == blue ]] && echo green || echo blue)
+    log "resuming the promotion to $target after its flip"
+  else
+    echo "$target" >"$PROMOTION_FILE"
+    step "1/4 build the image and start app_$target"
+    if ((build == 1)); then base_images; build_image || abandon "$target" "$live" "the image did not build"; fi
+    compose up -d --no-build "app_$target" >&2 || abandon "$target" "$live" "compose up app_$target failed"
+    wait_healthy "app_$target" 2 || abandon "$target" "$live" "the health check of app_$target did not pass"
+    step_done
+
+    step "2/4 smoke-check app_$target"
+    smoke "$target" || abandon "$target" "$live" "the smoke check of app_$target failed"
+    step_done
+
+    step "3/4 flip nginx to $target"
+    engine exec nginx_proxy sh /etc/nginx/wschat/promote.sh "$target" >&2 ||
+      abandon "$target" "$live" "the flip failed"
+    if ! served_by "$target"; then
+      engine exec nginx_proxy sh /etc/nginx/wschat/promote.sh "$live" >&2 || true
+      abandon "$target" "$live" "nginx did not serve $target after the flip; flipped back"
+    fi
+    step_done
+  fi
+
+  step "4/4 retire app_$live"
+  retire "$live" || die "app_$live did not drain cleanly (a non-zero exit code above); $target is live"
+  rm -f "$PROMOTION_FILE"
+  step_done
   log "promotion to $target complete in $(($(now_ms) - started)) ms"
 }
 

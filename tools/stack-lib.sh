@@ -125,7 +125,9 @@ render_nginx() {
     "$REPO_ROOT/nginx/nginx.conf.template" >"$NGINX_CONF_DIR/nginx.conf"
   local colour i
   {
-    echo "# Rendered by tools/stack-lib.sh: one upstream per colour."
+    echo "# Rendered by tools/stack-lib.sh: one upstream per colour, named after it."
+    # shellcheck disable=SC2016 # Nginx variables
+    echo 'map $active_colour $colour_upstream { default $active_colour; }'
     for colour in "${COLOURS[@]}"; do
       echo "upstream $colour {"
       for ((i = 1; i <= REPLICAS; i++)); do

@@ -13,10 +13,10 @@ conf=/etc/nginx/active-colour.conf
 previous=$(sed -n 's/^set \$active_colour \([a-z]*\);$/\1/p' "$conf")
 printf 'set $active_colour %s;\n' "$colour" >"$conf.tmp"
 mv -f "$conf.tmp" "$conf"
-if ! nginx -t -q; then
+if ! nginx -p /etc/nginx/ -c /etc/nginx/nginx.conf -t -q; then
   printf 'set $active_colour %s;\n' "$previous" >"$conf"
   echo "nginx -t failed; $previous stays live" >&2
   exit 1
 fi
-nginx -s reload
+nginx -p /etc/nginx/ -c /etc/nginx/nginx.conf -s reload
 echo "live colour: $previous -> $colour"

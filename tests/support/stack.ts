@@ -22,6 +22,34 @@ export interface ScriptRun {
 
 export type Colour = 'blue' | 'green';
 
+/** Starts `tools/SCRIPT` with `env` over this process's environment, without waiting for it. */
+export function spawnScript(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn('bash', [path.join(repoRoot, 'tools', script), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Runs `tools/SCRIPT` to its end: exit code, stdout and stderr interleaved, duration. */
+export function runScript(script: string, args: string[], env: Record<string, string>): Promise<ScriptRun> {
+  return collect(spawnScript(script, args, env));
+}
+
+/** Waits for a script started by spawnScript to end, keeping all it printed. */
+export function collect(child: ChildProcessByStdio<null, Readable, Readable>): Promise<ScriptRun> {
+  const started = Date.now();
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  return new Promise((resolve) => {
+    child.on('exit', (code) => resolve({ code, output, durationMs: Date.now() - started }));
+  });
+}
+
 async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();
@@ -118,20 +146,10 @@ export class NativeStack {
 
   /** Starts a script of tools/ with this stack's settings, without waiting for it. */
   spawn(script: string, args: string[] = []): ChildProcessByStdio<null, Readable, Readable> {
-    return spawn('bash', [path.join(repoRoot, 'tools', script), ...args], {
-      env: { ...process.env, ...this.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    return spawnScript(script, args, this.env);
   }
 
   run(script: string, args: string[] = []): Promise<ScriptRun> {
-    const started = Date.now();
-    const child = this.spawn(script, args);
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    return new Promise((resolve) => {
-      child.on('exit', (code) => resolve({ code, output, durationMs: Date.now() - started }));
-    });
+    return runScript(script, args, this.env);
   }
 }

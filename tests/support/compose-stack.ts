@@ -1,0 +1,113 @@
+/**
+ * The Compose stack, driven through its own scripts (tools/compose-up.sh,
+ * compose-promote.sh, compose-down.sh) with whichever engine tools/compose-lib.sh
+ * finds (Docker, or podman here), Nginx published on a free loopback port, so a
+ * test exercises exactly what an operator runs. Container names are the stack's
+ * own (nginx_proxy, project wschat): one Compose stack per machine at a time.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './processes.js';
+import { collect, runScript, spawnScript, type Colour, type ScriptRun } from './stack.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const COMPOSE_LIB = path.join(repoRoot, 'tools/compose-lib.sh');
+
+export class ComposeStack {
+  private constructor(
+    readonly runDir: string,
+    readonly env: Record<string, string>,
+  ) {}
+
+  static async create(env: Record<string, string> = {}): Promise<ComposeStack> {
+    const runDir = mkdtempSync(path.join(os.tmpdir(), 'wschat-compose-'));
+    return new ComposeStack(runDir, { RUN_DIR: runDir, NGINX_PUBLISH_PORT: String(await freePort()), ...env });
+  }
+
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.env.NGINX_PUBLISH_PORT}`;
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.env.NGINX_PUBLISH_PORT}/ws/chat/`;
+  }
+
+  up(): Promise<ScriptRun> {
+    return runScript('compose-up.sh', [], this.env);
+  }
+
+  /** tools/compose-promote.sh; `env` adds settings for this run only (WSCHAT_TAG). */
+  promote(args: string[] = [], env: Record<string, string> = {}): Promise<ScriptRun> {
+    return runScript('compose-promote.sh', args, { ...this.env, ...env });
+  }
+
+  spawnPromote(args: string[] = []): ReturnType<typeof spawnScript> {
+    return spawnScript('compose-promote.sh', args, this.env);
+  }
+
+  down(): Promise<ScriptRun> {
+    return runScript('compose-down.sh', [], this.env);
+  }
+
+  /** The engine's own CLI, as tools/compose-lib.sh chose it (docker or podman). */
+  engine(args: string[]): Promise<ScriptRun> {
+    return this.lib('engine', args);
+  }
+
+  /** A function of tools/compose-lib.sh, after its engine detection. */
+  lib(fn: string, args: string[]): Promise<ScriptRun> {
+    const script = 'source "$0"; engine_detect; "$@"';
+    return collect(
+      spawn('bash', ['-c', script, COMPOSE_LIB, fn, ...args], {
+        cwd: repoRoot,
+        env: { ...process.env, ...this.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+  }
+
+  /** The engine's CLI for a command that must succeed; its stdout and stderr, trimmed. */
+  async engineOk(args: string[]): Promise<string> {
+    const result = await this.engine(args);
+    if (result.code !== 0) throw new Error(`engine ${args.join(' ')} exited with ${result.code}: ${result.output}`);
+    return result.output.trim();
+  }
+
+  /** Ids of a service's containers: running ones, or all of them. */
+  async containers(service: string, which: 'running' | 'all' = 'running'): Promise<string[]> {
+    const output = await this.engineOk([
+      'ps',
+      ...(which === 'all' ? ['-a'] : []),
+      '-q',
+      '--filter',
+      'label=com.docker.compose.project=wschat',
+      '--filter',
+      `label=com.docker.compose.service=${service}`,
+    ]);
+    return output.split('\n').filter((line) => line !== '');
+  }
+
+  /** Redis's values for `keys` (MGET), read inside the Redis container: it is not published. */
+  async redisValues(keys: string[]): Promise<Array<string | null>> {
+    const [redis] = await this.containers('redis');
+    if (redis === undefined) throw new Error('no running Redis container');
+    const output = await this.engineOk(['exec', redis, 'redis-cli', '--no-raw', 'MGET', ...keys]);
+    // --no-raw: `1) "12"` per value, `(nil)` for a missing key.
+    return output.split('\n').map((line) => /"(.*)"$/.exec(line)?.[1] ?? null);
+  }
+
+  async liveColour(): Promise<Colour> {
+    const body = await (await fetch(`${this.httpUrl}/version`, { signal: AbortSignal.timeout(2000) })).text();
+    return (JSON.parse(body) as { version: Colour }).version;
+  }
+
+  /** Removes the stack whole and the run folder; the down's own result. */
+  async destroy(): Promise<ScriptRun> {
+    const result = await this.down();
+    rmSync(this.runDir, { recursive: true, force: true });
+    return result;
+  }
+}
