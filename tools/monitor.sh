@@ -7,11 +7,14 @@
 #   tools/monitor.sh [--duration N] [--interval S] [--compose]
 #
 # --duration N stops it after N seconds (CI runs it for 20). --compose watches the
-# Compose stack (docker compose logs; metrics through docker exec) instead of the
+# Compose stack (compose logs; metrics through exec, Docker or podman) instead of the
 # native one (.run/logs and the replicas' loopback ports).
 set -euo pipefail
 # shellcheck source=tools/stack-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
+# compose, containers, engine: Docker or podman, as the Compose scripts choose them.
+# shellcheck source=tools/compose-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/compose-lib.sh"
 
 duration=0
 interval=10
@@ -37,10 +40,6 @@ done
 # worse, Redis's warnings ("#"), anything else that says ERROR.
 readonly ERROR_PATTERN='"level":"error"|\[(error|crit|alert|emerg)\]| # |ERROR'
 
-compose() {
-  docker compose -f "$REPO_ROOT/deploy/compose.yml" --profile green "$@"
-}
-
 # The metrics of every running replica, one text after another, on stdout.
 native_metrics() {
   local colour i
@@ -52,10 +51,11 @@ native_metrics() {
   done
 }
 
+# Running containers only: a retired colour's stopped ones have nothing to say.
 compose_metrics() {
   local id
-  for id in $(compose ps -q app_blue app_green 2>/dev/null); do
-    docker exec "$id" node -e 'fetch("http://127.0.0.1:8000/metrics").then((r) => r.text()).then((t) => process.stdout.write(t))' || true
+  for id in $(containers app_blue) $(containers app_green); do
+    engine exec "$id" node -e 'fetch("http://127.0.0.1:8000/metrics").then((r) => r.text()).then((t) => process.stdout.write(t))' || true
   done
 }
 
@@ -113,7 +113,9 @@ follow_errors() {
 
 check_stack_up() {
   if [[ $mode == compose ]]; then
-    [[ -n $(compose ps -q nginx 2>/dev/null) ]] || die "the Compose stack is not up (make docker-up)"
+    engine_detect
+    engine_reachable || die "the container engine does not answer ($ENGINE; make docker-up starts what the podman path needs)"
+    [[ -n $(containers nginx) ]] || die "the Compose stack is not up (make docker-up)"
   else
     load_stack_settings
     if [[ ! -f $STACK_ENV ]] || ! pid_alive nginx; then die "the stack is not up (make dev-up)"; fi

@@ -13,7 +13,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$HERE/../.." && pwd)
-# shellcheck source=local.env
+# shellcheck source=deploy/images/local.env
 source "$HERE/local.env"
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$REPO_ROOT/deploy/podman/containers.conf}
 WORK_DIR=$REPO_ROOT/.run/images

@@ -14,7 +14,7 @@ import { percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient 
 import { ComposeStack } from '../support/compose-stack.js';
 import { HttpPoller } from '../support/http-poller.js';
 import { eventually } from '../support/processes.js';
-import type { Colour, ScriptRun } from '../support/stack.js';
+import { runScript, type Colour, type ScriptRun } from '../support/stack.js';
 
 const PLAIN_CLIENTS = 50;
 const SOCKETIO_CLIENTS = 50;
@@ -28,6 +28,9 @@ function assertPromoted(run: ScriptRun, from: Colour, to: Colour): void {
   assert.equal(run.code, 0, run.output);
   assert.match(run.output, new RegExp(`promotion to ${to} complete`), run.output);
   assert.deepEqual(retiredExitCodes(run.output, from), [0, 0], `both ${from} replicas drained and exited 0:\n${run.output}`);
+  // The retire step's own time: well inside the replicas' stop_grace_period (12 s).
+  const retired = new RegExp(`step 4/4 retire app_${from}[^\\n]*\\n(?:[^\\n]*\\n)*?[^\\n]*done in (\\d+) ms`).exec(run.output);
+  assert.ok(retired !== null && Number(retired[1]) < 10_000, `${from} retired within 10 s:\n${run.output}`);
 }
 
 describe('Compose stack (containers)', function () {
@@ -206,6 +209,15 @@ describe('Compose stack (containers)', function () {
       const rerun = await stack.promote(['--no-build']);
       assertPromoted(rerun, 'blue', 'green');
       assert.equal(await stack.liveColour(), 'green');
+    });
+  });
+
+  describe('monitor.sh --compose', () => {
+    it('prints the top counters of the running colour, with the retired one stopped, and stops by itself', async () => {
+      const run = await runScript('monitor.sh', ['--compose', '--duration', '4', '--interval', '2'], stack.env);
+      assert.equal(run.code, 0, run.output);
+      assert.match(run.output, /top counters over 2 replica\(s\)\n {2}wschat_\w+/, run.output);
+      assert.match(run.output, /monitor stopped after \d+s/);
     });
   });
 
