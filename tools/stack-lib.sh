@@ -252,31 +252,109 @@ release_dir() {
   echo "$RUN_DIR/releases/$1"
 }
 
-# build_release COLOUR: compiles the current tree into the colour's own folder, so
-# building the next colour never changes the code the live one runs.
+# Compiled code and the page, kept between releases in the run folder: a release is
+# a copy of them, so a promotion recompiles only what changed since the last build
+# (tsc --incremental), and nothing when no source changed (a digest of their content).
+# BUILD_CACHE: another folder for it (a test building a deliberately broken copy of the tree).
+BUILD_CACHE=$(realpath -m "${BUILD_CACHE:-$RUN_DIR/build}")
+
+# tree_digest: a digest of the content of every file the compiled tree is built from.
+tree_digest() {
+  (cd "$REPO_ROOT" && {
+    find services shared tests tools -type f -name '*.ts' ! -path 'services/gateway/public/*' -print0 | LC_ALL=C sort -z | xargs -0 sha1sum
+    sha1sum package.json package-lock.json tsconfig.json
+  } | sha1sum | cut -c1-16)
+}
+
+# page_digest: the same for the page (tools/build-page.sh's inputs).
+page_digest() {
+  (cd "$REPO_ROOT" && {
+    find services/gateway/public shared/client -type f -print0 | LC_ALL=C sort -z | xargs -0 sha1sum
+    sha1sum package-lock.json tools/build-page.sh
+  } | sha1sum | cut -c1-16)
+}
+
+# release_digest: what a release records of the sources it was built from.
+release_digest() {
+  local tree page
+  tree=$(tree_digest) && page=$(page_digest) && echo "$tree-$page"
+}
+
+# prune_outputs DIR: removes compiled files whose source is gone (an incremental
+# build does not), so a deleted test or smoke file does not linger in a release.
+prune_outputs() {
+  local out=$1 file source
+  while IFS= read -r -d '' file; do
+    source=${file#"$out"/}
+    source=${source%.map}
+    source=${source%.js}
+    [[ -f $REPO_ROOT/$source.ts ]] || rm -f "$file"
+  done < <(find "$out" -type f \( -name '*.js' -o -name '*.js.map' \) -print0)
+}
+
+# build_cached_tree DIGEST: tsc into $BUILD_CACHE/tree unless it holds DIGEST's build already.
+build_cached_tree() {
+  if [[ -f $BUILD_CACHE/tree.digest && $(<"$BUILD_CACHE/tree.digest") == "$1" ]]; then
+    log "compiled code is current (sources $1): reused"
+    return 0
+  fi
+  local started
+  started=$(now_ms)
+  rm -f "$BUILD_CACHE/tree.digest"
+  mkdir -p "$BUILD_CACHE"
+  (cd "$REPO_ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$BUILD_CACHE/tree" \
+    --incremental --tsBuildInfoFile "$BUILD_CACHE/tree.tsbuildinfo" --noEmitOnError) || return 1
+  prune_outputs "$BUILD_CACHE/tree" || return 1
+  echo "$1" >"$BUILD_CACHE/tree.digest"
+  log "compiled the sources that changed since the last build (tsc --incremental) in $(($(now_ms) - started)) ms"
+}
+
+# build_cached_page DIGEST: tools/build-page.sh into $BUILD_CACHE/page unless current.
+build_cached_page() {
+  if [[ -f $BUILD_CACHE/page.digest && $(<"$BUILD_CACHE/page.digest") == "$1" ]]; then
+    log "page is current (sources $1): reused"
+    return 0
+  fi
+  local started
+  started=$(now_ms)
+  rm -f "$BUILD_CACHE/page.digest"
+  mkdir -p "$BUILD_CACHE"
+  "$REPO_ROOT/tools/build-page.sh" "$BUILD_CACHE/page" || return 1
+  echo "$1" >"$BUILD_CACHE/page.digest"
+  log "built the page in $(($(now_ms) - started)) ms"
+}
+
+# build_release COLOUR: the current tree, compiled, into the colour's own folder, so
+# building the next colour never changes the code the live one runs. The release is
+# a copy of the build cache (never hard links: the next incremental build rewrites
+# those files in place).
 build_release() {
-  local dir
+  local dir tree page
   dir=$(release_dir "$1")
+  # Each line fails the build explicitly: callers run this under `||`, where set -e is off.
+  tree=$(tree_digest) || return 1
+  page=$(page_digest) || return 1
+  build_cached_tree "$tree" || return 1
+  # The page the colour serves at GET / (so the page always speaks the live colour's protocol).
+  build_cached_page "$page" || return 1
   rm -rf "$dir"
   mkdir -p "$dir"
-  # Each line fails the build explicitly: callers run this under `||`, where set -e is off.
-  (cd "$REPO_ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$dir" --noEmitOnError) || return 1
-  # The page the colour serves at GET / (so the page always speaks the live colour's protocol).
-  "$REPO_ROOT/tools/build-page.sh" "$dir/page" || return 1
+  cp -a "$BUILD_CACHE/tree/." "$dir/" || return 1
+  cp -a "$BUILD_CACHE/page" "$dir/page" || return 1
   cp "$REPO_ROOT/package.json" "$dir/package.json" || return 1
   # Its own node_modules (hard links where the filesystem allows, else a copy), so a
   # later npm ci in the tree cannot change what a running colour loads.
   cp -al "$REPO_ROOT/node_modules" "$dir/node_modules" 2>/dev/null ||
     cp -a "$REPO_ROOT/node_modules" "$dir/node_modules" || return 1
+  echo "$tree-$page" >"$dir/source-digest"
 }
 
-# release_stale COLOUR: true when the colour has no release or a source changed since it was built.
+# release_stale COLOUR: true when the colour has no release or it was built from other sources.
 release_stale() {
-  local marker
-  marker=$(release_dir "$1")/package.json
-  [[ -f $marker ]] || return 0
-  [[ -n $(cd "$REPO_ROOT" && find services shared tests tools package-lock.json tsconfig.json \
-    -newer "$marker" \( -name '*.ts' -o -name '*.json' -o -path 'services/gateway/public/*' -o -path tools/build-page.sh \) -print -quit) ]]
+  local recorded
+  recorded=$(release_dir "$1")/source-digest
+  [[ -f $recorded && $(<"$recorded") == "$(release_digest)" ]] && return 1
+  return 0
 }
 
 # replica_env COLOUR INDEX: the environment of one replica, as NAME=value words.
