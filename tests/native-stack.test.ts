@@ -66,6 +66,20 @@ describe('native stack', function () {
       assert.deepEqual(await response.json(), { error: 'not_found' });
     });
 
+    it('listens on loopback only by default (STACK_ADDRESS)', async () => {
+      const conf = readFileSync(path.join(stack.runDir, 'nginx', 'conf', 'nginx.conf'), 'utf8');
+      assert.match(conf, new RegExp(`^ +listen 127\\.0\\.0\\.1:${stack.env.STACK_PORT} reuseport;$`, 'm'));
+      assert.doesNotMatch(conf, /^ +listen (0\.0\.0\.0:)?\d+\b/m, 'no listener on every interface');
+      // From another address of this machine, when it has one, nothing answers.
+      const external = Object.values(os.networkInterfaces())
+        .flat()
+        .find((address) => address !== undefined && address.family === 'IPv4' && !address.internal);
+      if (external !== undefined) {
+        await assert.rejects(fetch(`http://${external.address}:${stack.env.STACK_PORT}/version`), `nothing on ${external.address}`);
+      }
+      assert.equal((await fetch(`${stack.httpUrl}/version`)).status, 200);
+    });
+
     it('is idempotent: a second dev-up changes nothing', async () => {
       const again = await stack.up();
       assert.equal(again.code, 0, again.output);

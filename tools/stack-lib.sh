@@ -20,6 +20,8 @@ load_stack_settings() {
     source "$STACK_ENV"
   fi
   STACK_PORT=${STACK_PORT:-8000}
+  # Loopback like everything else; 0.0.0.0 (or one of the machine's addresses) publishes it.
+  STACK_ADDRESS=${STACK_ADDRESS:-127.0.0.1}
   NGINX_STATUS_PORT=${NGINX_STATUS_PORT:-8099}
   # 9091: Debian's prometheus package starts a system Prometheus on 9090.
   PROMETHEUS_PORT=${PROMETHEUS_PORT:-9091}
@@ -39,6 +41,7 @@ save_stack_settings() {
   cat >"$STACK_ENV" <<ENV
 # Written by tools/dev-up.sh; removed by tools/dev-down.sh.
 STACK_PORT=$STACK_PORT
+STACK_ADDRESS=$STACK_ADDRESS
 NGINX_STATUS_PORT=$NGINX_STATUS_PORT
 PROMETHEUS_PORT=$PROMETHEUS_PORT
 REDIS_PORT=$REDIS_PORT
@@ -89,8 +92,19 @@ live_colour() {
   sed -n 's/^set \$active_colour \([a-z]*\);$/\1/p' "$ACTIVE_COLOUR_FILE"
 }
 
+# check_stack_address: STACK_ADDRESS must be an IPv4 address Nginx can listen on.
+check_stack_address() {
+  [[ $STACK_ADDRESS =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
+    die "STACK_ADDRESS must be an IPv4 address such as 127.0.0.1 or 0.0.0.0 (got '$STACK_ADDRESS')"
+}
+
+# stack_host: where this machine reaches the public side (loopback when it listens on every interface).
+stack_host() {
+  if [[ $STACK_ADDRESS == 0.0.0.0 ]]; then echo 127.0.0.1; else echo "$STACK_ADDRESS"; fi
+}
+
 stack_url() {
-  echo "http://127.0.0.1:$STACK_PORT"
+  echo "http://$(stack_host):$STACK_PORT"
 }
 
 # take_lock: one change to the stack at a time (promote, dev-up, dev-down). The
@@ -113,7 +127,10 @@ render_nginx() {
   mkdir -p "$NGINX_CONF_DIR" "$NGINX_PREFIX/logs" "$NGINX_PREFIX/temp" "$LOG_DIR"
   local timeout_s=$(((HEARTBEAT_INTERVAL_MS * 3 + 999) / 1000))
   ((timeout_s >= 60)) || timeout_s=60
-  sed -e "s|\${STACK_PORT}|$STACK_PORT|g" \
+  # The template says `listen ${STACK_PORT}` (the Compose stack listens on every interface
+  # of its container); natively the address comes first: STACK_ADDRESS:STACK_PORT.
+  sed -e "s|listen \${STACK_PORT} |listen $STACK_ADDRESS:$STACK_PORT |" \
+    -e "s|\${STACK_PORT}|$STACK_PORT|g" \
     -e "s|\${NGINX_STATUS_LISTEN}|127.0.0.1:$NGINX_STATUS_PORT|g" \
     -e "s|\${NGINX_WORKERS}|$NGINX_WORKERS|g" \
     -e "s|\${NGINX_WORKER_CONNECTIONS}|$NGINX_WORKER_CONNECTIONS|g" \
@@ -173,18 +190,28 @@ set_live_colour() {
   kill -HUP "$(pid_of nginx)"
 }
 
-# wait_for_live_colour COLOUR TIMEOUT_S: the internal side reports COLOUR and the
-# public side's /version answers it on several fresh connections in a row.
+# answers_in_a_row URL BODY N: true when N GETs of URL in a row, each on a fresh
+# connection, answer BODY (one Node process for all N: spawning one per request costs
+# more than the requests under load).
+answers_in_a_row() {
+  node -e '
+    const [url, want, times] = process.argv.slice(1);
+    (async () => {
+      for (let i = 0; i < Number(times); i += 1) {
+        const response = await fetch(url, { headers: { connection: "close" }, signal: AbortSignal.timeout(2000) });
+        if ((await response.text()) !== want) process.exit(1);
+      }
+    })().catch(() => process.exit(1));
+  ' "$1" "$2" "$3"
+}
+
+# wait_for_live_colour COLOUR TIMEOUT_S: the public side's /version answers COLOUR on
+# five fresh connections in a row.
 wait_for_live_colour() {
-  local colour=$1 deadline=$((SECONDS + $2)) streak=0
-  while ((streak < 5)); do
+  local colour=$1 deadline=$((SECONDS + $2))
+  until answers_in_a_row "$(stack_url)/version" "{\"version\":\"$colour\"}" 5; do
     ((SECONDS < deadline)) || return 1
-    if [[ $(http_body "$(stack_url)/version") == "{\"version\":\"$colour\"}" ]]; then
-      streak=$((streak + 1))
-    else
-      streak=0
-      sleep 0.1
-    fi
+    sleep 0.1
   done
 }
 
