@@ -39,7 +39,7 @@ loadtest: deps ## Load test the running stack (make dev-up first): 5,000 sockets
 ci-stack: deps ## CI's stack check: dev-up in .run/ci, monitor.sh for 20 s, logs to reports/ci-stack, dev-down
 	@mkdir -p reports && tools/ci-stack.sh
 
-dev-up: deps ## Start the stack: Redis, Nginx on :8000, the live colour (2 replicas); logs in .run/logs
+dev-up: deps ## Start the stack: Redis, Nginx on 127.0.0.1:8000, the live colour (2 replicas; blue at first); logs in .run/logs
 	@tools/dev-up.sh
 
 dev-down: ## Stop everything dev-up and promote started, and nothing else

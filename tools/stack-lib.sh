@@ -356,23 +356,31 @@ build_cached_page() {
 # a copy of the build cache (never hard links: the next incremental build rewrites
 # those files in place).
 build_release() {
-  local dir tree page
+  local dir tree page modules
   dir=$(release_dir "$1")
   # Each line fails the build explicitly: callers run this under `||`, where set -e is off.
   tree=$(tree_digest) || return 1
   page=$(page_digest) || return 1
+  modules=$(sha1sum <"$REPO_ROOT/package-lock.json" | cut -c1-16) || return 1
   build_cached_tree "$tree" || return 1
   # The page the colour serves at GET / (so the page always speaks the live colour's protocol).
   build_cached_page "$page" || return 1
-  rm -rf "$dir"
-  mkdir -p "$dir"
+  if [[ -f $dir/modules-digest && $(<"$dir/modules-digest") == "$modules" && -d $dir/node_modules ]]; then
+    # The colour's previous node_modules came from the same lock file: kept (14,000 links
+    # to remove and make again cost seconds on a busy disk), everything else replaced.
+    find "$dir" -mindepth 1 -maxdepth 1 ! -name node_modules ! -name modules-digest -exec rm -rf {} + || return 1
+  else
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    # Its own node_modules (hard links where the filesystem allows, else a copy), so a
+    # later npm ci in the tree cannot change what a running colour loads.
+    cp -al "$REPO_ROOT/node_modules" "$dir/node_modules" 2>/dev/null ||
+      cp -a "$REPO_ROOT/node_modules" "$dir/node_modules" || return 1
+    echo "$modules" >"$dir/modules-digest"
+  fi
   cp -a "$BUILD_CACHE/tree/." "$dir/" || return 1
   cp -a "$BUILD_CACHE/page" "$dir/page" || return 1
   cp "$REPO_ROOT/package.json" "$dir/package.json" || return 1
-  # Its own node_modules (hard links where the filesystem allows, else a copy), so a
-  # later npm ci in the tree cannot change what a running colour loads.
-  cp -al "$REPO_ROOT/node_modules" "$dir/node_modules" 2>/dev/null ||
-    cp -a "$REPO_ROOT/node_modules" "$dir/node_modules" || return 1
   echo "$tree-$page" >"$dir/source-digest"
 }
 
