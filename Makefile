@@ -26,13 +26,8 @@ check-scripts: ## shellcheck every shell script (skipped when shellcheck is abse
 	@if command -v shellcheck >/dev/null; then shellcheck -x tools/*.sh nginx/compose/*.sh deploy/images/*.sh .ci/run && echo "shellcheck: ok"; \
 	else echo "shellcheck not installed: skipped (apt-get install shellcheck)"; fi
 
-check-prometheus: ## promtool check config, check rules, test rules (skipped when promtool is absent)
-	@if command -v promtool >/dev/null; then \
-		promtool check config observability/prometheus/prometheus.yml && \
-		promtool check config --syntax-only observability/prometheus/prometheus.compose.yml && \
-		promtool check rules observability/prometheus/alerts.yml && \
-		promtool test rules observability/prometheus/alerts.test.yml; \
-	else echo "promtool not installed: skipped (apt-get install prometheus)"; fi
+check-prometheus: ## promtool check config (as the stack renders it), check rules, test rules (skipped when promtool is absent)
+	@tools/check-prometheus.sh
 
 test: test-deps lint typecheck check-scripts check-prometheus ## Everything CI runs: lint, typecheck, scripts, alert rules, then the mocha suite against real Redis, Nginx and Chromium
 	npm test
@@ -40,13 +35,14 @@ test: test-deps lint typecheck check-scripts check-prometheus ## Everything CI r
 test-containers: deps ## The container path for real (root and Docker or podman): image, Compose stack, release under traffic
 	npm run test:containers
 
-loadtest: build ## Load test the running stack (make dev-up first): 5,000 sockets through Nginx; ARGS="--sockets 20000 ..."
+loadtest: deps ## Load test the running stack (make dev-up first): 5,000 sockets through Nginx; ARGS="--sockets 20000 ..." (builds dist/ only when a source changed)
+	@tools/build-dist.sh
 	node dist/tools/loadtest.js $(ARGS)
 
 ci-stack: deps ## CI's stack check: dev-up in .run/ci, monitor.sh for 20 s, logs to reports/ci-stack, dev-down
 	@mkdir -p reports && tools/ci-stack.sh
 
-dev-up: deps ## Start the stack: Redis, Nginx on :8000, the live colour (2 replicas); logs in .run/logs
+dev-up: deps ## Start the stack: Redis, Nginx on 127.0.0.1:8000, the live colour (2 replicas; blue at first); logs in .run/logs
 	@tools/dev-up.sh
 
 dev-down: ## Stop everything dev-up and promote started, and nothing else

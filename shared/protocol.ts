@@ -15,6 +15,20 @@ export interface HeartbeatMessage {
   ts: string;
 }
 
+/**
+ * A heartbeat on the fleet channel addressed to one session, not a tick: the release
+ * smoke test publishes it to prove a new colour receives the fleet's heartbeat path
+ * (the same Redis, adapter channel, event and handler a tick takes) without waiting
+ * for the next tick. A replica writes it as a plain heartbeat `{ts}` to the sockets of
+ * session `probe` it holds, and to no other socket; it counts in no heartbeat metric.
+ */
+export interface HeartbeatProbe extends HeartbeatMessage {
+  probe: string;
+}
+
+/** What travels between replicas on the fleet channel. */
+export type FleetHeartbeat = HeartbeatMessage | HeartbeatProbe;
+
 /** Sent before every server-initiated close. */
 export interface ByeMessage {
   bye: true;

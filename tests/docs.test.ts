@@ -49,6 +49,26 @@ describe('docs', () => {
     assert.deepEqual([...documented].filter((name) => !variables.has(name)), [], 'in the README, not read by config.ts');
   });
 
+  it("README's stack settings table lists every setting tools/stack-lib.sh reads, and no other", () => {
+    const stackLib = read('tools/stack-lib.sh');
+    const loader = stackLib.slice(stackLib.indexOf('load_stack_settings() {'), stackLib.indexOf('\n}\n', stackLib.indexOf('load_stack_settings() {')));
+    const settings = [...loader.matchAll(/^ +([A-Z][A-Z0-9_]*)=\$\{\1:-([^}]*)\}$/gm)].map((match) => ({ name: match[1]!, fallback: match[2]! }));
+    assert.ok(settings.length >= 10, `settings found in load_stack_settings: ${settings.map(({ name }) => name).join(', ')}`);
+    const table = section(readme, 'The two commands');
+    const rows = [...table.matchAll(/^\| (`[A-Z][A-Z0-9_]*`(?:, `[A-Z][A-Z0-9_]*`)*) \| ([^|]+) \|/gm)];
+    const documented = new Map<string, string>();
+    for (const [, names, defaults] of rows) {
+      const nameList = [...names!.matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((match) => match[1]!);
+      const defaultList = [...defaults!.matchAll(/`([^`]*)`/g)].map((match) => match[1]!);
+      assert.equal(defaultList.length, nameList.length, `one default per name: ${names}`);
+      nameList.forEach((name, index) => documented.set(name, defaultList[index]!));
+    }
+    for (const { name, fallback } of settings) assert.equal(documented.get(name), fallback, `${name}: README's default vs load_stack_settings`);
+    assert.deepEqual([...documented.keys()].filter((name) => !settings.some((setting) => setting.name === name)), [], 'in the README, not read by stack-lib.sh');
+    // Saved for the commands that follow: every setting is written to stack.env.
+    for (const { name } of settings) assert.match(stackLib, new RegExp(`^${name}=\\$${name}$`, 'm'), `${name} saved in stack.env`);
+  });
+
   it('names only make targets and npm scripts that exist', () => {
     const makefile = read('Makefile');
     const scripts = Object.keys((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts);

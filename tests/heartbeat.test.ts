@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { PlainClient, SocketIoClient } from './support/clients.js';
-import { RedisServer, ReplicaProcess, sleep } from './support/processes.js';
+import { RedisServer, ReplicaProcess, sleep, eventually } from './support/processes.js';
+import { FleetProbe } from './smoke/fleet-probe.js';
 
 const INTERVAL_MS = 400;
 /** Time allowed for a tick to reach every socket on loopback before a window closes. */
@@ -89,5 +90,27 @@ describe('heartbeat', () => {
     assert.ok(won.length >= 4, `only ${won.length} ticks after the kill`);
     assertConsecutive(won);
     assertEveryClientGot([...clientsOf.get(survivorA)!, ...clientsOf.get(survivorB)!], won, since, until);
+  });
+
+  // After 'keeps beating': a probe's ts must not fall in another test's window.
+  it("writes a fleet channel probe to the probed session's sockets only", async () => {
+    const [first, second] = replicas as [ReplicaProcess, ReplicaProcess];
+    const [target, sameReplica, socketIo] = clientsOf.get(second)! as [PlainClient, PlainClient, SocketIoClient];
+    const probe = await FleetProbe.open(redis.url, INTERVAL_MS);
+    try {
+      const ts = probe.send(target.sessionId!);
+      assert.notEqual(Date.parse(ts) % INTERVAL_MS, 0, `a probe's ts is never a tick's: ${ts}`);
+      await eventually(() => target.heartbeats().includes(ts), `the probe ${ts} on its session's socket`, 3000);
+      // Another replica's ticks have reached every client since: the probe would have too.
+      const tickAfter = Math.ceil((Date.now() + 1) / INTERVAL_MS) * INTERVAL_MS;
+      await eventually(() => clientsOf.get(first)!.every((client) => client.heartbeats().some((beat) => Date.parse(beat) >= tickAfter)), 'a tick after the probe', 5000);
+      for (const client of [sameReplica, socketIo, ...clientsOf.get(first)!]) assert.ok(!client.heartbeats().includes(ts), 'the probe reached another session');
+      const probed = second.events('heartbeat_probe');
+      assert.equal(probed.length, 1, JSON.stringify(probed));
+      assert.equal(probed[0]!.sockets, 1);
+      assert.deepEqual(first.events('heartbeat_probe'), [], 'a replica without the session logs nothing');
+    } finally {
+      await probe.close();
+    }
   });
 });

@@ -4,13 +4,33 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PlainClient } from './support/clients.js';
 import { eventually, sleep } from './support/processes.js';
 import { NativeStack } from './support/stack.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * A copy of the tree (sources, tools, the same node_modules) in a temporary folder
+ * with one source file edited, so that its tools/promote.sh builds a release with a
+ * bug in it. Throws when `from` is not in the file: the edit must be made.
+ */
+function treeWithEdit(file: string, from: string, to: string): string {
+  const copy = mkdtempSync(path.join(os.tmpdir(), 'wschat-tree-'));
+  for (const entry of ['services', 'shared', 'tests', 'tools', 'package.json', 'package-lock.json', 'tsconfig.json']) {
+    cpSync(path.join(repoRoot, entry), path.join(copy, entry), { recursive: true });
+  }
+  symlinkSync(path.join(repoRoot, 'node_modules'), path.join(copy, 'node_modules'));
+  const source = readFileSync(path.join(copy, file), 'utf8');
+  assert.ok(source.includes(from), `${file} no longer contains ${JSON.stringify(from)}: update this test's edit`);
+  writeFileSync(path.join(copy, file), source.replace(from, to));
+  return copy;
+}
 
 async function publicVersion(stack: NativeStack): Promise<string> {
   const response = await fetch(`${stack.httpUrl}/version`, { headers: { connection: 'close' } });
@@ -44,6 +64,20 @@ describe('native stack', function () {
       const response = await fetch(`${stack.httpUrl}/metrics`);
       assert.equal(response.status, 404);
       assert.deepEqual(await response.json(), { error: 'not_found' });
+    });
+
+    it('listens on loopback only by default (STACK_ADDRESS)', async () => {
+      const conf = readFileSync(path.join(stack.runDir, 'nginx', 'conf', 'nginx.conf'), 'utf8');
+      assert.match(conf, new RegExp(`^ +listen 127\\.0\\.0\\.1:${stack.env.STACK_PORT} reuseport;$`, 'm'));
+      assert.doesNotMatch(conf, /^ +listen (0\.0\.0\.0:)?\d+[ ;]/m, 'no listener on every interface');
+      // From another address of this machine, when it has one, nothing answers.
+      const external = Object.values(os.networkInterfaces())
+        .flat()
+        .find((address) => address !== undefined && address.family === 'IPv4' && !address.internal);
+      if (external !== undefined) {
+        await assert.rejects(fetch(`http://${external.address}:${stack.env.STACK_PORT}/version`), `nothing on ${external.address}`);
+      }
+      assert.equal((await fetch(`${stack.httpUrl}/version`)).status, 200);
     });
 
     it('is idempotent: a second dev-up changes nothing', async () => {
@@ -162,9 +196,54 @@ describe('native stack', function () {
       const back = await stack.promote();
       assert.equal(back.code, 0, back.output);
       assert.equal(await publicVersion(stack), 'blue');
+      // No source changed since green's build: blue's release is a copy of it, not a new compile.
+      assert.match(back.output, /compiled code is current \(sources [0-9a-f]+\): reused/);
+      assert.match(back.output, /page is current \(sources [0-9a-f]+\): reused/);
+      // Every check named, with its result and time, on every replica of blue.
+      for (const url of stack.replicaUrls('blue')) {
+        for (const check of ['is ready and answers its colour at /version', 'counts messages in order', 'delivers the fleet heartbeat']) {
+          assert.match(back.output, new RegExp(`  ok +\\d+ ms  ${url}: ${check}\n`), `${url}: ${check}`);
+        }
+      }
+      assert.match(back.output, /smoke checks: all 10 passed in \d+ ms/);
       const status = await stack.status();
       assert.match(status.output, /replica-blue-1 +up/);
       assert.doesNotMatch(status.output, /replica-green-\d +up/, status.output);
+    });
+
+    it('refuses a new colour that does not receive the fleet heartbeat, naming the check', async function () {
+      this.timeout(180_000);
+      // A release whose replicas never subscribe to the fleet channel: ready, counting,
+      // resuming, serving the page, and deaf to every heartbeat another replica publishes.
+      const broken = treeWithEdit('services/gateway/heartbeat.ts', 'deps.fleet.subscribe((message) => this.received(message));', '');
+      const buildCache = path.join(broken, 'build-cache');
+      try {
+        const run = spawn('bash', [path.join(broken, 'tools', 'promote.sh'), 'green'], {
+          env: { ...process.env, ...stack.env, BUILD_CACHE: buildCache },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        run.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+        run.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+        const code = await new Promise<number | null>((resolve) => run.on('exit', resolve));
+        assert.equal(code, 1, output);
+        for (const url of stack.replicaUrls('green')) {
+          assert.match(output, new RegExp(`  ok +\\d+ ms  ${url}: counts messages in order\n`), output);
+          assert.match(output, new RegExp(`  FAILED +\\d+ ms  ${url}: delivers the fleet heartbeat\n +.*no heartbeat probe from the fleet channel`), output);
+        }
+        assert.match(output, /smoke checks: 2 of 10 failed/);
+        const [first, second] = stack.replicaUrls('green');
+        assert.match(
+          output,
+          new RegExp(`promotion to green aborted \\(smoke tests failed: ${first}: delivers the fleet heartbeat; ${second}: delivers the fleet heartbeat\\); blue is still live`),
+        );
+        assert.doesNotMatch(output, /step 3\/4/, 'never flipped');
+        assert.equal(await publicVersion(stack), 'blue');
+        const status = await stack.status();
+        assert.doesNotMatch(status.output, /replica-green-\d +up/, status.output);
+      } finally {
+        rmSync(broken, { recursive: true, force: true });
+      }
     });
   });
 });

@@ -208,7 +208,7 @@ live_colour() {
 
 # public_url PATH: the stack's public side on the host.
 public_url() {
-  echo "http://127.0.0.1:${NGINX_PUBLISH_PORT:-8000}$1"
+  echo "http://127.0.0.1:${STACK_PORT:-8000}$1"
 }
 
 # served_by COLOUR: the public side answers COLOUR at /version within 10 s.

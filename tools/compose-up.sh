@@ -3,7 +3,7 @@
 # (tools/compose-lib.sh): build the replica image, start Redis, Nginx and the live
 # colour (blue, or the colour a promotion left live while the Nginx container
 # exists), wait until every replica is healthy and Nginx serves it on
-# 127.0.0.1:${NGINX_PUBLISH_PORT:-8000}.
+# 127.0.0.1:${STACK_PORT:-8000}.
 #   tools/compose-up.sh [--no-build]       --no-build: use the image as it is
 set -euo pipefail
 # shellcheck source=tools/compose-lib.sh

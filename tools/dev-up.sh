@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Brings up the whole stack as native processes: Redis (redis/redis.conf), Nginx
-# (nginx/, on :STACK_PORT) and the live colour with REPLICAS replicas. Idempotent:
-# what already runs is left alone. Stop it with tools/dev-down.sh (make dev-down).
+# (nginx/, on STACK_ADDRESS:STACK_PORT) and the live colour with REPLICAS replicas: blue
+# on a first start, else the colour last made live (promote.sh), which the run folder
+# keeps in nginx/conf/active-colour.conf across dev-down. Idempotent: what already runs
+# is left alone. Stop it with tools/dev-down.sh (make dev-down).
 #
 #   STACK_PORT=8000 REPLICAS=2 HEARTBEAT_INTERVAL_MS=30000 tools/dev-up.sh
 #
@@ -46,10 +48,20 @@ preflight() {
   done
 }
 
+# public_note: what the public side's address means, for the summary.
+public_note() {
+  case $STACK_ADDRESS in
+    127.*) echo " (this machine only; STACK_ADDRESS=0.0.0.0 on the first dev-up publishes it)" ;;
+    0.0.0.0) echo " (every interface: reachable from other machines)" ;;
+    *) echo "" ;;
+  esac
+}
+
 main() {
   local started colour
   started=$(now_ms)
   load_stack_settings
+  check_stack_address
   take_lock
   save_stack_settings
   render_nginx
@@ -64,10 +76,11 @@ main() {
   log "stack ready through nginx in $(($(now_ms) - started)) ms"
   cat <<INFO
 
-  live colour      $colour ($REPLICAS replicas)
-  the page         http://127.0.0.1:$STACK_PORT/  (open it in a browser, then make promote)
-  plain WebSocket  ws://127.0.0.1:$STACK_PORT/ws/chat/
-  socket.io        http://127.0.0.1:$STACK_PORT  (path /socket.io/)
+  live colour      $colour ($REPLICAS replicas; kept in $ACTIVE_COLOUR_FILE, so the next dev-up starts it again; make promote goes to $(other_colour "$colour"))
+  the page         $(stack_url)/  (open it in a browser, then make promote)
+  plain WebSocket  ws://$(stack_host):$STACK_PORT/ws/chat/
+  socket.io        $(stack_url)  (path /socket.io/)
+  public side      listening on $STACK_ADDRESS:$STACK_PORT$(public_note)
   probes           $(stack_url)/healthz  /readyz  /version
   internal         http://127.0.0.1:$NGINX_STATUS_PORT/nginx_status  /active-colour  /metrics; replica metrics on 127.0.0.1:$(replica_port "$colour" 1)/metrics ...
   prometheus       http://127.0.0.1:$PROMETHEUS_PORT  (when installed; alerts at /alerts)

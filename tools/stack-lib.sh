@@ -20,6 +20,8 @@ load_stack_settings() {
     source "$STACK_ENV"
   fi
   STACK_PORT=${STACK_PORT:-8000}
+  # Loopback like everything else; 0.0.0.0 (or one of the machine's addresses) publishes it.
+  STACK_ADDRESS=${STACK_ADDRESS:-127.0.0.1}
   NGINX_STATUS_PORT=${NGINX_STATUS_PORT:-8099}
   # 9091: Debian's prometheus package starts a system Prometheus on 9090.
   PROMETHEUS_PORT=${PROMETHEUS_PORT:-9091}
@@ -39,6 +41,7 @@ save_stack_settings() {
   cat >"$STACK_ENV" <<ENV
 # Written by tools/dev-up.sh; removed by tools/dev-down.sh.
 STACK_PORT=$STACK_PORT
+STACK_ADDRESS=$STACK_ADDRESS
 NGINX_STATUS_PORT=$NGINX_STATUS_PORT
 PROMETHEUS_PORT=$PROMETHEUS_PORT
 REDIS_PORT=$REDIS_PORT
@@ -89,8 +92,19 @@ live_colour() {
   sed -n 's/^set \$active_colour \([a-z]*\);$/\1/p' "$ACTIVE_COLOUR_FILE"
 }
 
+# check_stack_address: STACK_ADDRESS must be an IPv4 address Nginx can listen on.
+check_stack_address() {
+  [[ $STACK_ADDRESS =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
+    die "STACK_ADDRESS must be an IPv4 address such as 127.0.0.1 or 0.0.0.0 (got '$STACK_ADDRESS')"
+}
+
+# stack_host: where this machine reaches the public side (loopback when it listens on every interface).
+stack_host() {
+  if [[ $STACK_ADDRESS == 0.0.0.0 ]]; then echo 127.0.0.1; else echo "$STACK_ADDRESS"; fi
+}
+
 stack_url() {
-  echo "http://127.0.0.1:$STACK_PORT"
+  echo "http://$(stack_host):$STACK_PORT"
 }
 
 # take_lock: one change to the stack at a time (promote, dev-up, dev-down). The
@@ -113,7 +127,10 @@ render_nginx() {
   mkdir -p "$NGINX_CONF_DIR" "$NGINX_PREFIX/logs" "$NGINX_PREFIX/temp" "$LOG_DIR"
   local timeout_s=$(((HEARTBEAT_INTERVAL_MS * 3 + 999) / 1000))
   ((timeout_s >= 60)) || timeout_s=60
-  sed -e "s|\${STACK_PORT}|$STACK_PORT|g" \
+  # The template says `listen ${STACK_PORT}` (the Compose stack listens on every interface
+  # of its container); natively the address comes first: STACK_ADDRESS:STACK_PORT.
+  sed -e "s|listen \${STACK_PORT} |listen $STACK_ADDRESS:$STACK_PORT |" \
+    -e "s|\${STACK_PORT}|$STACK_PORT|g" \
     -e "s|\${NGINX_STATUS_LISTEN}|127.0.0.1:$NGINX_STATUS_PORT|g" \
     -e "s|\${NGINX_WORKERS}|$NGINX_WORKERS|g" \
     -e "s|\${NGINX_WORKER_CONNECTIONS}|$NGINX_WORKER_CONNECTIONS|g" \
@@ -175,18 +192,28 @@ set_live_colour() {
   kill -HUP "$(pid_of nginx)"
 }
 
-# wait_for_live_colour COLOUR TIMEOUT_S: the internal side reports COLOUR and the
-# public side's /version answers it on several fresh connections in a row.
+# answers_in_a_row URL BODY N: true when N GETs of URL in a row, each on a fresh
+# connection, answer BODY (one Node process for all N: spawning one per request costs
+# more than the requests under load).
+answers_in_a_row() {
+  node -e '
+    const [url, want, times] = process.argv.slice(1);
+    (async () => {
+      for (let i = 0; i < Number(times); i += 1) {
+        const response = await fetch(url, { headers: { connection: "close" }, signal: AbortSignal.timeout(2000) });
+        if ((await response.text()) !== want) process.exit(1);
+      }
+    })().catch(() => process.exit(1));
+  ' "$1" "$2" "$3"
+}
+
+# wait_for_live_colour COLOUR TIMEOUT_S: the public side's /version answers COLOUR on
+# five fresh connections in a row.
 wait_for_live_colour() {
-  local colour=$1 deadline=$((SECONDS + $2)) streak=0
-  while ((streak < 5)); do
+  local colour=$1 deadline=$((SECONDS + $2))
+  until answers_in_a_row "$(stack_url)/version" "{\"version\":\"$colour\"}" 5; do
     ((SECONDS < deadline)) || return 1
-    if [[ $(http_body "$(stack_url)/version") == "{\"version\":\"$colour\"}" ]]; then
-      streak=$((streak + 1))
-    else
-      streak=0
-      sleep 0.1
-    fi
+    sleep 0.1
   done
 }
 
@@ -254,31 +281,117 @@ release_dir() {
   echo "$RUN_DIR/releases/$1"
 }
 
-# build_release COLOUR: compiles the current tree into the colour's own folder, so
-# building the next colour never changes the code the live one runs.
-build_release() {
-  local dir
-  dir=$(release_dir "$1")
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  # Each line fails the build explicitly: callers run this under `||`, where set -e is off.
-  (cd "$REPO_ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$dir" --noEmitOnError) || return 1
-  # The page the colour serves at GET / (so the page always speaks the live colour's protocol).
-  "$REPO_ROOT/tools/build-page.sh" "$dir/page" || return 1
-  cp "$REPO_ROOT/package.json" "$dir/package.json" || return 1
-  # Its own node_modules (hard links where the filesystem allows, else a copy), so a
-  # later npm ci in the tree cannot change what a running colour loads.
-  cp -al "$REPO_ROOT/node_modules" "$dir/node_modules" 2>/dev/null ||
-    cp -a "$REPO_ROOT/node_modules" "$dir/node_modules" || return 1
+# Compiled code and the page, kept between releases in the run folder: a release is
+# a copy of them, so a promotion recompiles only what changed since the last build
+# (tsc --incremental), and nothing when no source changed (a digest of their content).
+# BUILD_CACHE: another folder for it (a test building a deliberately broken copy of the tree).
+BUILD_CACHE=$(realpath -m "${BUILD_CACHE:-$RUN_DIR/build}")
+
+# tree_digest: a digest of the content of every file the compiled tree is built from.
+tree_digest() {
+  (cd "$REPO_ROOT" && {
+    find services shared tests tools -type f -name '*.ts' ! -path 'services/gateway/public/*' -print0 | LC_ALL=C sort -z | xargs -0 sha1sum
+    sha1sum package.json package-lock.json tsconfig.json
+  } | sha1sum | cut -c1-16)
 }
 
-# release_stale COLOUR: true when the colour has no release or a source changed since it was built.
+# page_digest: the same for the page (tools/build-page.sh's inputs).
+page_digest() {
+  (cd "$REPO_ROOT" && {
+    find services/gateway/public shared/client -type f -print0 | LC_ALL=C sort -z | xargs -0 sha1sum
+    sha1sum package-lock.json tools/build-page.sh
+  } | sha1sum | cut -c1-16)
+}
+
+# release_digest: what a release records of the sources it was built from.
+release_digest() {
+  local tree page
+  tree=$(tree_digest) && page=$(page_digest) && echo "$tree-$page"
+}
+
+# prune_outputs DIR: removes compiled files whose source is gone (an incremental
+# build does not), so a deleted test or smoke file does not linger in a release.
+prune_outputs() {
+  local out=$1 file source
+  while IFS= read -r -d '' file; do
+    source=${file#"$out"/}
+    source=${source%.map}
+    source=${source%.js}
+    [[ -f $REPO_ROOT/$source.ts ]] || rm -f "$file"
+  done < <(find "$out" -type f \( -name '*.js' -o -name '*.js.map' \) -print0)
+}
+
+# build_cached_tree DIGEST: tsc into $BUILD_CACHE/tree unless it holds DIGEST's build already.
+build_cached_tree() {
+  if [[ -f $BUILD_CACHE/tree.digest && $(<"$BUILD_CACHE/tree.digest") == "$1" ]]; then
+    log "compiled code is current (sources $1): reused"
+    return 0
+  fi
+  local started
+  started=$(now_ms)
+  rm -f "$BUILD_CACHE/tree.digest"
+  mkdir -p "$BUILD_CACHE"
+  (cd "$REPO_ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$BUILD_CACHE/tree" \
+    --incremental --tsBuildInfoFile "$BUILD_CACHE/tree.tsbuildinfo" --noEmitOnError) || return 1
+  prune_outputs "$BUILD_CACHE/tree" || return 1
+  echo "$1" >"$BUILD_CACHE/tree.digest"
+  log "compiled the sources that changed since the last build (tsc --incremental) in $(($(now_ms) - started)) ms"
+}
+
+# build_cached_page DIGEST: tools/build-page.sh into $BUILD_CACHE/page unless current.
+build_cached_page() {
+  if [[ -f $BUILD_CACHE/page.digest && $(<"$BUILD_CACHE/page.digest") == "$1" ]]; then
+    log "page is current (sources $1): reused"
+    return 0
+  fi
+  local started
+  started=$(now_ms)
+  rm -f "$BUILD_CACHE/page.digest"
+  mkdir -p "$BUILD_CACHE"
+  "$REPO_ROOT/tools/build-page.sh" "$BUILD_CACHE/page" || return 1
+  echo "$1" >"$BUILD_CACHE/page.digest"
+  log "built the page in $(($(now_ms) - started)) ms"
+}
+
+# build_release COLOUR: the current tree, compiled, into the colour's own folder, so
+# building the next colour never changes the code the live one runs. The release is
+# a copy of the build cache (never hard links: the next incremental build rewrites
+# those files in place).
+build_release() {
+  local dir tree page modules
+  dir=$(release_dir "$1")
+  # Each line fails the build explicitly: callers run this under `||`, where set -e is off.
+  tree=$(tree_digest) || return 1
+  page=$(page_digest) || return 1
+  modules=$(sha1sum <"$REPO_ROOT/package-lock.json" | cut -c1-16) || return 1
+  build_cached_tree "$tree" || return 1
+  # The page the colour serves at GET / (so the page always speaks the live colour's protocol).
+  build_cached_page "$page" || return 1
+  if [[ -f $dir/modules-digest && $(<"$dir/modules-digest") == "$modules" && -d $dir/node_modules ]]; then
+    # The colour's previous node_modules came from the same lock file: kept (14,000 links
+    # to remove and make again cost seconds on a busy disk), everything else replaced.
+    find "$dir" -mindepth 1 -maxdepth 1 ! -name node_modules ! -name modules-digest -exec rm -rf {} + || return 1
+  else
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    # Its own node_modules (hard links where the filesystem allows, else a copy), so a
+    # later npm ci in the tree cannot change what a running colour loads.
+    cp -al "$REPO_ROOT/node_modules" "$dir/node_modules" 2>/dev/null ||
+      cp -a "$REPO_ROOT/node_modules" "$dir/node_modules" || return 1
+    echo "$modules" >"$dir/modules-digest"
+  fi
+  cp -a "$BUILD_CACHE/tree/." "$dir/" || return 1
+  cp -a "$BUILD_CACHE/page" "$dir/page" || return 1
+  cp "$REPO_ROOT/package.json" "$dir/package.json" || return 1
+  echo "$tree-$page" >"$dir/source-digest"
+}
+
+# release_stale COLOUR: true when the colour has no release or it was built from other sources.
 release_stale() {
-  local marker
-  marker=$(release_dir "$1")/package.json
-  [[ -f $marker ]] || return 0
-  [[ -n $(cd "$REPO_ROOT" && find services shared tests tools package-lock.json tsconfig.json \
-    -newer "$marker" \( -name '*.ts' -o -name '*.json' -o -path 'services/gateway/public/*' -o -path tools/build-page.sh \) -print -quit) ]]
+  local recorded
+  recorded=$(release_dir "$1")/source-digest
+  [[ -f $recorded && $(<"$recorded") == "$(release_digest)" ]] && return 1
+  return 0
 }
 
 # replica_env COLOUR INDEX: the environment of one replica, as NAME=value words.

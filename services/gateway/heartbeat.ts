@@ -10,18 +10,22 @@
  * simply won by another.
  *
  * Requires clocks within a fraction of the interval of each other (NTP).
+ *
+ * The channel also carries probes (shared/protocol.ts, HeartbeatProbe): a heartbeat
+ * addressed to one session, which tools/promote.sh's smoke test publishes to see a
+ * new colour receive the fleet's heartbeat path within milliseconds, not at the next tick.
  */
 import type { RedisClient } from '../../shared/redis-client.js';
 import type { Config } from '../../shared/config.js';
 import { errorFields, type Logger } from '../../shared/logger.js';
 import type { Metrics, Transport } from '../../shared/metrics.js';
-import type { HeartbeatMessage } from '../../shared/protocol.js';
+import { isValidSessionId, sessionTag, type FleetHeartbeat, type HeartbeatMessage } from '../../shared/protocol.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
 /** How heartbeats travel between replicas; the socket.io gateway implements it. */
 export interface FleetChannel {
   publish(message: HeartbeatMessage): void;
-  subscribe(handler: (message: HeartbeatMessage) => void): void;
+  subscribe(handler: (message: FleetHeartbeat) => void): void;
 }
 
 export interface HeartbeatDeps {
@@ -106,12 +110,30 @@ export class Heartbeat {
     this.deliver(message);
   }
 
-  private received(message: HeartbeatMessage): void {
+  private received(message: FleetHeartbeat): void {
     if (typeof message?.ts !== 'string' || !ISO_TIMESTAMP.test(message.ts)) {
       this.deps.metrics.error('heartbeat_malformed');
       return;
     }
-    this.deliver({ ts: message.ts });
+    if ('probe' in message) this.probed(message.ts, message.probe);
+    else this.deliver({ ts: message.ts });
+  }
+
+  /** A probe: the heartbeat goes to the sockets of one session only, and is not a tick. */
+  private probed(ts: string, session: unknown): void {
+    const { registry, metrics, logger } = this.deps;
+    if (!isValidSessionId(session)) {
+      metrics.error('heartbeat_malformed');
+      return;
+    }
+    const serialized = JSON.stringify({ ts } satisfies HeartbeatMessage);
+    let sockets = 0;
+    registry.forEach((connection) => {
+      if (connection.sessionId !== session) return;
+      connection.sendHeartbeat(serialized, ts);
+      sockets += 1;
+    });
+    if (sockets > 0) logger.info('heartbeat probe delivered', { event: 'heartbeat_probe', session: sessionTag(session), sockets, ts });
   }
 
   /** Writes the heartbeat to every local socket, serialised once. */

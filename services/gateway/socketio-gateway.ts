@@ -22,6 +22,7 @@ import {
   SOCKETIO_PATH,
   type ByeMessage,
   type CountMessage,
+  type FleetHeartbeat,
   type HeartbeatMessage,
   type ServerClose,
 } from '../../shared/protocol.js';
@@ -48,8 +49,14 @@ interface ServerToClientEvents {
   bye: (message: ByeMessage) => void;
 }
 
-interface ServerSideEvents {
-  heartbeat: (message: HeartbeatMessage) => void;
+/** Between replicas, through the Redis adapter: heartbeats and their probes. */
+export interface ServerSideEvents {
+  heartbeat: (message: FleetHeartbeat) => void;
+}
+
+/** The adapter's key: every channel it uses starts with it (one per Redis key prefix, shared by both colours). */
+export function adapterKey(redisKeyPrefix: string): string {
+  return `${redisKeyPrefix}socket.io`;
 }
 
 interface SocketData {
@@ -155,7 +162,7 @@ export class SocketIoGateway implements FleetChannel {
         callback('origin not allowed', false);
       },
       adapter: createAdapter(publishFailuresHandled(deps.redis, () => deps.metrics.error('adapter_error')), deps.subscriber, {
-        key: `${config.redisKeyPrefix}socket.io`,
+        key: adapterKey(config.redisKeyPrefix),
       }),
     });
     this.io.use((socket, next) => this.authenticate(socket, next));
@@ -171,7 +178,7 @@ export class SocketIoGateway implements FleetChannel {
     this.io.serverSideEmit('heartbeat', message);
   }
 
-  subscribe(handler: (message: HeartbeatMessage) => void): void {
+  subscribe(handler: (message: FleetHeartbeat) => void): void {
     this.io.on('heartbeat', handler);
   }
 

@@ -2,13 +2,22 @@
  * Smoke tests of a colour about to go live, run by tools/promote.sh against its
  * replicas directly (not through Nginx), the page included:
  *
- *   SMOKE_VERSION               the colour under test
- *   SMOKE_REPLICAS              its replicas' base URLs, space-separated
- *   SMOKE_LIVE_URL              the stack's public URL (the live colour, through Nginx)
- *   SMOKE_HEARTBEAT_TIMEOUT_MS  how long to wait for a heartbeat
+ *   SMOKE_VERSION                the colour under test
+ *   SMOKE_REPLICAS               its replicas' base URLs, space-separated
+ *   SMOKE_LIVE_URL               the stack's public URL (the live colour, through Nginx)
+ *   SMOKE_REDIS_URL              the stack's Redis, which carries the fleet channel
+ *   SMOKE_HEARTBEAT_INTERVAL_MS  the fleet's heartbeat interval
+ *   SMOKE_PROBE_TIMEOUT_MS       how long a heartbeat probe may take to arrive (default 5000)
+ *
+ * The heartbeat check does not wait for the next tick (up to a whole interval, 30 s by
+ * default, per replica): it publishes a probe through the fleet channel, as a replica
+ * that won a tick publishes the tick (tests/smoke/fleet-probe.ts), addressed to its
+ * own sockets on the replica, and waits for it on both transports.
  */
 import assert from 'node:assert/strict';
+import { sleep } from '../support/processes.js';
 import { PlainClient, SocketIoClient } from '../support/clients.js';
+import { FleetProbe } from './fleet-probe.js';
 
 function setting(name: string): string {
   const value = process.env[name];
@@ -19,10 +28,22 @@ function setting(name: string): string {
 const version = setting('SMOKE_VERSION');
 const replicas = setting('SMOKE_REPLICAS').split(' ');
 const liveUrl = setting('SMOKE_LIVE_URL');
-const heartbeatTimeoutMs = Number(setting('SMOKE_HEARTBEAT_TIMEOUT_MS'));
+const redisUrl = setting('SMOKE_REDIS_URL');
+const heartbeatIntervalMs = Number(setting('SMOKE_HEARTBEAT_INTERVAL_MS'));
+const probeTimeoutMs = Number(process.env.SMOKE_PROBE_TIMEOUT_MS ?? 5000);
 const wsUrl = (httpUrl: string): string => `${httpUrl.replace(/^http/, 'ws')}/ws/chat/`;
 
 describe(`release smoke: ${version}`, () => {
+  let probe: FleetProbe;
+
+  before(async () => {
+    probe = await FleetProbe.open(redisUrl, heartbeatIntervalMs);
+  });
+
+  after(async () => {
+    await probe?.close();
+  });
+
   for (const replica of replicas) {
     describe(replica, () => {
       it('is ready and answers its colour at /version', async () => {
@@ -70,17 +91,25 @@ describe(`release smoke: ${version}`, () => {
       });
 
       it('delivers the fleet heartbeat', async () => {
-        const client = await PlainClient.connect(wsUrl(replica));
+        const plain = await PlainClient.connect(wsUrl(replica));
+        const socketIo = await SocketIoClient.connect(replica).catch((error: unknown) => {
+          plain.close();
+          throw error;
+        });
         try {
-          const deadline = Date.now() + heartbeatTimeoutMs;
-          while (client.heartbeats().length === 0 && Date.now() < deadline) {
-            await new Promise((resolve) => setTimeout(resolve, 50));
-          }
-          assert.ok(client.heartbeats().length > 0, `no heartbeat within ${heartbeatTimeoutMs} ms`);
+          const sent = [
+            { client: plain, transport: 'plain', ts: probe.send(plain.sessionId!) },
+            { client: socketIo, transport: 'socket.io', ts: probe.send(socketIo.session!) },
+          ];
+          const missing = (): string[] => sent.filter(({ client, ts }) => !client.heartbeats().includes(ts)).map(({ transport }) => transport);
+          const deadline = Date.now() + probeTimeoutMs;
+          while (missing().length > 0 && Date.now() < deadline) await sleep(10);
+          assert.deepEqual(missing(), [], `no heartbeat probe from the fleet channel within ${probeTimeoutMs} ms, on these transports`);
         } finally {
-          client.close();
+          plain.close();
+          socketIo.close();
         }
-      }).timeout(heartbeatTimeoutMs + 2000);
+      }).timeout(probeTimeoutMs + 5000);
     });
   }
 });

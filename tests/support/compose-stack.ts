@@ -24,15 +24,15 @@ export class ComposeStack {
 
   static async create(env: Record<string, string> = {}): Promise<ComposeStack> {
     const runDir = mkdtempSync(path.join(os.tmpdir(), 'wschat-compose-'));
-    return new ComposeStack(runDir, { RUN_DIR: runDir, NGINX_PUBLISH_PORT: String(await freePort()), ...env });
+    return new ComposeStack(runDir, { RUN_DIR: runDir, STACK_PORT: String(await freePort()), ...env });
   }
 
   get httpUrl(): string {
-    return `http://127.0.0.1:${this.env.NGINX_PUBLISH_PORT}`;
+    return `http://127.0.0.1:${this.env.STACK_PORT}`;
   }
 
   get wsUrl(): string {
-    return `ws://127.0.0.1:${this.env.NGINX_PUBLISH_PORT}/ws/chat/`;
+    return `ws://127.0.0.1:${this.env.STACK_PORT}/ws/chat/`;
   }
 
   up(): Promise<ScriptRun> {

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# promtool's checks of observability/prometheus/ (make check-prometheus, part of make
+# test): the native config as tools/stack-lib.sh renders it, beside its rules and its
+# file_sd target lists (so promtool finds every file it names, and warns about none),
+# the Compose config's syntax, the rules, and the rules' unit tests.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+readonly config_dir=observability/prometheus
+
+# render_like_the_stack DIR: prometheus.yml and alerts.yml in DIR, and an empty target
+# list for each targets/*.json the config names (the stack writes the real ones).
+render_like_the_stack() {
+  local dir=$1 target
+  cp "$config_dir/prometheus.yml" "$config_dir/alerts.yml" "$dir/"
+  mkdir -p "$dir/targets"
+  while read -r target; do
+    echo '[]' >"$dir/$target"
+  done < <(grep -o 'targets/[A-Za-z0-9_-]*\.json' "$config_dir/prometheus.yml" | sort -u)
+}
+
+main() {
+  if ! command -v promtool >/dev/null; then
+    echo "promtool not installed: skipped (apt-get install prometheus)"
+    return
+  fi
+  local rendered
+  rendered=$(mktemp -d)
+  # shellcheck disable=SC2064 # expand now: the folder is known here
+  trap "rm -rf '$rendered'" EXIT
+  render_like_the_stack "$rendered"
+  promtool check config "$rendered/prometheus.yml"
+  promtool check config --syntax-only "$config_dir/prometheus.compose.yml"
+  promtool check rules "$config_dir/alerts.yml"
+  promtool test rules "$config_dir/alerts.test.yml"
+}
+
+main "$@"
