@@ -28,6 +28,7 @@ export const ERROR_KINDS = [
   'peer_unresponsive',
   'upgrade_while_draining',
   'upgrade_not_found',
+  'upgrade_http_version',
   'origin_refused',
   'http_client_error',
   'http_headers_too_large',
