@@ -116,17 +116,17 @@ export class NativeStack {
     rmSync(this.runDir, { recursive: true, force: true });
   }
 
-  /** Starts a script of tools/ with this stack's settings, without waiting for it. */
-  spawn(script: string, args: string[] = []): ChildProcessByStdio<null, Readable, Readable> {
+  /** Starts a script of tools/ with this stack's settings (and `extraEnv` over them), without waiting for it. */
+  spawn(script: string, args: string[] = [], extraEnv: Record<string, string> = {}): ChildProcessByStdio<null, Readable, Readable> {
     return spawn('bash', [path.join(repoRoot, 'tools', script), ...args], {
-      env: { ...process.env, ...this.env },
+      env: { ...process.env, ...this.env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   }
 
-  run(script: string, args: string[] = []): Promise<ScriptRun> {
+  run(script: string, args: string[] = [], extraEnv: Record<string, string> = {}): Promise<ScriptRun> {
     const started = Date.now();
-    const child = this.spawn(script, args);
+    const child = this.spawn(script, args, extraEnv);
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
