@@ -34,6 +34,7 @@ export const ERROR_KINDS = [
   'http_headers_too_large',
   'http_headers_timeout',
   'socketio_bad_packet',
+  'socketio_polling_refused',
   'http',
   'unhandled_rejection',
 ] as const;
