@@ -39,6 +39,12 @@ export interface Config {
   readonly sessionTtlSeconds: number;
   /** Largest text message accepted, in bytes (UTF-8). @default 16384 */
   readonly maxMessageBytes: number;
+  /**
+   * Frames one plain message may arrive in (ws's limit on a message's parts, which keeps
+   * a message of empty fragments from costing unbounded work). Over it: bye + 1009.
+   * The default lets a MAX_MESSAGE_BYTES message arrive one byte per frame. @default 16384
+   */
+  readonly maxMessageFragments: number;
   /** Messages of one connection awaiting Redis before the server stops reading from it. @default 64 */
   readonly maxInflightPerConnection: number;
   /** socket.io transports; 'polling' needs sticky sessions at the proxy. @default ['websocket'] */
@@ -115,6 +121,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: integer(read, 'SHUTDOWN_TIMEOUT_MS', 8000, 1000, SHUTDOWN_TIMEOUT_CEILING_MS - 1),
     sessionTtlSeconds: integer(read, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
     maxMessageBytes: integer(read, 'MAX_MESSAGE_BYTES', 16_384, 1, 16 * 1024 * 1024),
+    maxMessageFragments: integer(read, 'MAX_MESSAGE_FRAGMENTS', 16_384, 1, 1_048_576),
     maxInflightPerConnection: integer(read, 'MAX_INFLIGHT_PER_CONNECTION', 64, 1, 10_000),
     socketIoTransports: transports(read('SOCKETIO_TRANSPORTS') ?? 'websocket'),
     logLevel: oneOf(read, 'LOG_LEVEL', ['error', 'warn', 'info', 'debug'] as const, 'info'),

@@ -28,11 +28,13 @@ export const ERROR_KINDS = [
   'peer_unresponsive',
   'upgrade_while_draining',
   'upgrade_not_found',
+  'upgrade_http_version',
   'origin_refused',
   'http_client_error',
   'http_headers_too_large',
   'http_headers_timeout',
   'socketio_bad_packet',
+  'socketio_polling_refused',
   'http',
   'unhandled_rejection',
 ] as const;

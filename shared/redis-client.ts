@@ -110,6 +110,10 @@ function connect(config: Config, options: RedisOptions): RedisClient {
       db: Number(url.pathname.slice(1) || 0),
       sentinels: topology.sentinels.map(({ host, port }) => ({ host, port })),
       name: topology.masterName,
+      // rediss:// means TLS everywhere: to the sentinels, and to the primary they name,
+      // which ioredis reaches in plaintext unless told otherwise (its `tls` alone does not).
+      sentinelTLS: auth.tls,
+      enableTLSForSentinelMode: auth.tls !== undefined,
       sentinelRetryStrategy: reconnectDelay,
       // After a failover the old primary answers writes with READONLY until Sentinel
       // demotes it and drops its clients: reconnect at once (ioredis asks the sentinels

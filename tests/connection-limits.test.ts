@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { PlainClient, range, silentWebSocket, SocketIoClient } from './support/clients.js';
+import { PlainClient, range, SocketIoClient } from './support/clients.js';
+import { silentWebSocket } from './support/raw-websocket.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
 
 const MAX_INFLIGHT = 4;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import type { Redis } from 'ioredis';
 import { isValidSessionId, newSessionId } from '../shared/protocol.js';
 import { PlainClient, range } from './support/clients.js';
+import { exchange, upgradeRequest } from './support/raw-websocket.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
 
 const MAX_MESSAGE_BYTES = 1024;
@@ -151,12 +151,13 @@ describe('plain endpoint /ws/chat/', () => {
       assert.deepEqual(closed, { code: 1009, reason: 'message too big' });
     });
 
-    it('sends bye and 1007 on a text frame that is not UTF-8', async () => {
+    it('fails the connection with 1007 and no bye on a text frame that is not UTF-8 (RFC 6455 §8.1)', async () => {
       const client = await connect(first);
       client.send('fine');
+      await client.waitForCounts(1);
       client.ws.send(Buffer.from([0xc3, 0x28]), { binary: false });
       const closed = await client.waitClosed();
-      assert.deepEqual(client.replies(), [{ count: 1 }, { bye: true, total: 1 }]);
+      assert.deepEqual(client.replies(), [{ count: 1 }]);
       assert.deepEqual(closed, { code: 1007, reason: 'invalid utf-8' });
     });
 
@@ -224,9 +225,8 @@ describe('plain endpoint /ws/chat/', () => {
     });
 
     it('refuses an upgrade to an unknown path with 404 and a JSON body', async () => {
-      const response = await rawUpgrade(first.port, '/elsewhere');
-      assert.match(response, /^HTTP\/1\.1 404 Not Found\r\n/);
-      assert.match(response, /\{"error":"not_found"\}$/);
+      const response = await exchange(first.port, upgradeRequest({ path: '/elsewhere' }).text);
+      assert.deepEqual([response.status, JSON.parse(response.body)], [404, { error: 'not_found' }]);
     });
 
     it('exposes the metrics the issue names', async () => {
@@ -249,20 +249,3 @@ describe('plain endpoint /ws/chat/', () => {
     });
   });
 });
-
-/** Sends a WebSocket upgrade request by hand and returns the whole response. */
-function rawUpgrade(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => {
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-      );
-    });
-    let response = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (response += chunk));
-    socket.on('end', () => resolve(response));
-    socket.on('error', reject);
-  });
-}

@@ -1,15 +1,16 @@
 /**
- * SessionConnection's rules with a real Redis behind it and a transport that records
- * what it was asked to write: what a client that stops reading gets. (Over a real
- * socket the same state takes megabytes of 15-byte replies to reach: the kernel
- * buffers them first.)
+ * SessionConnection's rules with a transport that records what it was asked to
+ * write: what a client that stops reading gets (over a real socket the same state
+ * takes megabytes of 15-byte replies to reach: the kernel buffers them first), with
+ * a real Redis behind it; and the close path's two endings, with a store whose
+ * answers the test releases one by one.
  */
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { createLogger } from '../shared/logger.js';
 import { Metrics } from '../shared/metrics.js';
 import { CLOSE, newSessionId, type ServerClose } from '../shared/protocol.js';
-import { RedisSessionStore } from '../shared/session-store.js';
+import { RedisSessionStore, type OpenedSession, type SessionStore } from '../shared/session-store.js';
 import { SessionConnection, type TransportSink } from '../services/gateway/session-connection.js';
 import { range } from './support/clients.js';
 import { eventually, RedisServer } from './support/processes.js';
@@ -42,6 +43,34 @@ class RecordingSink implements TransportSink {
   resume(): void {}
 }
 
+/** A store that answers only when the test says so: Redis frozen mid-conversation. */
+class HeldStore implements SessionStore {
+  private readonly held: Array<() => void> = [];
+  private count = 0;
+
+  open(): Promise<OpenedSession> {
+    return Promise.resolve({ count: 0, resumed: false });
+  }
+
+  increment(): Promise<number> {
+    return new Promise((resolve) => this.held.push(() => resolve((this.count += 1))));
+  }
+
+  get waiting(): number {
+    return this.held.length;
+  }
+
+  /** Answers every increment held so far, in order. */
+  releaseAll(): void {
+    for (const answer of this.held.splice(0)) answer();
+  }
+}
+
+/** Lets every promise reaction queued so far run. */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 describe('SessionConnection', () => {
   let redis: RedisServer;
   let client: Redis;
@@ -56,9 +85,9 @@ describe('SessionConnection', () => {
     await redis?.destroy();
   });
 
-  function connection(sink: RecordingSink, metrics = new Metrics()): SessionConnection {
+  function connection(sink: RecordingSink, metrics = new Metrics(), store: SessionStore = new RedisSessionStore(client, 'wschat:', 3600)): SessionConnection {
     const deps = {
-      store: new RedisSessionStore(client, 'wschat:', 3600),
+      store,
       metrics,
       logger: createLogger({ level: 'error', replica: 'test', version: 'blue' }),
       maxMessageBytes: 1024,
@@ -98,5 +127,82 @@ describe('SessionConnection', () => {
     await eventually(() => sink.written.length === 5, 'five counts');
     assert.deepEqual(sink.written, range(1, 5).map((n) => `count ${n}`));
     assert.equal(sink.closedWith, undefined);
+  });
+
+  it('reports in the bye only counts it handed to the transport, when the client stops reading mid-burst', async () => {
+    const sink = new RecordingSink();
+    const store = new HeldStore();
+    const session = connection(sink, new Metrics(), store);
+    session.open();
+    session.receive(1);
+    await settled();
+    store.releaseAll();
+    await eventually(() => sink.written.length === 1, 'count 1');
+    session.receive(1);
+    session.receive(1);
+    await settled();
+    sink.backlog = 1001;
+    store.releaseAll();
+    await eventually(() => sink.closedWith !== undefined, 'the close');
+    assert.equal(sink.closedWith, CLOSE.slowConsumer);
+    assert.deepEqual(sink.written, ['count 1', 'bye 1'], 'counts 2 and 3 were never written, so the bye cannot report them');
+  });
+
+  describe('close endings', () => {
+    it("'bye': answers what it received (Redis slow or not), then the bye, then the close", async () => {
+      const sink = new RecordingSink();
+      const store = new HeldStore();
+      const session = connection(sink, new Metrics(), store);
+      session.open();
+      session.receive(1);
+      session.receive(1);
+      await settled();
+      session.close(CLOSE.shuttingDown);
+      await settled();
+      assert.equal(sink.closedWith, undefined, 'the close waits for the counts');
+      store.releaseAll();
+      await eventually(() => sink.closedWith !== undefined, 'the close');
+      assert.deepEqual(sink.written, ['count 1', 'count 2', 'bye 2']);
+      assert.equal(sink.closedWith, CLOSE.shuttingDown);
+    });
+
+    for (const reason of [CLOSE.protocolError, CLOSE.invalidUtf8]) {
+      it(`'fail' (${reason.code}): the close at once with messages awaiting Redis, no bye, and nothing written after`, async () => {
+        const sink = new RecordingSink();
+        const store = new HeldStore();
+        const metrics = new Metrics();
+        const session = connection(sink, metrics, store);
+        session.open();
+        session.receive(1);
+        await settled();
+        assert.equal(store.waiting, 1);
+        session.close(reason);
+        assert.equal(sink.closedWith, reason, 'closed synchronously, without waiting for Redis');
+        store.releaseAll();
+        await settled();
+        session.sendHeartbeat('{"ts":"t"}', 't');
+        session.close(CLOSE.shuttingDown);
+        await settled();
+        assert.deepEqual(sink.written, []);
+        assert.equal(sink.closedWith, reason);
+        const errors = await metrics.registry.getSingleMetric('wschat_errors_total')?.get();
+        assert.equal(errors?.values.find((value) => value.labels.kind === reason.kind)?.value, 1);
+      });
+    }
+
+    it("'fail' takes over from a 'bye' close still waiting for Redis", async () => {
+      const sink = new RecordingSink();
+      const store = new HeldStore();
+      const session = connection(sink, new Metrics(), store);
+      session.open();
+      session.receive(1);
+      await settled();
+      session.close(CLOSE.shuttingDown);
+      session.close(CLOSE.protocolError);
+      assert.equal(sink.closedWith, CLOSE.protocolError);
+      store.releaseAll();
+      await settled();
+      assert.deepEqual(sink.written, [], 'neither the count nor the drain\'s bye follows the failure');
+    });
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { PlainClient, range, sendTextFrame, silentWebSocket, SocketIoClient } from './support/clients.js';
+import { PlainClient, range, SocketIoClient } from './support/clients.js';
+import { sendTextFrame, silentWebSocket } from './support/raw-websocket.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
 
 const SHUTDOWN_TIMEOUT_MS = 4000;

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { io } from 'socket.io-client';
 import { isValidSessionId, newSessionId } from '../shared/protocol.js';
+import { POLLING_DISABLED } from '../services/gateway/socketio-gateway.js';
 import { PlainClient, range, SocketIoClient } from './support/clients.js';
 import { eventually, RedisServer, ReplicaProcess } from './support/processes.js';
 
@@ -98,5 +100,50 @@ describe('socket.io gateway', () => {
     client.send('x'.repeat(1025));
     assert.equal(await client.waitDisconnected(), 'io server disconnect');
     assert.deepEqual(client.replies(), [{ bye: true, total: 0 }]);
+  });
+
+  describe('a stock socket.io-client (default transports: polling first)', () => {
+    interface Outcome {
+      connected: boolean;
+      /** connect_error's message, description (the HTTP status) and the response body it carries. */
+      error?: { message: string; description: unknown; body: string | undefined };
+    }
+
+    /** Connects with socket.io-client's defaults (only reconnection off) and resolves with the outcome. */
+    function connectStock(url: string): Promise<Outcome> {
+      const socket = io(url, { reconnection: false, forceNew: true });
+      return new Promise((resolve) => {
+        socket.once('connect', () => {
+          socket.emit('message', 'hi', (reply: { count: number }) => {
+            socket.close();
+            resolve({ connected: reply.count === 1 });
+          });
+        });
+        socket.once('connect_error', (error: Error & { description?: unknown; context?: { responseText?: string } }) => {
+          // Read before close(), which aborts the request and empties its body.
+          const body = error.context?.responseText;
+          socket.close();
+          resolve({ connected: false, error: { message: error.message, description: error.description, body } });
+        });
+      });
+    }
+
+    it('gets a 403 that says polling is off and what to do, when SOCKETIO_TRANSPORTS is websocket (the default)', async () => {
+      const before = await first.metric('wschat_errors_total', { kind: 'socketio_polling_refused' });
+      const { connected, error } = await connectStock(first.httpUrl);
+      assert.equal(connected, false);
+      assert.deepEqual([error?.message, error?.description], ['xhr poll error', 403]);
+      assert.deepEqual(JSON.parse(error?.body ?? '{}'), { code: 4, message: POLLING_DISABLED });
+      assert.equal(await first.metric('wschat_errors_total', { kind: 'socketio_polling_refused' }), before + 1);
+    });
+
+    it('connects and counts when SOCKETIO_TRANSPORTS allows polling', async () => {
+      const polling = await ReplicaProcess.start(redis, { SOCKETIO_TRANSPORTS: 'websocket,polling' });
+      try {
+        assert.deepEqual(await connectStock(polling.httpUrl), { connected: true });
+      } finally {
+        await polling.stop();
+      }
+    });
   });
 });

@@ -403,14 +403,19 @@ replica_env() {
 # start_colour COLOUR TIMEOUT_S: starts REPLICAS replicas from the colour's release
 # and waits until every one answers /readyz 200.
 start_colour() {
-  local colour=$1 timeout=$2 main i
+  local colour=$1 timeout=$2 main i problem
   main=$(release_dir "$colour")/services/gateway/main.js
   if [[ ! -f $main ]]; then
     log "no release for $colour: build it first"
     return 1
   fi
+  # Callers run this under || (set -e is off here): the check's status must be tested,
+  # or a bad variable surfaces only as replicas dying during start-up.
   # shellcheck disable=SC2046 # word splitting of NAME=value pairs is intended
-  env $(replica_env "$colour" 1) node "$main" --check-config >/dev/null
+  if ! problem=$(env $(replica_env "$colour" 1) node "$main" --check-config 2>&1 >/dev/null); then
+    log "the $colour replicas' configuration is invalid, none started: ${problem:-no reason given}"
+    return 1
+  fi
   for ((i = 1; i <= REPLICAS; i++)); do
     if pid_alive "replica-$colour-$i"; then
       log "replica-$colour-$i already running"

@@ -2,7 +2,8 @@
  * Answers requests Node's HTTP parser rejects before any route sees them: garbage,
  * headers over Node's 16 KiB limit, headers that never finish (slowloris, cut at
  * HTTP_HEADERS_TIMEOUT_MS). Each gets its status and a JSON body, then the socket
- * is closed; each is counted by kind. Nothing about the parser reaches the client.
+ * is destroyed once that is flushed (end() alone would leave it half open for as
+ * long as the client likes); each is counted by kind. Nothing about the parser reaches the client.
  */
 import type { Duplex } from 'node:stream';
 import type { ErrorKind, Metrics } from '../../shared/metrics.js';
@@ -38,6 +39,7 @@ export function answerClientError(metrics: Metrics, error: Error & { code?: stri
     return;
   }
   const body = JSON.stringify({ error: answer.error });
+  socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${answer.status} ${answer.text}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -10,36 +10,34 @@ import {
   CLOSE,
   isValidSessionId,
   newSessionId,
-  PARSER_CLOSES,
   sessionTag,
-  type KnownClose,
   type ServerClose,
 } from '../../shared/protocol.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import { closeForReceiverError, type ReceiverError } from './receiver-errors.js';
 import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
 
 /**
- * ws closes the socket itself when its frame parser rejects input (1002 protocol
- * error, 1007 invalid UTF-8, 1009 too big), calling close() synchronously before
- * it emits 'error'. Overriding close() is the one public hook that lets those
- * closes go through our path (answer in-flight messages, bye, then close).
+ * ws closes the socket itself when its frame parser rejects input: its receiver's
+ * error handler calls `close(code)` (a code and no reason; every other caller of
+ * close() passes a reason, ws's echo of a client's close included), then emits
+ * 'error' with the rejection in the same tick (lib/websocket.js, receiverOnError).
+ * While a session owns the socket, that close is left to the 'error' listener,
+ * which routes the rejection through the session's one close path: the close
+ * the rejection calls for, with its reason, counted and logged.
  *
- * A client-initiated close with one of these codes is routed the same way; the
- * only effect is a bye the client is free to ignore.
+ * A client's own close frame (any valid code, 1002 and 1007 included) goes
+ * straight to ws, which echoes it (RFC 6455 §5.5.1): nothing follows it.
  */
 export class ChatWebSocket extends WebSocket {
-  onParserClose: ((reason: KnownClose) => void) | undefined;
+  /** True while a SessionConnection owns the socket and closes it on a parser error. */
+  receiverErrorsRouted = false;
   /** Answered the last liveness ping (or has not been pinged yet). */
   alive = true;
 
   override close(code?: number, data?: string | Buffer): void {
-    const reason = code === undefined ? undefined : PARSER_CLOSES.get(code);
-    const handler = this.onParserClose;
-    if (reason !== undefined && handler !== undefined && this.readyState === WebSocket.OPEN) {
-      this.onParserClose = undefined;
-      handler(reason);
-      return;
-    }
+    const fromReceiver = code !== undefined && data === undefined;
+    if (fromReceiver && this.receiverErrorsRouted && this.readyState === WebSocket.OPEN) return;
     super.close(code, data);
   }
 }
@@ -63,10 +61,9 @@ class PlainSink implements TransportSink {
   }
 
   close(reason: ServerClose): void {
-    this.ws.onParserClose = undefined;
+    this.ws.receiverErrorsRouted = false;
     this.ws.close(reason.code, reason.reason);
   }
-
 
   bufferedBytes(): number {
     return this.ws.bufferedAmount;
@@ -86,6 +83,8 @@ export interface PlainEndpointDeps extends ConnectionDeps {
   registry: ConnectionRegistry;
   /** Liveness period: a peer that has not answered the previous ping is dropped. */
   pingIntervalMs: number;
+  /** MAX_MESSAGE_FRAGMENTS: frames one message may arrive in. */
+  maxMessageFragments: number;
 }
 
 export class PlainEndpoint {
@@ -101,8 +100,11 @@ export class PlainEndpoint {
       noServer: true,
       WebSocket: ChatWebSocket,
       maxPayload: deps.maxMessageBytes,
+      maxFragments: deps.maxMessageFragments,
       clientTracking: false,
       perMessageDeflate: false,
+      // The service speaks no subprotocol: select none (ws would echo the client's first).
+      handleProtocols: () => false,
     });
     this.wss.on('headers', (headers, request) => {
       const sessionId = this.sessionIds.get(request);
@@ -172,7 +174,7 @@ export class PlainEndpoint {
   private accept(ws: ChatWebSocket, sessionId: string, requestId: string): void {
     const context: LogContext = { request_id: requestId, session: sessionTag(sessionId), transport: 'plain' };
     const connection = new SessionConnection(sessionId, new PlainSink(ws), context, this.deps);
-    ws.onParserClose = (reason) => connection.close(reason);
+    ws.receiverErrorsRouted = true;
     ws.on('message', (data, isBinary) => {
       if (isBinary) connection.close(CLOSE.binaryFrame);
       else connection.receive(byteLength(data));
@@ -183,8 +185,8 @@ export class PlainEndpoint {
       this.deps.registry.delete(connection);
       connection.transportClosed(code);
     });
-    // Parser errors are already handled through onParserClose; socket errors end in 'close'.
-    ws.on('error', () => undefined);
+    // Only ws's frame parser emits 'error' here (socket errors end in 'close'; deflate is off).
+    ws.on('error', (error: ReceiverError) => connection.close(closeForReceiverError(error), error.code));
     this.sockets.add(ws);
     this.deps.registry.add(connection);
     connection.open();

@@ -100,7 +100,11 @@ export class Replica {
     // engine.io installed its own upgrade listener; one router owns every upgrade instead,
     // so that draining and unknown paths are answered the same way on both endpoints.
     this.httpServer.removeAllListeners('upgrade');
-    const plain = new PlainEndpoint({ ...connectionDeps, pingIntervalMs: config.heartbeatIntervalMs });
+    const plain = new PlainEndpoint({
+      ...connectionDeps,
+      pingIntervalMs: config.heartbeatIntervalMs,
+      maxMessageFragments: config.maxMessageFragments,
+    });
     this.plain = plain;
     this.upgrades = new UpgradeRouter({
       isDraining: () => this.isDraining(),

@@ -8,9 +8,15 @@
  * confirmed it. The FIFO costs one promise reaction per message; a chain of
  * promises would cost four (this is the hot path, docs/benchmarks.md).
  *
- * Closing is one path for every reason (drain, bad frame, Redis failure): stop
- * taking new messages, let the ones already received get their counts, send
- * {"bye": true, "total": n}, then close with the reason's code.
+ * Closing is one path for every reason, and the reason's `ending` decides what
+ * it does (shared/protocol.ts):
+ * - 'bye' (drain, limits, Redis failure, binary, too big): stop taking new
+ *   messages, let the ones already received get their counts, send
+ *   {"bye": true, "total": n}, then close with the reason's code;
+ * - 'fail' (the peer broke RFC 6455): the close frame at once, then nothing,
+ *   whatever Redis answers later (§7.1.7), even if a 'bye' close was waiting.
+ * A close the client starts is not a server close: ws echoes it, and this
+ * connection only learns of it in transportClosed().
  */
 import type { LogContext, Logger } from '../../shared/logger.js';
 import { errorFields } from '../../shared/logger.js';
@@ -65,7 +71,7 @@ interface Pending {
 }
 
 export class SessionConnection {
-  /** The session's count as last confirmed to this client (what a bye reports). */
+  /** The last count handed to the transport (or loaded at open): what a bye reports. */
   private confirmed = 0;
   /** False until Redis answered the open; no bye can be sent before that. */
   private opened = false;
@@ -85,6 +91,8 @@ export class SessionConnection {
   /** Redis failed once: later counts are not sent (the client could not tell which message they belong to). */
   private storeFailed = false;
   private closing: KnownClose | undefined;
+  /** The close frame was handed to the transport: nothing more is written. */
+  private closeSent = false;
   private transportGone = false;
   private readonly transportMetrics: TransportMetrics;
   private readonly rate: TokenBucket | undefined;
@@ -165,10 +173,10 @@ export class SessionConnection {
   }
 
   private reply(count: number, ack: Ack | undefined, started: number): void {
-    if (this.storeFailed) return;
-    this.confirmed = count;
-    if (this.transportGone || !this.stillReading()) return;
+    if (this.storeFailed || this.closeSent || this.transportGone || !this.stillReading()) return;
+    // Only a count handed to the transport is confirmed: a bye never reports one the client cannot get.
     this.sink.sendCount(count, ack);
+    this.confirmed = count;
     this.transportMetrics.messages.inc();
     this.transportMetrics.messageDuration.observe((performance.now() - started) / 1000);
   }
@@ -203,25 +211,48 @@ export class SessionConnection {
   }
 
   /**
-   * Server-initiated close: messages already received are answered first, then
-   * the bye, then the close frame. Idempotent; the first reason wins.
+   * Server-initiated close, the one path for every reason. A 'bye' close answers the
+   * messages already received first, then sends the bye, then the close frame; it
+   * is idempotent and the first reason wins. A 'fail' close sends the close frame
+   * at once, and takes over from a 'bye' close still waiting for Redis.
+   * `detail` (the parser's error code) goes to the log line only.
    */
-  close(reason: KnownClose): void {
-    if (this.closing !== undefined || this.transportGone) return;
+  close(reason: KnownClose, detail?: string): void {
+    if (this.transportGone || this.closeSent) return;
+    if (reason.ending === 'fail') return this.fail(reason, detail);
+    if (this.closing !== undefined) return;
     this.closing = reason;
     // Messages waiting for a slot were received before this decision: they get their
     // counts before the bye, unless Redis failed (then the client re-sends them).
     const waiting = this.waiting.splice(0);
     if (!this.storeFailed) for (const ack of waiting) this.count(ack);
+    this.recordClose(reason, detail);
+    this.whenIdle(() => {
+      if (this.transportGone || this.closeSent) return;
+      if (this.opened) this.sink.sendBye(this.confirmed);
+      this.sendClose(reason);
+    });
+  }
+
+  /** RFC 6455 §7.1.7 _Fail the WebSocket Connection_: the close frame now, and nothing after it. */
+  private fail(reason: KnownClose, detail: string | undefined): void {
+    this.closing = reason;
+    this.waiting.length = 0;
+    this.recordClose(reason, detail);
+    this.sendClose(reason);
+  }
+
+  private sendClose(reason: KnownClose): void {
+    this.closeSent = true;
+    this.sink.close(reason);
+  }
+
+  private recordClose(reason: KnownClose, detail: string | undefined): void {
     if (reason.kind !== 'shutdown') this.deps.metrics.error(reason.kind);
     // A drain closes every socket at once; its per-socket line is debug, the close line that follows is not.
     const level = reason === CLOSE.shuttingDown ? 'debug' : 'info';
-    this.log(level, 'closing connection', { event: 'closing', code: reason.code, reason: reason.reason });
-    this.whenIdle(() => {
-      if (this.transportGone) return;
-      if (this.opened) this.sink.sendBye(this.confirmed);
-      this.sink.close(reason);
-    });
+    const fields = { event: 'closing', code: reason.code, reason: reason.reason, ending: reason.ending };
+    this.log(level, 'closing connection', detail === undefined ? fields : { ...fields, detail });
   }
 
   sendHeartbeat(serialized: string, ts: string): void {

@@ -77,6 +77,18 @@ type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, ServerSideE
 const JSON_ESCAPE_FACTOR = 6;
 const PACKET_OVERHEAD_BYTES = 1024;
 
+/**
+ * What a stock socket.io-client (polling first) reads when polling is off: its
+ * connect_error is "xhr poll error" with `description` 403 and this message in the
+ * response body (`context.responseText`).
+ */
+export const POLLING_DISABLED = "polling is disabled on this server: connect with transports: ['websocket']";
+
+/** The engine.io transport a request asks for (?transport=). */
+function transportOf(url: string | undefined): string | null {
+  return new URL(url ?? '/', 'http://localhost').searchParams.get('transport');
+}
+
 class SocketIoSink implements TransportSink {
   readonly transport = 'socketio';
 
@@ -148,15 +160,24 @@ export class SocketIoGateway implements FleetChannel {
     private readonly deps: SocketIoGatewayDeps,
   ) {
     const { config } = deps;
+    const servesPolling = config.socketIoTransports.includes('polling');
     this.io = new Server(httpServer, {
       path: SOCKETIO_PATH,
       serveClient: false,
-      transports: [...config.socketIoTransports],
+      // engine.io always knows both, so that a polling handshake SOCKETIO_TRANSPORTS does not
+      // serve is refused below with a reason the client can read, not engine.io's bare
+      // 400 {"code":0,"message":"Transport unknown"}; no polling session can start either way.
+      transports: ['polling', 'websocket'],
       maxHttpBufferSize: config.maxMessageBytes * JSON_ESCAPE_FACTOR + PACKET_OVERHEAD_BYTES,
-      // New engine.io sessions (polling handshakes included) are refused while draining, and
-      // from pages ALLOWED_ORIGINS does not allow (WebSocket upgrades were checked by the router).
+      // New engine.io sessions (polling handshakes included) are refused while draining, over
+      // polling when it is off, and from pages ALLOWED_ORIGINS does not allow (WebSocket
+      // upgrades were checked by the router).
       allowRequest: (request, callback) => {
         if (deps.isDraining()) return callback('server shutting down', false);
+        if (!servesPolling && transportOf(request.url) === 'polling') {
+          deps.metrics.error('socketio_polling_refused');
+          return callback(POLLING_DISABLED, false);
+        }
         if (originAllowed(config.allowedOrigins, request.headers)) return callback(null, true);
         deps.metrics.error('origin_refused');
         callback('origin not allowed', false);

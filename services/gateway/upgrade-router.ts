@@ -1,9 +1,11 @@
 /**
  * The one owner of HTTP upgrades on the replica's port: refuses every upgrade
- * while draining (503) and from browser pages ALLOWED_ORIGINS does not allow (403),
- * sends /ws/chat/ to the plain endpoint and /socket.io/ to engine.io, and answers
- * anything else with 404. Refusals are plain HTTP
- * responses with a JSON body, then the socket is closed.
+ * while draining (503), over HTTP/1.0 (400: RFC 6455 §4.1 needs HTTP/1.1 or later)
+ * and from browser pages ALLOWED_ORIGINS does not allow (403), sends /ws/chat/ to
+ * the plain endpoint and /socket.io/ to engine.io, and answers anything else with
+ * 404. Refusals are plain HTTP responses with a JSON body; the socket is destroyed
+ * once the response is flushed, so a client that keeps its half open cannot hold
+ * a drain.
  *
  * It also keeps every upgraded socket until it closes. An upgraded socket leaves
  * the HTTP server's bookkeeping, yet server.close() waits for it; whatever is
@@ -42,6 +44,10 @@ export class UpgradeRouter {
     if (routes.isDraining()) {
       routes.metrics.error('upgrade_while_draining');
       return refuse(socket, 503, { error: 'shutting_down' }, requestId);
+    }
+    if (request.httpVersionMajor === 1 && request.httpVersionMinor === 0) {
+      routes.metrics.error('upgrade_http_version');
+      return refuse(socket, 400, { error: 'http_1_1_required' }, requestId);
     }
     if (!routes.originAllowed(request)) {
       routes.metrics.error('origin_refused');
@@ -92,6 +98,8 @@ export class UpgradeRouter {
 function refuse(socket: Duplex, status: number, body: object, requestId: string): void {
   if (!socket.writable) return void socket.destroy();
   const json = JSON.stringify(body);
+  // end() alone half-closes: a client that never closes its side would stay open, and tracked.
+  socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
       'Connection: close\r\n' +

@@ -3,7 +3,6 @@
  * assert on whole sequences (counts, heartbeats, bye, close).
  */
 import type { IncomingMessage } from 'node:http';
-import net from 'node:net';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket, { type RawData } from 'ws';
 import { eventually } from './processes.js';
@@ -180,33 +179,4 @@ async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: stri
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * Completes a WebSocket handshake on `path`, then reads nothing and answers
- * nothing unless told to (a peer that will never answer its close frame).
- */
-export function silentWebSocket(port: number, path = '/ws/chat/'): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => {
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-      );
-    });
-    socket.once('data', (chunk: Buffer) => {
-      if (chunk.toString().startsWith('HTTP/1.1 101')) resolve(socket);
-      else reject(new Error(`handshake failed: ${chunk.toString()}`));
-    });
-    socket.on('error', reject);
-  });
-}
-
-/** Writes one masked text frame (as a client must) of at most 125 bytes. */
-export function sendTextFrame(socket: net.Socket, text: string): void {
-  const payload = Buffer.from(text);
-  if (payload.length > 125) throw new Error('sendTextFrame handles short frames only');
-  const mask = Buffer.from([1, 2, 3, 4]);
-  const masked = payload.map((byte, index) => byte ^ mask[index % 4]!);
-  socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]));
 }

@@ -144,12 +144,12 @@ export class NativeStack {
     rmSync(this.runDir, { recursive: true, force: true });
   }
 
-  /** Starts a script of tools/ with this stack's settings, without waiting for it. */
-  spawn(script: string, args: string[] = []): ChildProcessByStdio<null, Readable, Readable> {
-    return spawnScript(script, args, this.env);
+  /** Starts a script of tools/ with this stack's settings (and `extraEnv` over them), without waiting for it. */
+  spawn(script: string, args: string[] = [], extraEnv: Record<string, string> = {}): ChildProcessByStdio<null, Readable, Readable> {
+    return spawnScript(script, args, { ...this.env, ...extraEnv });
   }
 
-  run(script: string, args: string[] = []): Promise<ScriptRun> {
-    return runScript(script, args, this.env);
+  run(script: string, args: string[] = [], extraEnv: Record<string, string> = {}): Promise<ScriptRun> {
+    return runScript(script, args, { ...this.env, ...extraEnv });
   }
 }
