@@ -32,7 +32,7 @@ check-prometheus: ## promtool check config (as the stack renders it), check rule
 test: test-deps lint typecheck check-scripts check-prometheus ## Everything CI runs: lint, typecheck, scripts, alert rules, then the mocha suite against real Redis, Nginx and Chromium
 	npm test
 
-test-containers: deps ## The container path for real (root and Docker or podman): image, Compose stack, release under traffic
+test-containers: ## The container path for real (npm ci first; Docker, or podman as root): image, Compose stack, release under traffic
 	npm run test:containers
 
 loadtest: deps ## Load test the running stack (make dev-up first): 5,000 sockets through Nginx; ARGS="--sockets 20000 ..." (builds dist/ only when a source changed)

@@ -53,7 +53,11 @@ main() {
   local build=1 live target started
   if [[ ${1:-} == --no-build ]]; then build=0; shift; fi
   engine_detect
-  [[ $ENGINE == docker ]] || engine_reachable || engine_start
+  if [[ $ENGINE == docker ]]; then
+    engine_reachable || die "the Docker engine does not answer (docker info)"
+  else
+    engine_reachable || engine_start
+  fi
   live=$(live_colour) || die "the Compose stack is not up: no running nginx_proxy container (make docker-up)"
   mkdir -p "$COMPOSE_RUN_DIR"
   exec 9>"$COMPOSE_RUN_DIR/promote.lock"
