@@ -31,6 +31,6 @@ export default tseslint.config(
       sourceType: 'commonjs',
       globals: { require: 'readonly', process: 'readonly', console: 'readonly', fetch: 'readonly', AbortSignal: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' },
     },
-    rules: { 'no-console': 'off', '@typescript-eslint/no-require-imports': 'off' },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, 'no-console': 'off', '@typescript-eslint/no-require-imports': 'off' },
   },
 );
