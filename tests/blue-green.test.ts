@@ -29,12 +29,15 @@ describe('blue/green release under live traffic', function () {
   this.timeout(120_000);
   let stack: NativeStack;
   let clients: ClosedLoopClient[] = [];
+  /** Here, not in the test: a failed assertion must not leave it polling (it kept mocha's process alive). */
+  let poller: HttpPoller | undefined;
 
   before(async () => {
     stack = await NativeStack.started({ replicas: 2, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS });
   });
 
   after(async () => {
+    await poller?.stop();
     await Promise.all(clients.map((client) => client.stop(1000).catch(() => undefined)));
     await stack?.destroy();
   });
@@ -46,7 +49,7 @@ describe('blue/green release under live traffic', function () {
     ];
     for (const client of clients) client.start();
     await eventually(() => clients.every((client) => client.counts.length >= 3), 'every client counting', 20_000);
-    const poller = new HttpPoller(stack.httpUrl);
+    poller = new HttpPoller(stack.httpUrl);
 
     const promotion: ScriptRun = await stack.promote();
     assert.equal(promotion.code, 0, promotion.output);

@@ -35,8 +35,12 @@ describe('promote.sh killed halfway, then re-run', function () {
 
   after(async () => {
     await Promise.all(clients.map((client) => client.stop(2000).catch(() => undefined)));
-    await stack?.destroy();
-    if (stack !== undefined) await killStackLeftovers(stack.runDir);
+    try {
+      await stack?.destroy();
+    } finally {
+      // Also when destroy() throws (dev-down failed): leftovers are exactly what it would leave.
+      if (stack !== undefined) await killStackLeftovers(stack.runDir);
+    }
   });
 
   /** Runs promote.sh as a process group and SIGKILLs the group once `killAt` shows in its output. Returns its output. */

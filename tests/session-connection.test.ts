@@ -12,7 +12,6 @@ import { Metrics } from '../shared/metrics.js';
 import { CLOSE, newSessionId, type ServerClose } from '../shared/protocol.js';
 import { RedisSessionStore, type OpenedSession, type SessionStore } from '../shared/session-store.js';
 import { SessionConnection, type TransportSink } from '../services/gateway/session-connection.js';
-import { range } from './support/clients.js';
 import { eventually, RedisServer } from './support/processes.js';
 
 /** A transport whose unread backlog the test sets; it records every write. */
@@ -97,37 +96,6 @@ describe('SessionConnection', () => {
     };
     return new SessionConnection(newSessionId(), sink, { request_id: 'test' }, deps);
   }
-
-  it('stops writing to a client that stopped reading, closes it with 1008, and counts it', async () => {
-    const sink = new RecordingSink();
-    const metrics = new Metrics();
-    const session = connection(sink, metrics);
-    session.open();
-    for (let i = 0; i < 3; i += 1) session.receive(1);
-    await eventually(() => sink.written.length === 3, 'three counts');
-    assert.deepEqual(sink.written, ['count 1', 'count 2', 'count 3']);
-
-    sink.backlog = 1001;
-    session.sendHeartbeat('{"ts":"t"}', 't');
-    session.receive(1);
-    await eventually(() => sink.closedWith !== undefined, 'the close');
-    assert.equal(sink.closedWith, CLOSE.slowConsumer);
-    // Nothing more was written but the bye (which the transport queues behind the backlog).
-    assert.deepEqual(sink.written, ['count 1', 'count 2', 'count 3', 'bye 3']);
-    const errors = await metrics.registry.getSingleMetric('wschat_errors_total')?.get();
-    assert.equal(errors?.values.find((value) => value.labels.kind === 'slow_consumer')?.value, 1);
-  });
-
-  it('keeps writing while the backlog stays at or under MAX_BUFFERED_BYTES', async () => {
-    const sink = new RecordingSink();
-    const session = connection(sink);
-    sink.backlog = 1000;
-    session.open();
-    for (let i = 0; i < 5; i += 1) session.receive(1);
-    await eventually(() => sink.written.length === 5, 'five counts');
-    assert.deepEqual(sink.written, range(1, 5).map((n) => `count ${n}`));
-    assert.equal(sink.closedWith, undefined);
-  });
 
   it('reports in the bye only counts it handed to the transport, when the client stops reading mid-burst', async () => {
     const sink = new RecordingSink();

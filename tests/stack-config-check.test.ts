@@ -28,7 +28,7 @@ describe('stack scripts refuse a bad replica configuration', function () {
   const replicaLog = (colour: string): string => path.join(stack.runDir, 'logs', `replica-${colour}-1.log`);
 
   it('dev-up stops before starting a replica, naming the variable', async () => {
-    const up = await stack.run('dev-up.sh', [], BAD);
+    const up = await stack.run('dev-up.sh', [], { env: BAD });
     assert.notEqual(up.code, 0, up.output);
     assert.match(up.output, NAMED);
     assert.equal(existsSync(replicaLog('blue')), false, 'a replica was started');
@@ -37,7 +37,7 @@ describe('stack scripts refuse a bad replica configuration', function () {
   it('promote stops before starting the new colour, naming the variable, and the live colour stays', async () => {
     const up = await stack.up();
     assert.equal(up.code, 0, up.output);
-    const promote = await stack.run('promote.sh', [], BAD);
+    const promote = await stack.run('promote.sh', [], { env: BAD });
     assert.equal(promote.code, 1, promote.output);
     assert.match(promote.output, NAMED);
     assert.match(promote.output, /blue is still live/);

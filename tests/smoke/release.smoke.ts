@@ -80,14 +80,21 @@ describe(`release smoke: ${version}`, () => {
         live.close();
         await live.waitClosed();
 
+        // Closed whatever the outcome: a client left open keeps this run (and so promote.sh) from ending.
         const plain = await PlainClient.connect(wsUrl(replica), live.sessionId);
-        plain.send('resumed');
-        assert.deepEqual(await plain.waitForCounts(1), [3]);
-        plain.close();
+        try {
+          plain.send('resumed');
+          assert.deepEqual(await plain.waitForCounts(1), [3]);
+        } finally {
+          plain.close();
+        }
         const socketIo = await SocketIoClient.connect(replica, live.sessionId);
-        socketIo.send('resumed again');
-        assert.deepEqual(await socketIo.waitForCounts(1), [4]);
-        socketIo.close();
+        try {
+          socketIo.send('resumed again');
+          assert.deepEqual(await socketIo.waitForCounts(1), [4]);
+        } finally {
+          socketIo.close();
+        }
       });
 
       it('delivers the fleet heartbeat', async () => {

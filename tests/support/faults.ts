@@ -124,12 +124,20 @@ export abstract class LoopClient {
   protected abstract transmit(text: string): void;
   protected abstract disconnect(): void;
 
-  /** Stops sending, waits for the answer in flight (if the connection still stands), disconnects. */
+  /**
+   * Stops sending, waits for the answer in flight (if the connection still stands),
+   * disconnects. It disconnects even when that answer never comes: a failed test's
+   * after hook stops its clients this way, and a client left connected would go on
+   * reconnecting forever and keep mocha's process alive.
+   */
   async stop(timeoutMs = 5000): Promise<void> {
     this.stopped = true;
     clearTimeout(this.thinkTimer);
-    await eventually(() => !this.awaiting || !this.connected(), 'the last answer', timeoutMs);
-    this.disconnect();
+    try {
+      await eventually(() => !this.awaiting || !this.connected(), 'the last answer', timeoutMs);
+    } finally {
+      this.disconnect();
+    }
   }
 
   protected onConnected(): void {

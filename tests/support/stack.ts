@@ -3,7 +3,7 @@
  * tools/promote.sh, tools/dev-down.sh) in a temporary run folder on free ports,
  * so a test exercises exactly what an operator runs.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -14,6 +14,25 @@ import { freePort } from './processes.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
+/**
+ * Every script started and not yet exited, each the leader of a process group of its
+ * own (its builds, its smoke run). A script a failed or timed-out test left running
+ * holds the stack's lock, so dev-down would be refused and leave the whole stack
+ * running: destroy() kills them first, and so does this process's exit.
+ */
+const runningScripts = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of runningScripts) killGroup(child);
+});
+
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // The group is gone already.
+  }
+}
+
 export interface ScriptRun {
   code: number | null;
   output: string;
@@ -22,16 +41,32 @@ export interface ScriptRun {
 
 export type Colour = 'blue' | 'green';
 
-/** Starts `tools/SCRIPT` with `env` over this process's environment, without waiting for it. */
+export interface ScriptOptions {
+  /** Settings over the stack's own. */
+  env?: Record<string, string>;
+  /** The tree whose tools/ to run (a SourceCopy's); the repository by default. */
+  root?: string;
+}
+
+/**
+ * Starts `ROOT/tools/SCRIPT` with `env` over this process's environment, without
+ * waiting for it, in a process group of its own: a teardown (or the exit hook) can
+ * kill the script with everything it started (setsid'd replicas aside).
+ */
 export function spawnScript(
   script: string,
   args: string[],
   env: Record<string, string>,
+  root = repoRoot,
 ): ChildProcessByStdio<null, Readable, Readable> {
-  return spawn('bash', [path.join(repoRoot, 'tools', script), ...args], {
+  const child = spawn('bash', [path.join(root, 'tools', script), ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  runningScripts.add(child);
+  child.once('exit', () => runningScripts.delete(child));
+  return child;
 }
 
 /** Runs `tools/SCRIPT` to its end: exit code, stdout and stderr interleaved, duration. */
@@ -75,6 +110,9 @@ export interface StackSettings {
 }
 
 export class NativeStack {
+  /** This stack's scripts still running (runningScripts holds every stack's, for the exit hook). */
+  private readonly scripts = new Set<ChildProcess>();
+
   private constructor(
     readonly runDir: string,
     readonly env: Record<string, string>,
@@ -130,26 +168,42 @@ export class NativeStack {
     return this.run('dev-up.sh');
   }
 
-  promote(colour?: Colour): Promise<ScriptRun> {
-    return this.run('promote.sh', colour === undefined ? [] : [colour]);
+  /** tools/promote.sh; `root`: the tree whose script (and so whose code) releases the colour, e.g. a SourceCopy. */
+  promote(colour?: Colour, root = repoRoot): Promise<ScriptRun> {
+    return this.run('promote.sh', colour === undefined ? [] : [colour], { root });
   }
 
   status(): Promise<ScriptRun> {
     return this.run('status.sh');
   }
 
-  /** Stops everything and removes the run folder. */
+  /**
+   * Stops everything and removes the run folder. A script still running (the test
+   * failed or timed out while it ran) is killed first, so dev-down can take the lock;
+   * if dev-down still fails, the run folder (with its pidfiles) is kept and the error
+   * names it, rather than leaving processes nothing records any more.
+   */
   async destroy(): Promise<void> {
-    await this.run('dev-down.sh');
+    const stuck = [...this.scripts].filter((child) => child.exitCode === null && child.signalCode === null);
+    for (const child of stuck) {
+      process.stdout.write(`      killing ${child.spawnargs.slice(1).join(' ')} (pid ${child.pid}), still running at teardown\n`);
+      killGroup(child);
+    }
+    await Promise.all(stuck.map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve)))));
+    const down = await this.run('dev-down.sh');
+    if (down.code !== 0) throw new Error(`tools/dev-down.sh exited with ${down.code}; run folder kept: ${this.runDir}\n${down.output}`);
     rmSync(this.runDir, { recursive: true, force: true });
   }
 
-  /** Starts a script of tools/ with this stack's settings (and `extraEnv` over them), without waiting for it. */
-  spawn(script: string, args: string[] = [], extraEnv: Record<string, string> = {}): ChildProcessByStdio<null, Readable, Readable> {
-    return spawnScript(script, args, { ...this.env, ...extraEnv });
+  /** Starts a script of tools/ (of `options.root`'s tree) with this stack's settings and `options.env` over them, without waiting for it. */
+  spawn(script: string, args: string[] = [], options: ScriptOptions = {}): ChildProcessByStdio<null, Readable, Readable> {
+    const child = spawnScript(script, args, { ...this.env, ...options.env }, options.root);
+    this.scripts.add(child);
+    child.once('exit', () => this.scripts.delete(child));
+    return child;
   }
 
-  run(script: string, args: string[] = [], extraEnv: Record<string, string> = {}): Promise<ScriptRun> {
-    return runScript(script, args, { ...this.env, ...extraEnv });
+  run(script: string, args: string[] = [], options: ScriptOptions = {}): Promise<ScriptRun> {
+    return collect(this.spawn(script, args, options));
   }
 }

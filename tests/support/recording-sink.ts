@@ -1,0 +1,51 @@
+/**
+ * A TransportSink that records, in one ordered list, everything SessionConnection
+ * asked it to write or do, so a test asserts whole sequences (counts, bye, close)
+ * including their order. Its unread backlog and whether it can pause are set by the test.
+ */
+import type { Ack, TransportSink } from '../../services/gateway/session-connection.js';
+import type { Transport } from '../../shared/metrics.js';
+import type { ServerClose } from '../../shared/protocol.js';
+
+export class RecordingSink implements TransportSink {
+  /** `count n`, `heartbeat ts`, `bye n`, `close code`, `pause`, `resume`, in the order asked. */
+  readonly events: string[] = [];
+  closedWith: ServerClose | undefined;
+  /** What bufferedBytes() answers: the bytes a client has not read yet. */
+  backlog = 0;
+  /** What pause() answers: false for a transport that cannot stop reading. */
+  canPause = true;
+
+  constructor(readonly transport: Transport = 'plain') {}
+
+  /** Only what a client would receive: counts, heartbeats and the bye. */
+  get written(): string[] {
+    return this.events.filter((event) => /^(count|heartbeat|bye) /.test(event));
+  }
+
+  sendCount(count: number, ack: Ack | undefined): void {
+    this.events.push(`count ${count}`);
+    // As socket.io's sink does: the ack carries the same reply.
+    ack?.({ count });
+  }
+  sendHeartbeat(_serialized: string, ts: string): void {
+    this.events.push(`heartbeat ${ts}`);
+  }
+  sendBye(total: number): void {
+    this.events.push(`bye ${total}`);
+  }
+  close(reason: ServerClose): void {
+    this.closedWith = reason;
+    this.events.push(`close ${reason.code}`);
+  }
+  bufferedBytes(): number {
+    return this.backlog;
+  }
+  pause(): boolean {
+    if (this.canPause) this.events.push('pause');
+    return this.canPause;
+  }
+  resume(): void {
+    this.events.push('resume');
+  }
+}

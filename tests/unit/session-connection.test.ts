@@ -1,0 +1,334 @@
+/**
+ * SessionConnection in-process, with a store the test answers by hand (in any order,
+ * failures included) and a transport that records every write: the FIFO, the guard
+ * after a store failure, backpressure, and every close path. No Redis, no socket.
+ */
+import assert from 'node:assert/strict';
+import { createLogger } from '../../shared/logger.js';
+import { Metrics } from '../../shared/metrics.js';
+import { CLOSE, newSessionId } from '../../shared/protocol.js';
+import { ABNORMAL_CLOSURE, SessionConnection, type ConnectionDeps } from '../../services/gateway/session-connection.js';
+import { range } from '../support/clients.js';
+import { ManualStore, settled } from '../support/manual-store.js';
+import { RecordingSink } from '../support/recording-sink.js';
+
+const MAX_MESSAGE_BYTES = 1024;
+const MAX_BUFFERED_BYTES = 1000;
+
+interface Harness {
+  connection: SessionConnection;
+  store: ManualStore;
+  sink: RecordingSink;
+  metrics: Metrics;
+}
+
+/** A connection over a ManualStore and a RecordingSink; `deps` overrides the limits. */
+function harness(deps: Partial<ConnectionDeps> = {}, sink = new RecordingSink()): Harness {
+  const store = new ManualStore();
+  const metrics = new Metrics();
+  const connection = new SessionConnection(newSessionId(), sink, { request_id: 'unit' }, {
+    store,
+    metrics,
+    // Error level: the warn line of a store failure would only clutter the reporter.
+    logger: createLogger({ level: 'error', replica: 'unit', version: 'blue' }),
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    maxInflight: 64,
+    maxMessagesPerSecond: 0,
+    maxBufferedBytes: MAX_BUFFERED_BYTES,
+    ...deps,
+  });
+  return { connection, store, sink, metrics };
+}
+
+/** An opened connection: the open answered with `count` (a resumed session when above 0). */
+async function opened(count = 0, deps: Partial<ConnectionDeps> = {}, sink?: RecordingSink): Promise<Harness> {
+  const h = harness(deps, sink);
+  h.connection.open();
+  h.store.opens[0]!.resolve({ count, resumed: count > 0 });
+  await settled();
+  return h;
+}
+
+/** The value of one series of `name` in the connection's registry (undefined when absent). */
+async function metric(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const values = (await metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
+  return values.find((value) => Object.entries(labels).every(([key, wanted]) => value.labels[key] === wanted))?.value;
+}
+
+const counts = (from: number, to: number): string[] => range(from, to).map((n) => `count ${n}`);
+
+describe('SessionConnection (unit)', () => {
+  describe('the FIFO', () => {
+    it('writes nothing before the open is answered, then counts 1, 2, 3 although the store answered 3, 2, 1', async () => {
+      const { connection, store, sink } = harness();
+      connection.open();
+      for (let i = 0; i < 3; i += 1) connection.receive(1);
+      assert.equal(store.increments.length, 3, 'every increment starts at once (a burst is pipelined)');
+      for (const n of [3, 2, 1]) store.nthIncrement(n).resolve(n);
+      await settled();
+      assert.deepEqual(sink.events, [], 'nothing may go out before the open is answered');
+
+      store.opens[0]!.resolve({ count: 0, resumed: false });
+      await settled();
+      assert.deepEqual(sink.events, counts(1, 3), 'counts leave in arrival order, whatever order the store answered in');
+      connection.close(CLOSE.shuttingDown);
+      await settled();
+      assert.deepEqual(sink.events, [...counts(1, 3), 'bye 3', 'close 1001'], 'the bye carries the last count sent');
+    });
+
+    it('holds a count whose answer came early until every message before it was answered', async () => {
+      const { connection, store, sink } = await opened();
+      for (let i = 0; i < 4; i += 1) connection.receive(1);
+      store.nthIncrement(2).resolve(2);
+      store.nthIncrement(4).resolve(4);
+      await settled();
+      assert.deepEqual(sink.written, [], 'message 1 is not answered yet: nothing may overtake it');
+      store.nthIncrement(1).resolve(1);
+      await settled();
+      assert.deepEqual(sink.written, counts(1, 2), 'message 3 is still unanswered: 4 waits behind it');
+      store.nthIncrement(3).resolve(3);
+      await settled();
+      assert.deepEqual(sink.written, counts(1, 4));
+    });
+
+    it('gives each message its own ack with its own count', async () => {
+      const { connection, store } = await opened();
+      const acks: Array<[string, number]> = [];
+      connection.receive(1, ({ count }) => acks.push(['first', count]));
+      connection.receive(1, ({ count }) => acks.push(['second', count]));
+      store.nthIncrement(2).resolve(2);
+      store.nthIncrement(1).resolve(1);
+      await settled();
+      assert.deepEqual(acks, [['first', 1], ['second', 2]]);
+    });
+
+    it('answers what it received before a drain, then bye with that total and 1001', async () => {
+      const { connection, store, sink } = await opened(7);
+      connection.receive(1);
+      connection.receive(1);
+      connection.close(CLOSE.shuttingDown);
+      connection.receive(1);
+      await settled();
+      assert.deepEqual(sink.events, [], 'the bye waits for the answers of messages received before the close');
+      assert.equal(store.increments.length, 2, 'a message after the close decision is not counted (the client re-sends it)');
+      store.nthIncrement(2).resolve(9);
+      store.nthIncrement(1).resolve(8);
+      await settled();
+      assert.deepEqual(sink.events, ['count 8', 'count 9', 'bye 9', 'close 1001']);
+    });
+
+    it('says bye with the resumed count when a resumed session sent nothing', async () => {
+      const { connection, sink } = await opened(41);
+      connection.close(CLOSE.shuttingDown);
+      await settled();
+      assert.deepEqual(sink.events, ['bye 41', 'close 1001']);
+    });
+  });
+
+  describe('a store failure', () => {
+    for (const order of [[1, 2, 3], [3, 2, 1]]) {
+      it(`sends no count queued behind a failed increment (answers in the order ${order.join(', ')}): count 1, bye 1, close 1013`, async () => {
+        const { connection, store, sink, metrics } = await opened();
+        for (let i = 0; i < 3; i += 1) connection.receive(1);
+        for (const n of order) {
+          if (n === 2) store.nthIncrement(2).reject(new Error('Command timed out'));
+          else store.nthIncrement(n).resolve(n);
+        }
+        await settled();
+        assert.ok(!sink.written.includes('count 3'), `a count after a failed one reached the client: ${sink.events.join(', ')}`);
+        assert.deepEqual(sink.events, ['count 1', 'bye 1', 'close 1013'], 'the bye reports the last count the client got');
+        assert.equal(sink.closedWith, CLOSE.storeUnavailable);
+        assert.equal(await metric(metrics, 'wschat_errors_total', { kind: 'store_unavailable' }), 1);
+      });
+    }
+
+    it('closes with 1013 and no bye when the open fails, and never counts the messages that arrived meanwhile', async () => {
+      const { connection, store, sink } = harness();
+      connection.open();
+      connection.receive(1);
+      connection.receive(1);
+      store.opens[0]!.reject(new Error('ECONNREFUSED'));
+      store.nthIncrement(1).resolve(1);
+      store.nthIncrement(2).resolve(2);
+      await settled();
+      // No bye: nothing was confirmed to this client, so it has no total to report.
+      assert.deepEqual(sink.events, ['close 1013']);
+    });
+
+    it('drops the messages waiting for a slot: they are never sent to the store (the client re-sends them)', async () => {
+      const { connection, store, sink } = await opened(0, { maxInflight: 2 });
+      for (let i = 0; i < 4; i += 1) connection.receive(1);
+      assert.equal(store.increments.length, 2);
+      store.nthIncrement(1).reject(new Error('Command timed out'));
+      store.nthIncrement(2).resolve(2);
+      await settled();
+      assert.equal(store.increments.length, 2, 'no increment after the failure');
+      // Reading resumes (so the close handshake can complete); the bye reports what was confirmed: nothing.
+      assert.deepEqual(sink.events, ['pause', 'resume', 'bye 0', 'close 1013']);
+    });
+  });
+
+  describe('backpressure', () => {
+    it('pauses at MAX_INFLIGHT, counts what was already read in order, resumes at half', async () => {
+      const { connection, store, sink } = await opened(0, { maxInflight: 4 });
+      for (let i = 0; i < 6; i += 1) connection.receive(1);
+      assert.equal(store.increments.length, 4, 'at most MAX_INFLIGHT increments at a time');
+      assert.deepEqual(sink.events, ['pause']);
+      for (let n = 1; n <= 6; n += 1) {
+        store.nthIncrement(n).resolve(n);
+        await settled();
+        assert.equal(store.increments.length, Math.min(6, n + 4), `a freed slot takes the next waiting message (after ${n})`);
+      }
+      // Resumed once in flight fell to half (after the 4th answer, nothing waiting any more).
+      assert.deepEqual(sink.events, ['pause', ...counts(1, 4), 'resume', ...counts(5, 6)]);
+    });
+
+    it('closes a transport that cannot pause with 1008 past MAX_INFLIGHT, after answering what it took', async () => {
+      const sink = new RecordingSink('socketio');
+      sink.canPause = false;
+      const { connection, store } = await opened(0, { maxInflight: 4 }, sink);
+      for (let i = 0; i < 5; i += 1) connection.receive(1);
+      assert.equal(store.increments.length, 4, 'the message over the bound is not counted');
+      for (let n = 4; n >= 1; n -= 1) store.nthIncrement(n).resolve(n);
+      await settled();
+      assert.deepEqual(sink.events, [...counts(1, 4), 'bye 4', 'close 1008']);
+      assert.equal(sink.closedWith, CLOSE.tooManyInflight);
+    });
+
+    it('counts the messages waiting for a slot when a drain starts, before the bye', async () => {
+      const { connection, store, sink } = await opened(0, { maxInflight: 2 });
+      for (let i = 0; i < 4; i += 1) connection.receive(1);
+      connection.close(CLOSE.shuttingDown);
+      assert.equal(store.increments.length, 4, 'received before the close decision: counted');
+      for (const n of [4, 1, 3, 2]) store.nthIncrement(n).resolve(n);
+      await settled();
+      assert.deepEqual(sink.written, [...counts(1, 4), 'bye 4']);
+      assert.equal(sink.events.at(-1), 'close 1001');
+    });
+  });
+
+  describe('a client that stops reading', () => {
+    it('stops writing past MAX_BUFFERED_BYTES, closes it with 1008, and counts it', async () => {
+      const { connection, store, sink, metrics } = await opened();
+      for (let i = 0; i < 3; i += 1) connection.receive(1);
+      for (let n = 1; n <= 3; n += 1) store.nthIncrement(n).resolve(n);
+      await settled();
+      assert.deepEqual(sink.written, counts(1, 3));
+
+      sink.backlog = MAX_BUFFERED_BYTES + 1;
+      connection.sendHeartbeat('{"ts":"t"}', 't');
+      connection.receive(1);
+      await settled();
+      assert.equal(store.increments.length, 3, 'the heartbeat found the backlog: the message after it is not counted');
+      assert.equal(sink.closedWith, CLOSE.slowConsumer);
+      // Nothing more was written but the bye (which the transport queues behind the backlog).
+      assert.deepEqual(sink.events, [...counts(1, 3), 'bye 3', 'close 1008']);
+      assert.equal(await metric(metrics, 'wschat_errors_total', { kind: 'slow_consumer' }), 1);
+    });
+
+    it('keeps writing while the backlog stays at or under MAX_BUFFERED_BYTES', async () => {
+      const sink = new RecordingSink();
+      sink.backlog = MAX_BUFFERED_BYTES;
+      const { connection, store } = await opened(0, {}, sink);
+      for (let i = 0; i < 5; i += 1) connection.receive(1);
+      for (let n = 1; n <= 5; n += 1) store.nthIncrement(n).resolve(n);
+      connection.sendHeartbeat('{"ts":"t"}', 't');
+      await settled();
+      assert.deepEqual(sink.written, ['heartbeat t', ...counts(1, 5)]);
+      assert.equal(sink.closedWith, undefined);
+    });
+  });
+
+  describe('closes', () => {
+    it('answers an oversized message with bye (the last count) and 1009, without counting it', async () => {
+      const { connection, store, sink, metrics } = await opened(2);
+      connection.receive(MAX_MESSAGE_BYTES);
+      connection.receive(MAX_MESSAGE_BYTES + 1);
+      store.nthIncrement(1).resolve(3);
+      await settled();
+      assert.equal(store.increments.length, 1);
+      assert.deepEqual(sink.events, ['count 3', 'bye 3', 'close 1009']);
+      assert.equal(await metric(metrics, 'wschat_errors_total', { kind: 'message_too_big' }), 1);
+    });
+
+    it('closes a flood with 1008 once the burst (twice MAX_MESSAGES_PER_SECOND) is spent', async () => {
+      const { connection, store, sink } = await opened(0, { maxMessagesPerSecond: 2 });
+      for (let i = 0; i < 5; i += 1) connection.receive(1);
+      assert.equal(store.increments.length, 4, 'a burst of 4 is allowed, the 5th message is over the rate');
+      for (let n = 1; n <= 4; n += 1) store.nthIncrement(n).resolve(n);
+      await settled();
+      assert.deepEqual(sink.events, [...counts(1, 4), 'bye 4', 'close 1008']);
+      assert.equal(sink.closedWith, CLOSE.rateLimited);
+    });
+
+    it('keeps the first reason: a second close changes nothing', async () => {
+      const { connection, sink, metrics } = await opened(5);
+      connection.close(CLOSE.shuttingDown);
+      connection.close(CLOSE.messageTooBig);
+      await settled();
+      assert.deepEqual(sink.events, ['bye 5', 'close 1001']);
+      assert.equal(await metric(metrics, 'wschat_errors_total', { kind: 'message_too_big' }), 0);
+    });
+
+    it('sends heartbeats while open and none once it decided to close', async () => {
+      const { connection, sink } = await opened();
+      connection.sendHeartbeat('{"ts":"a"}', 'a');
+      connection.close(CLOSE.shuttingDown);
+      connection.sendHeartbeat('{"ts":"b"}', 'b');
+      await settled();
+      assert.deepEqual(sink.events, ['heartbeat a', 'bye 0', 'close 1001']);
+    });
+
+    it('never closes synchronously (callers are inside a transport event)', async () => {
+      const { connection, sink } = await opened();
+      connection.close(CLOSE.shuttingDown);
+      assert.deepEqual(sink.events, []);
+      await settled();
+      assert.deepEqual(sink.events, ['bye 0', 'close 1001']);
+    });
+  });
+
+  describe('the transport going away', () => {
+    it('writes nothing after the socket closed, not even the answers already on their way', async () => {
+      const { connection, store, sink } = await opened();
+      connection.receive(1);
+      connection.receive(1);
+      connection.transportClosed(ABNORMAL_CLOSURE);
+      connection.close(CLOSE.shuttingDown);
+      store.nthIncrement(1).resolve(1);
+      store.nthIncrement(2).resolve(2);
+      await settled();
+      assert.deepEqual(sink.events, []);
+    });
+
+    it('keeps connections_active and messages_total true through open, three messages and a close', async () => {
+      const { connection, store, metrics } = harness();
+      const plain = { transport: 'plain' };
+      connection.open();
+      assert.equal(await metric(metrics, 'wschat_connections_active', plain), 1, 'counted active from the open');
+      store.opens[0]!.resolve({ count: 0, resumed: false });
+      for (let i = 0; i < 3; i += 1) connection.receive(1);
+      assert.equal(await metric(metrics, 'wschat_messages_inflight'), 3);
+      for (let n = 1; n <= 3; n += 1) store.nthIncrement(n).resolve(n);
+      await settled();
+      assert.equal(await metric(metrics, 'wschat_messages_total', plain), 3);
+      assert.equal(await metric(metrics, 'wschat_messages_inflight'), 0);
+      connection.transportClosed(1000);
+      connection.transportClosed(1000);
+      assert.equal(await metric(metrics, 'wschat_connections_active', plain), 0, 'decremented once, however often the transport reports the close');
+      assert.equal(await metric(metrics, 'wschat_connections_closed_total', { transport: 'plain', code: 'client' }), 1);
+    });
+
+    it('labels a close by who started it: the server code, or abnormal', async () => {
+      const byServer = await opened();
+      byServer.connection.close(CLOSE.shuttingDown);
+      await settled();
+      byServer.connection.transportClosed(1001);
+      assert.equal(await metric(byServer.metrics, 'wschat_connections_closed_total', { code: '1001' }), 1);
+
+      const dropped = await opened();
+      dropped.connection.transportClosed(ABNORMAL_CLOSURE);
+      assert.equal(await metric(dropped.metrics, 'wschat_connections_closed_total', { code: 'abnormal' }), 1);
+    });
+  });
+});
