@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { range } from './support/clients.js';
-import { percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from './support/closed-loop.js';
+import { assertUnbroken, percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from './support/closed-loop.js';
 import { HttpPoller } from './support/http-poller.js';
 import { eventually } from './support/processes.js';
 import { NativeStack, type ScriptRun } from './support/stack.js';
@@ -68,21 +68,7 @@ describe('blue/green release under live traffic', function () {
 
     const redis = new Redis(`redis://127.0.0.1:${stack.env.REDIS_PORT}`);
     try {
-      for (const [index, client] of clients.entries()) {
-        const label = `client ${index} (${client instanceof PlainLoopClient ? 'plain' : 'socket.io'})`;
-        assert.deepEqual(client.counts, range(1, client.counts.length), `${label}: counts are 1..N, no gap, no repeat`);
-        assert.equal(client.handshakeFailures, 0, `${label}: failed handshakes`);
-        // The plain clients are the client library: one close, the drain's, and nothing it had to give up on.
-        if (client instanceof PlainLoopClient) assert.deepEqual(client.closes, [1001], `${label}: closes`);
-        const [bye] = client.byes;
-        assert.ok(bye !== undefined && bye.total >= 3, `${label}: bye ${JSON.stringify(bye)}`);
-        assert.equal(bye.total, bye.lastCount, `${label}: the bye total is the last count before it`);
-        assert.equal(
-          Number(await redis.get(`wschat:session:${client.session}`)),
-          client.counts.length,
-          `${label}: Redis holds exactly the counts the client saw`,
-        );
-      }
+      assertUnbroken(clients, await redis.mget(clients.map((client) => `wschat:session:${client.session}`)), 1);
     } finally {
       redis.disconnect();
     }

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { range } from '../support/clients.js';
-import { percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from '../support/closed-loop.js';
+import { assertUnbroken, percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from '../support/closed-loop.js';
 import { ComposeStack } from '../support/compose-stack.js';
 import { HttpPoller } from '../support/http-poller.js';
 import { eventually } from '../support/processes.js';
@@ -155,16 +155,7 @@ describe('Compose stack (containers)', function () {
       await poller.stop();
       await Promise.all(clients.map((client) => client.stop()));
 
-      const stored = await stack.redisValues(clients.map((client) => `wschat:session:${client.session}`));
-      for (const [index, client] of clients.entries()) {
-        const label = `client ${index} (${client instanceof PlainLoopClient ? 'plain' : 'socket.io'})`;
-        assert.deepEqual(client.counts, range(1, client.counts.length), `${label}: counts are 1..N, no gap, no repeat`);
-        assert.equal(client.handshakeFailures, 0, `${label}: failed handshakes`);
-        if (client instanceof PlainLoopClient) assert.deepEqual(client.closes, [1001, 1001], `${label}: closes`);
-        assert.equal(client.byes.length, 2, `${label}: one bye per release`);
-        for (const bye of client.byes) assert.equal(bye.total, bye.lastCount, `${label}: the bye total is the last count before it`);
-        assert.equal(Number(stored[index]), client.counts.length, `${label}: Redis holds exactly the counts the client saw`);
-      }
+      assertUnbroken(clients, await stack.redisValues(clients.map((client) => `wschat:session:${client.session}`)), promotions.length);
       assert.deepEqual(poller.failures, [], `HTTP requests through Nginx that failed (of ${poller.requests})`);
 
       const reconnects = clients.flatMap((client) => client.reconnectMs);

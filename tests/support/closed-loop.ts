@@ -7,6 +7,7 @@
  * test needs to prove that nothing was lost: every count, every bye, every close,
  * reconnect times and failed handshakes.
  */
+import assert from 'node:assert/strict';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { ChatClient } from '../../shared/client/chat-client.js';
@@ -214,4 +215,24 @@ export function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/**
+ * What releases under live traffic must leave at every client, after `releases` of
+ * them: counts 1..N with no gap and no repeat, no failed handshake, one bye per
+ * release carrying the last count the client had seen, on the plain clients (the
+ * client library) exactly one drain close (1001) per release and nothing else, and
+ * the store holding exactly N (`stored[i]`: client i's stored count, as Redis gave it).
+ */
+export function assertUnbroken(clients: ClosedLoopClient[], stored: Array<string | null>, releases: number): void {
+  for (const [index, client] of clients.entries()) {
+    const label = `client ${index} (${client instanceof PlainLoopClient ? 'plain' : 'socket.io'})`;
+    const expected = Array.from({ length: client.counts.length }, (_, at) => at + 1);
+    assert.deepEqual(client.counts, expected, `${label}: counts are 1..N, no gap, no repeat`);
+    assert.equal(client.handshakeFailures, 0, `${label}: failed handshakes`);
+    if (client instanceof PlainLoopClient) assert.deepEqual(client.closes, Array(releases).fill(1001), `${label}: closes`);
+    assert.equal(client.byes.length, releases, `${label}: one bye per release`);
+    for (const bye of client.byes) assert.equal(bye.total, bye.lastCount, `${label}: the bye total is the last count before it`);
+    assert.equal(Number(stored[index]), client.counts.length, `${label}: Redis holds exactly the counts the client saw`);
+  }
 }
