@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { eventually, freePort } from './processes.js';
+import { eventually, freePort, killAll } from './processes.js';
 
 export const TLS_MASTER_NAME = 'wschat-tls-primary';
 
@@ -71,16 +71,7 @@ export class RedisTlsSet {
   }
 
   async destroy(): Promise<void> {
-    await Promise.all(
-      this.children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGKILL');
-          }),
-      ),
-    );
+    await killAll(this.children);
     rmSync(this.dir, { recursive: true, force: true });
   }
 

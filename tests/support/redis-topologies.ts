@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { eventually, freePort } from './processes.js';
+import { eventually, freePort, killAll } from './processes.js';
 
 class Nodes {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'wschat-redis-topology-'));
@@ -24,16 +24,7 @@ class Nodes {
   }
 
   async destroy(): Promise<void> {
-    await Promise.all(
-      this.children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGKILL');
-          }),
-      ),
-    );
+    await killAll(this.children);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
