@@ -97,13 +97,19 @@ describe('SessionConnection', () => {
     return new SessionConnection(newSessionId(), sink, { request_id: 'test' }, deps);
   }
 
-  it('reports in the bye only counts it handed to the transport, when the client stops reading mid-burst', async () => {
+  /** A connection over Redis whose answers the test releases: opened, `messages` received, all of it waiting at the store. */
+  async function heldConnection(messages: number, metrics = new Metrics()): Promise<{ sink: RecordingSink; store: HeldStore; session: SessionConnection }> {
     const sink = new RecordingSink();
     const store = new HeldStore();
-    const session = connection(sink, new Metrics(), store);
+    const session = connection(sink, metrics, store);
     session.open();
-    session.receive(1);
+    for (let i = 0; i < messages; i += 1) session.receive(1);
     await settled();
+    return { sink, store, session };
+  }
+
+  it('reports in the bye only counts it handed to the transport, when the client stops reading mid-burst', async () => {
+    const { sink, store, session } = await heldConnection(1);
     store.releaseAll();
     await eventually(() => sink.written.length === 1, 'count 1');
     session.receive(1);
@@ -118,13 +124,7 @@ describe('SessionConnection', () => {
 
   describe('close endings', () => {
     it("'bye': answers what it received (Redis slow or not), then the bye, then the close", async () => {
-      const sink = new RecordingSink();
-      const store = new HeldStore();
-      const session = connection(sink, new Metrics(), store);
-      session.open();
-      session.receive(1);
-      session.receive(1);
-      await settled();
+      const { sink, store, session } = await heldConnection(2);
       session.close(CLOSE.shuttingDown);
       await settled();
       assert.equal(sink.closedWith, undefined, 'the close waits for the counts');
@@ -136,13 +136,8 @@ describe('SessionConnection', () => {
 
     for (const reason of [CLOSE.protocolError, CLOSE.invalidUtf8]) {
       it(`'fail' (${reason.code}): the close at once with messages awaiting Redis, no bye, and nothing written after`, async () => {
-        const sink = new RecordingSink();
-        const store = new HeldStore();
         const metrics = new Metrics();
-        const session = connection(sink, metrics, store);
-        session.open();
-        session.receive(1);
-        await settled();
+        const { sink, store, session } = await heldConnection(1, metrics);
         assert.equal(store.waiting, 1);
         session.close(reason);
         assert.equal(sink.closedWith, reason, 'closed synchronously, without waiting for Redis');
@@ -159,12 +154,7 @@ describe('SessionConnection', () => {
     }
 
     it("'fail' takes over from a 'bye' close still waiting for Redis", async () => {
-      const sink = new RecordingSink();
-      const store = new HeldStore();
-      const session = connection(sink, new Metrics(), store);
-      session.open();
-      session.receive(1);
-      await settled();
+      const { sink, store, session } = await heldConnection(1);
       session.close(CLOSE.shuttingDown);
       session.close(CLOSE.protocolError);
       assert.equal(sink.closedWith, CLOSE.protocolError);

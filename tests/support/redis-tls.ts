@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { eventually, freePort, killAll } from './processes.js';
+import { answersPing, eventually, freePort, killAll } from './processes.js';
 
 export const TLS_MASTER_NAME = 'wschat-tls-primary';
 
@@ -103,16 +103,7 @@ export class RedisTlsSet {
     this.children.push(child);
   }
 
-  private async answers(port: number): Promise<boolean> {
-    const probe = new Redis({ host: '127.0.0.1', port, tls: { ca: readFileSync(this.caFile) }, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      probe.disconnect();
-    }
+  private answers(port: number): Promise<boolean> {
+    return answersPing({ host: '127.0.0.1', port, tls: { ca: readFileSync(this.caFile) } });
   }
 }

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { eventually, freePort, killAll } from './processes.js';
+import { answersPing, eventually, freePort, killAll } from './processes.js';
 
 class Nodes {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'wschat-redis-topology-'));
@@ -29,19 +29,6 @@ class Nodes {
   }
 }
 
-async function ping(port: number): Promise<boolean> {
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
-
 /** Three primaries, no replicas, the 16,384 slots split by redis-cli. */
 export class RedisClusterSet {
   private constructor(
@@ -55,7 +42,7 @@ export class RedisClusterSet {
     for (const port of ports) nodes.start(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`]);
     const set = new RedisClusterSet(nodes, ports);
     try {
-      for (const port of ports) await eventually(() => ping(port), `cluster node ${port}`, 5000, 50);
+      for (const port of ports) await eventually(() => answersPing({ host: '127.0.0.1', port }), `cluster node ${port}`, 5000, 50);
       const created = spawnSync(
         'redis-cli',
         ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'],
@@ -131,7 +118,7 @@ export class RedisSentinelSet {
         ].join('\n'),
       );
       nodes.start(sentinelPort, [config, '--sentinel']);
-      for (const port of [primaryPort, replicaPort, sentinelPort]) await eventually(() => ping(port), `redis ${port}`, 5000, 50);
+      for (const port of [primaryPort, replicaPort, sentinelPort]) await eventually(() => answersPing({ host: '127.0.0.1', port }), `redis ${port}`, 5000, 50);
       await eventually(async () => await set.replicaLinkUp(), 'the replica in sync', 10_000, 100);
       // The sentinel finds replicas through the primary's INFO, every 10 s: no failover before that.
       await eventually(async () => await set.sentinelSeesReplica(), 'the sentinel to know the replica', 20_000, 200);
