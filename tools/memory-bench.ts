@@ -19,7 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PlainClient, SocketIoClient } from '../tests/support/clients.js';
 import { Inspector } from '../tests/support/inspector.js';
-import { eventually, freePort, RedisServer, ReplicaProcess, sleep } from '../tests/support/processes.js';
+import { eventually, freePorts, RedisServer, ReplicaProcess, sleep } from '../tests/support/processes.js';
 
 const BATCH = 200;
 const WARM_UP = 200;
@@ -88,7 +88,7 @@ function startReference(port: number, inspectPort: number): ChildProcess {
 async function main(): Promise<void> {
   const sockets = Number(process.argv[2] ?? 5000);
   if (!Number.isInteger(sockets) || sockets < 1 || sockets > 9000) throw new Error('usage: memory-bench.js SOCKETS (1-9000)');
-  const [replicaInspect, referencePort, referenceInspect] = [await freePort(), await freePort(), await freePort()];
+  const [replicaInspect, referencePort, referenceInspect] = (await freePorts(3)) as [number, number, number];
   const redis = await RedisServer.start();
   const replica = await ReplicaProcess.start(redis, { NODE_OPTIONS: `--inspect=127.0.0.1:${replicaInspect}`, LOG_LEVEL: 'warn' });
   const reference = startReference(referencePort, referenceInspect);

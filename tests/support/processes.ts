@@ -19,16 +19,32 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/** One free loopback port. Several at once: freePorts, or two calls may get the same one. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+  const [port] = await freePorts(1);
+  return port!;
+}
+
+/**
+ * `count` distinct free loopback ports. Every listener is held until all are
+ * bound: closing each before asking for the next lets the kernel hand out the
+ * same port twice (a Sentinel set once started its sentinel on its replica's port).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let index = 0; index < count; index += 1) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+      });
+    }
+    return servers.map((server) => (server.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
 }
 
 /** Waits for `condition` to hold, checking every `intervalMs`; fails naming `what` after `timeoutMs`. */

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { answersPing, eventually, freePort, killAll } from './processes.js';
+import { answersPing, eventually, freePorts, killAll } from './processes.js';
 
 export const TLS_MASTER_NAME = 'wschat-tls-primary';
 
@@ -34,7 +34,8 @@ export class RedisTlsSet {
 
   static async start(): Promise<RedisTlsSet> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'wschat-redis-tls-'));
-    const set = new RedisTlsSet(dir, await freePort(), await freePort());
+    const [primaryPort, sentinelPort] = (await freePorts(2)) as [number, number];
+    const set = new RedisTlsSet(dir, primaryPort, sentinelPort);
     try {
       set.makeCertificates();
       set.spawn('primary', [...set.tlsArgs(), '--port', '0', '--tls-port', String(set.primaryPort), '--dir', dir]);

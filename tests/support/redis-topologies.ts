@@ -8,11 +8,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { answersPing, eventually, freePort, killAll } from './processes.js';
+import { answersPing, eventually, freePorts, killAll } from './processes.js';
 
 class Nodes {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'wschat-redis-topology-'));
   private readonly children: ChildProcess[] = [];
+  private readonly exits = new Map<number, number | null>();
 
   start(port: number, args: string[]): void {
     const nodeDir = path.join(this.dir, String(port));
@@ -20,7 +21,14 @@ class Nodes {
     const child = spawn('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--dir', nodeDir, '--save', '', '--loglevel', 'warning'], {
       stdio: 'ignore',
     });
+    child.once('exit', (code) => this.exits.set(port, code));
     this.children.push(child);
+  }
+
+  /** True once the node on `port` answers PING; throws if it has exited (a port taken, a bad argument). */
+  async answers(port: number): Promise<boolean> {
+    if (this.exits.has(port)) throw new Error(`redis-server on port ${port} exited with code ${this.exits.get(port)}`);
+    return answersPing({ host: '127.0.0.1', port });
   }
 
   async destroy(): Promise<void> {
@@ -38,11 +46,11 @@ export class RedisClusterSet {
 
   static async start(size = 3): Promise<RedisClusterSet> {
     const nodes = new Nodes();
-    const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const ports = await freePorts(size);
     for (const port of ports) nodes.start(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`]);
     const set = new RedisClusterSet(nodes, ports);
     try {
-      for (const port of ports) await eventually(() => answersPing({ host: '127.0.0.1', port }), `cluster node ${port}`, 5000, 50);
+      for (const port of ports) await eventually(() => nodes.answers(port), `cluster node ${port}`, 5000, 50);
       const created = spawnSync(
         'redis-cli',
         ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'],
@@ -101,7 +109,7 @@ export class RedisSentinelSet {
 
   static async start(): Promise<RedisSentinelSet> {
     const nodes = new Nodes();
-    const [primaryPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()];
+    const [primaryPort, replicaPort, sentinelPort] = (await freePorts(3)) as [number, number, number];
     const set = new RedisSentinelSet(nodes, primaryPort, replicaPort, sentinelPort);
     try {
       nodes.start(primaryPort, ['--appendonly', 'yes', '--appendfsync', 'always']);
@@ -118,7 +126,7 @@ export class RedisSentinelSet {
         ].join('\n'),
       );
       nodes.start(sentinelPort, [config, '--sentinel']);
-      for (const port of [primaryPort, replicaPort, sentinelPort]) await eventually(() => answersPing({ host: '127.0.0.1', port }), `redis ${port}`, 5000, 50);
+      for (const port of [primaryPort, replicaPort, sentinelPort]) await eventually(() => nodes.answers(port), `redis ${port}`, 5000, 50);
       await eventually(async () => await set.replicaLinkUp(), 'the replica in sync', 10_000, 100);
       // The sentinel finds replicas through the primary's INFO, every 10 s: no failover before that.
       await eventually(async () => await set.sentinelSeesReplica(), 'the sentinel to know the replica', 20_000, 200);

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './processes.js';
+import { freePorts } from './processes.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -121,12 +121,13 @@ export class NativeStack {
   /** `settings.env`: more stack settings (tools/stack-lib.sh names), e.g. NGINX_CONNECTIONS_PER_ADDRESS. */
   static async create(settings: StackSettings): Promise<NativeStack> {
     const runDir = mkdtempSync(path.join(os.tmpdir(), 'wschat-stack-'));
+    const [stackPort, nginxStatusPort, prometheusPort, redisPort] = await freePorts(4);
     const env = {
       RUN_DIR: runDir,
-      STACK_PORT: String(await freePort()),
-      NGINX_STATUS_PORT: String(await freePort()),
-      PROMETHEUS_PORT: String(await freePort()),
-      REDIS_PORT: String(await freePort()),
+      STACK_PORT: String(stackPort),
+      NGINX_STATUS_PORT: String(nginxStatusPort),
+      PROMETHEUS_PORT: String(prometheusPort),
+      REDIS_PORT: String(redisPort),
       REPLICAS: String(settings.replicas),
       BLUE_PORT_BASE: String(await freePortBlock(settings.replicas)),
       GREEN_PORT_BASE: String(await freePortBlock(settings.replicas)),
