@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { ConfigError, describeConfig, loadConfig } from '../shared/config.js';
+import { ConfigError, describeConfig, loadConfig } from '../services/gateway/config.js';
 import { freePort, ReplicaProcess } from './support/processes.js';
 
 describe('config', () => {

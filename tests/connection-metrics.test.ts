@@ -5,7 +5,7 @@
  * indirectly: a ping test timing out, a memory test's sum.)
  */
 import assert from 'node:assert/strict';
-import { sessionTag } from '../shared/protocol.js';
+import { sessionTag } from '../services/gateway/logger.js';
 import { PlainClient, SocketIoClient } from './support/clients.js';
 import { eventually, RedisServer, ReplicaProcess } from './support/processes.js';
 

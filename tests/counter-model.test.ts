@@ -20,7 +20,7 @@ import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
-import { isValidSessionId } from '../shared/protocol.js';
+import { isValidSessionId } from '../shared/protocol/session-id.js';
 import { textOf } from './support/clients.js';
 import { eventually, RedisServer, ReplicaProcess, type LogLine } from './support/processes.js';
 

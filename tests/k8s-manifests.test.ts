@@ -22,7 +22,7 @@ import { ConfigMap, Service } from 'kubernetes-models/v1';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IService } from 'kubernetes-models/v1/Service';
 import { parse } from 'yaml';
-import { loadConfig, type Config } from '../shared/config.js';
+import { loadConfig, type Config } from '../services/gateway/config.js';
 import { schemaOf } from './support/k8s-schemas.js';
 import { unknownFieldErrors } from './support/k8s-unknown-fields.js';
 import { kustomizeBuild, objectName, type K8sObject } from './support/kustomize.js';
@@ -98,9 +98,9 @@ function coloursSelected(selector: Labels | undefined): Colour[] {
   return COLOURS.filter((colour) => selects(selector, podLabels(colour)));
 }
 
-/** The variables shared/config.ts reads: read('NAME') and helper(read, 'NAME', ...). */
+/** The variables services/gateway/config.ts reads: read('NAME') and helper(read, 'NAME', ...). */
 function configVariables(): string[] {
-  return [...read('shared/config.ts').matchAll(/read(?:\(|, )'([A-Z][A-Z0-9_]*)'/g)].map((match) => match[1]!);
+  return [...read('services/gateway/config.ts').matchAll(/read(?:\(|, )'([A-Z][A-Z0-9_]*)'/g)].map((match) => match[1]!);
 }
 
 /** A pod's environment as the kubelet builds it: the ConfigMap, then `env` (downward API resolved). */
@@ -211,12 +211,12 @@ describe('Kubernetes manifests (deploy/k8s)', function () {
         assert.match(configOf(colour).replicaId, new RegExp(`^wschat-${colour}-`), 'REPLICA_ID is the pod name');
       });
 
-      it('sets every variable of shared/config.ts, and loadConfig accepts the pod environment', () => {
+      it('sets every variable of services/gateway/config.ts, and loadConfig accepts the pod environment', () => {
         const variables = configVariables();
-        assert.ok(variables.length >= 14, `found ${variables.length} variables in shared/config.ts`);
+        assert.ok(variables.length >= 14, `found ${variables.length} variables in services/gateway/config.ts`);
         const environment = podEnvironment(colour);
         const configMap = oneOf(overlay(colour), ConfigMap.is, 'ConfigMaps');
-        for (const key of Object.keys(configMap.data ?? {})) assert.ok(variables.includes(key), `ConfigMap key ${key} is not read by shared/config.ts`);
+        for (const key of Object.keys(configMap.data ?? {})) assert.ok(variables.includes(key), `ConfigMap key ${key} is not read by services/gateway/config.ts`);
         for (const variable of variables) assert.ok(variable in environment, `${variable} is set neither by the ConfigMap nor by the container`);
         assert.doesNotThrow(() => configOf(colour));
       });

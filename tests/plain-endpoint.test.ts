@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { isValidSessionId, newSessionId } from '../shared/protocol.js';
+import { isValidSessionId, randomSessionId } from '../shared/protocol/session-id.js';
 import { PlainClient, range } from './support/clients.js';
 import { exchange, upgradeRequest } from './support/raw-websocket.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
@@ -104,7 +104,7 @@ describe('plain endpoint /ws/chat/', () => {
     });
 
     it('starts an unknown session with the id the client chose', async () => {
-      const chosen = newSessionId();
+      const chosen = randomSessionId();
       const client = await connect(second, chosen);
       assert.equal(client.sessionId, chosen);
       client.send('one');
@@ -115,7 +115,7 @@ describe('plain endpoint /ws/chat/', () => {
       ['garbage', 'not-a-uuid'],
       ['uppercase', '3F2A9C1E-7B4D-4E8A-9C3B-1D2E3F4A5B6C'],
       ['huge', 'a'.repeat(4000)],
-      ['two session parameters', `${newSessionId()}&session=${newSessionId()}`],
+      ['two session parameters', `${randomSessionId()}&session=${randomSessionId()}`],
     ];
     for (const [name, session] of malformed) {
       it(`refuses a ${name} session id with close 1008 and counts nothing`, async () => {

@@ -59,7 +59,7 @@ describe('promote.sh checks', function () {
   it('refuses a release that is ready but counts wrong: non-zero, the check named, blue still live, green gone', async () => {
     // Every increment adds 2: the replica starts, answers /readyz 200 and counts 2, 4, 6.
     broken = SourceCopy.withChange({
-      file: 'shared/session-store.ts',
+      file: 'services/gateway/store/session-store.ts',
       find: "redis.call('INCR', KEYS[1])",
       replace: "redis.call('INCRBY', KEYS[1], 2)",
     });

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { CLOSE, isValidSessionId, newSessionId } from '../shared/protocol.js';
+import { CLOSE } from '../shared/protocol/closes.js';
+import { isValidSessionId, randomSessionId } from '../shared/protocol/session-id.js';
 
 describe('protocol', () => {
   describe('session ids', () => {
     it('accepts canonical lowercase uuids and the ids it generates', () => {
       assert.ok(isValidSessionId('3f2a9c1e-7b4d-4e8a-9c3b-1d2e3f4a5b6c'));
       assert.ok(isValidSessionId('017f22e2-79b0-7cc3-98c4-dc0c0c07398f'), 'uuid v7');
-      for (let i = 0; i < 100; i += 1) assert.ok(isValidSessionId(newSessionId()));
+      for (let i = 0; i < 100; i += 1) assert.ok(isValidSessionId(randomSessionId()));
     });
 
     const refused: Array<[string, unknown]> = [

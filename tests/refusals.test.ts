@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Metrics } from '../shared/metrics.js';
+import { Metrics } from '../services/gateway/metrics.js';
 import { answerClientError } from '../services/gateway/http-client-error.js';
 import { UpgradeRouter } from '../services/gateway/upgrade-router.js';
 import { exchange, upgradeRequest } from './support/raw-websocket.js';

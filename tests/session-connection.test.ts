@@ -7,10 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { createLogger } from '../shared/logger.js';
-import { Metrics } from '../shared/metrics.js';
-import { CLOSE, newSessionId, type ServerClose } from '../shared/protocol.js';
-import { RedisSessionStore, type OpenedSession, type SessionStore } from '../shared/session-store.js';
+import { createLogger } from '../services/gateway/logger.js';
+import { Metrics } from '../services/gateway/metrics.js';
+import { CLOSE, type ServerClose } from '../shared/protocol/closes.js';
+import { randomSessionId } from '../shared/protocol/session-id.js';
+import { RedisSessionStore, type OpenedSession, type SessionStore } from '../services/gateway/store/session-store.js';
 import { SessionConnection, type TransportSink } from '../services/gateway/session-connection.js';
 import { eventually, RedisServer } from './support/processes.js';
 
@@ -94,7 +95,7 @@ describe('SessionConnection', () => {
       maxMessagesPerSecond: 0,
       maxBufferedBytes: 1000,
     };
-    return new SessionConnection(newSessionId(), sink, { request_id: 'test' }, deps);
+    return new SessionConnection(randomSessionId(), sink, { request_id: 'test' }, deps);
   }
 
   /** A connection over Redis whose answers the test releases: opened, `messages` received, all of it waiting at the store. */

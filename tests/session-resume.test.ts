@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { newSessionId, sessionTag } from '../shared/protocol.js';
+import { randomSessionId } from '../shared/protocol/session-id.js';
+import { sessionTag } from '../services/gateway/logger.js';
 import { PlainClient, SocketIoClient } from './support/clients.js';
 import { eventually, RedisServer, ReplicaProcess } from './support/processes.js';
 
@@ -46,7 +47,7 @@ describe('a resumed session that sends nothing', () => {
 
   /** A session Redis already holds with `count`, as an earlier connection left it, with a short TTL left. */
   async function storedSession(count: number): Promise<string> {
-    const session = newSessionId();
+    const session = randomSessionId();
     await inspect.set(`wschat:session:${session}`, String(count), 'EX', SHORT_TTL_SECONDS);
     return session;
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
-import { isValidSessionId, newSessionId } from '../shared/protocol.js';
+import { isValidSessionId, randomSessionId } from '../shared/protocol/session-id.js';
 import { POLLING_DISABLED } from '../services/gateway/socketio-gateway.js';
 import { PlainClient, range, SocketIoClient } from './support/clients.js';
 import { eventually, RedisServer, ReplicaProcess } from './support/processes.js';
@@ -66,7 +66,7 @@ describe('socket.io gateway', () => {
   });
 
   it('accepts the session in the query as well as in auth', async () => {
-    const session = newSessionId();
+    const session = randomSessionId();
     const client = track(await SocketIoClient.connect(`${first.httpUrl}?session=${session}`));
     assert.equal(client.session, session);
   });

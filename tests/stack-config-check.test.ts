@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NativeStack } from './support/stack.js';
 
-/** Below MAX_MESSAGE_BYTES's minimum (1): shared/config.ts refuses it. */
+/** Below MAX_MESSAGE_BYTES's minimum (1): services/gateway/config.ts refuses it. */
 const BAD = { MAX_MESSAGE_BYTES: '0' };
 const NAMED = /configuration is invalid, none started: config error: MAX_MESSAGE_BYTES must be/;
 

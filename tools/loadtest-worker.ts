@@ -11,7 +11,7 @@
 import * as hdr from 'hdr-histogram-js';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
-import { parseServerFrame, toServerFrame, type ServerFrame } from '../shared/client/frames.js';
+import { parseServerFrame, toServerFrame, type ServerFrame } from '../shared/protocol/messages.js';
 import { textOf } from '../tests/support/clients.js';
 import type { CoordinatorMessage, TickWindow, WorkerConfig, WorkerMessage, WorkerResult } from './loadtest-protocol.js';
 

@@ -298,7 +298,7 @@ tree_digest() {
 # page_digest: the same for the page (tools/build-page.sh's inputs).
 page_digest() {
   (cd "$REPO_ROOT" && {
-    find services/gateway/public shared/client -type f -print0 | LC_ALL=C sort -z | xargs -0 sha1sum
+    find services/gateway/public shared/client shared/protocol -type f -print0 | LC_ALL=C sort -z | xargs -0 sha1sum
     sha1sum package-lock.json tools/build-page.sh
   } | sha1sum | cut -c1-16)
 }

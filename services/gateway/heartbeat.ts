@@ -11,15 +11,16 @@
  *
  * Requires clocks within a fraction of the interval of each other (NTP).
  *
- * The channel also carries probes (shared/protocol.ts, HeartbeatProbe): a heartbeat
+ * The channel also carries probes (shared/protocol/messages.ts, HeartbeatProbe): a heartbeat
  * addressed to one session, which tools/promote.sh's smoke test publishes to see a
  * new colour receive the fleet's heartbeat path within milliseconds, not at the next tick.
  */
-import type { RedisClient } from '../../shared/redis-client.js';
-import type { Config } from '../../shared/config.js';
-import { errorFields, type Logger } from '../../shared/logger.js';
-import type { Metrics, Transport } from '../../shared/metrics.js';
-import { isValidSessionId, sessionTag, type FleetHeartbeat, type HeartbeatMessage } from '../../shared/protocol.js';
+import type { RedisClient } from './store/redis-client.js';
+import type { Config } from './config.js';
+import { errorFields, sessionTag, type Logger } from './logger.js';
+import type { Metrics, Transport } from './metrics.js';
+import { isValidSessionId } from '../../shared/protocol/session-id.js';
+import { type FleetHeartbeat, type HeartbeatMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
 /** How heartbeats travel between replicas; the socket.io gateway implements it. */

@@ -6,10 +6,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Logger } from '../../shared/logger.js';
-import { errorFields } from '../../shared/logger.js';
-import type { Metrics } from '../../shared/metrics.js';
-import { PLAIN_PATH } from '../../shared/protocol.js';
+import { errorFields, type Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { PLAIN_PATH } from '../../shared/protocol/messages.js';
 import { requestIdFrom } from './request-id.js';
 
 export interface Readiness {

@@ -6,7 +6,7 @@
  * long as the client likes); each is counted by kind. Nothing about the parser reaches the client.
  */
 import type { Duplex } from 'node:stream';
-import type { ErrorKind, Metrics } from '../../shared/metrics.js';
+import type { ErrorKind, Metrics } from './metrics.js';
 
 interface Answer {
   status: number;

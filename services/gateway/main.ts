@@ -6,8 +6,8 @@
  *
  * Exit codes: 0 clean shutdown, 1 failure or drain deadline overrun, 2 bad configuration.
  */
-import { ConfigError, describeConfig, loadConfig, type Config } from '../../shared/config.js';
-import { errorFields, flushLogger, type Logger } from '../../shared/logger.js';
+import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
+import { errorFields, flushLogger, type Logger } from './logger.js';
 import { Replica } from './replica.js';
 
 const EXIT_FAILURE = 1;

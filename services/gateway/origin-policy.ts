@@ -6,7 +6,7 @@
  * check is about browsers, and a script can claim any Origin it likes.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { OriginPolicy } from '../../shared/config.js';
+import type { OriginPolicy } from './config.js';
 
 export function originAllowed(policy: OriginPolicy, headers: IncomingHttpHeaders): boolean {
   const origin = headers.origin;

@@ -5,14 +5,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type { LogContext } from '../../shared/logger.js';
-import {
-  CLOSE,
-  isValidSessionId,
-  newSessionId,
-  sessionTag,
-  type ServerClose,
-} from '../../shared/protocol.js';
+import { sessionTag, type LogContext } from './logger.js';
+import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
+import { isValidSessionId, randomSessionId } from '../../shared/protocol/session-id.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { closeForReceiverError, type ReceiverError } from './receiver-errors.js';
 import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
@@ -196,7 +191,7 @@ export class PlainEndpoint {
 /** The session id the client asked for, a fresh one when it asked for none, undefined when malformed. */
 function sessionFromQuery(url: string | undefined): string | undefined {
   const query = new URL(url ?? '/', 'http://localhost').searchParams.getAll('session');
-  if (query.length === 0) return newSessionId();
+  if (query.length === 0) return randomSessionId();
   const [requested] = query;
   return query.length === 1 && isValidSessionId(requested) ? requested : undefined;
 }

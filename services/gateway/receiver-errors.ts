@@ -6,7 +6,7 @@
  * length with its top bit set (RFC 6455 §5.2: that bit MUST be 0, so a protocol
  * error). No client can send 2^53 bytes, so the whole range is a protocol error.
  */
-import { CLOSE, type KnownClose } from '../../shared/protocol.js';
+import { CLOSE, type KnownClose } from '../../shared/protocol/closes.js';
 
 /** ws's parser error: an Error with its stable code (e.g. WS_ERR_INVALID_OPCODE). */
 export type ReceiverError = Error & { code?: string };

@@ -8,13 +8,13 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DRAIN_RESERVE_MS, type Config } from '../../shared/config.js';
-import { createLogger, errorFields, type Logger } from '../../shared/logger.js';
-import { Metrics } from '../../shared/metrics.js';
-import { CLOSE } from '../../shared/protocol.js';
-import { createRedisClient, type RedisClient, type RedisHandle } from '../../shared/redis-client.js';
-import { RedisSessionStore } from '../../shared/session-store.js';
-import { ShutdownLedger } from '../../shared/shutdown-ledger.js';
+import { DRAIN_RESERVE_MS, type Config } from './config.js';
+import { createLogger, errorFields, type Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { CLOSE } from '../../shared/protocol/closes.js';
+import { createRedisClient, type RedisClient, type RedisHandle } from './store/redis-client.js';
+import { RedisSessionStore } from './store/session-store.js';
+import { ShutdownLedger } from './store/shutdown-ledger.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Heartbeat } from './heartbeat.js';
 import { answerClientError } from './http-client-error.js';
@@ -172,7 +172,7 @@ export class Replica {
     }
   }
 
-  /** Observes the drain times that exited replicas left in Redis (see shared/shutdown-ledger.ts). */
+  /** Observes the drain times that exited replicas left in Redis (see store/shutdown-ledger.ts). */
   private async collectShutdownReports(): Promise<void> {
     if (this.redis.status !== 'ready') return;
     try {

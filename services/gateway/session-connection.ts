@@ -9,7 +9,7 @@
  * promises would cost four (this is the hot path, docs/benchmarks.md).
  *
  * Closing is one path for every reason, and the reason's `ending` decides what
- * it does (shared/protocol.ts):
+ * it does (shared/protocol/closes.ts):
  * - 'bye' (drain, limits, Redis failure, binary, too big): stop taking new
  *   messages, let the ones already received get their counts, send
  *   {"bye": true, "total": n}, then close with the reason's code;
@@ -18,11 +18,11 @@
  * A close the client starts is not a server close: ws echoes it, and this
  * connection only learns of it in transportClosed().
  */
-import type { LogContext, Logger } from '../../shared/logger.js';
-import { errorFields } from '../../shared/logger.js';
-import type { Metrics, Transport, TransportMetrics } from '../../shared/metrics.js';
-import { CLOSE, type CountMessage, type KnownClose, type ServerClose } from '../../shared/protocol.js';
-import type { OpenedSession, SessionStore } from '../../shared/session-store.js';
+import { errorFields, type LogContext, type Logger } from './logger.js';
+import type { Metrics, Transport, TransportMetrics } from './metrics.js';
+import { CLOSE, type KnownClose, type ServerClose } from '../../shared/protocol/closes.js';
+import { type CountMessage } from '../../shared/protocol/messages.js';
+import type { OpenedSession, SessionStore } from './store/session-store.js';
 import { TokenBucket } from './token-bucket.js';
 
 export type Ack = (reply: CountMessage) => void;

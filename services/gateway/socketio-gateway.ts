@@ -10,22 +10,13 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
-import type { RedisClient } from '../../shared/redis-client.js';
+import type { RedisClient } from './store/redis-client.js';
 import { Server, type Socket } from 'socket.io';
-import type { Config } from '../../shared/config.js';
-import type { LogContext } from '../../shared/logger.js';
-import {
-  CLOSE,
-  isValidSessionId,
-  newSessionId,
-  sessionTag,
-  SOCKETIO_PATH,
-  type ByeMessage,
-  type CountMessage,
-  type FleetHeartbeat,
-  type HeartbeatMessage,
-  type ServerClose,
-} from '../../shared/protocol.js';
+import type { Config } from './config.js';
+import { sessionTag, type LogContext } from './logger.js';
+import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
+import { isValidSessionId, randomSessionId } from '../../shared/protocol/session-id.js';
+import { SOCKETIO_PATH, type ByeMessage, type CountMessage, type FleetHeartbeat, type HeartbeatMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { FleetChannel } from './heartbeat.js';
 import { originAllowed } from './origin-policy.js';
@@ -222,7 +213,7 @@ export class SocketIoGateway implements FleetChannel {
     const requested = fromAuth ?? socket.handshake.query.session;
     socket.data.requestId = requestIdFrom(socket.handshake.headers);
     if (requested === undefined) {
-      socket.data.sessionId = newSessionId();
+      socket.data.sessionId = randomSessionId();
       return next();
     }
     if (isValidSessionId(requested)) {

@@ -15,8 +15,8 @@
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Metrics } from '../../shared/metrics.js';
-import { PLAIN_PATH, SOCKETIO_PATH } from '../../shared/protocol.js';
+import type { Metrics } from './metrics.js';
+import { PLAIN_PATH, SOCKETIO_PATH } from '../../shared/protocol/messages.js';
 import { requestIdFrom } from './request-id.js';
 
 export interface UpgradeRoutes {

@@ -20,8 +20,8 @@
  * before its bye and counts none after it.
  */
 import { backoffDelay, backoffOptions, type BackoffOptions } from './backoff.js';
-import { parseServerFrame } from './frames.js';
-import { isValidSessionId, randomSessionId } from './session-id.js';
+import { parseServerFrame } from '../protocol/messages.js';
+import { isValidSessionId, randomSessionId } from '../protocol/session-id.js';
 
 /**
  * The part of a WebSocket the client uses: the browser's and `ws`'s both fit. The

@@ -1,7 +1,7 @@
 /**
  * The release smoke test's seat on the fleet channel: a socket.io server with no
  * HTTP side and the same Redis adapter, on the same Redis and key, as every replica.
- * It publishes heartbeat probes (shared/protocol.ts, HeartbeatProbe) exactly as a
+ * It publishes heartbeat probes (shared/protocol/messages.ts, HeartbeatProbe) exactly as a
  * replica that won a tick publishes the tick: one serverSideEmit('heartbeat'), one
  * PUBLISH on the adapter's request channel. A replica that receives the fleet's
  * heartbeats receives the probe within milliseconds and writes it to the probed
@@ -10,7 +10,7 @@
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
-import { loadConfig } from '../../shared/config.js';
+import { loadConfig } from '../../services/gateway/config.js';
 import { adapterKey, type ServerSideEvents } from '../../services/gateway/socketio-gateway.js';
 
 export class FleetProbe {

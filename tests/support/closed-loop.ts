@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { ChatClient } from '../../shared/client/chat-client.js';
-import { newSessionId } from '../../shared/protocol.js';
+import { randomSessionId } from '../../shared/protocol/session-id.js';
 import { eventually } from './processes.js';
 
 export interface LoopOptions {
@@ -22,7 +22,7 @@ export interface LoopOptions {
 }
 
 export abstract class ClosedLoopClient {
-  readonly session = newSessionId();
+  readonly session = randomSessionId();
   readonly counts: number[] = [];
   /** Byes received, in order, with the last count the client had seen when each arrived. */
   readonly byes: Array<{ total: number; lastCount: number | undefined }> = [];

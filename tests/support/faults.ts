@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
-import { newSessionId } from '../../shared/protocol.js';
+import { randomSessionId } from '../../shared/protocol/session-id.js';
 import { textOf } from './clients.js';
 import { eventually, sleep, type LogLine } from './processes.js';
 import type { NativeStack, ScriptRun } from './stack.js';
@@ -88,7 +88,7 @@ export function assertByesConsistent(label: string, client: LoopClient): void {
  * (tests/support/closed-loop.ts has the same rules without that record.)
  */
 export abstract class LoopClient {
-  readonly session = newSessionId();
+  readonly session = randomSessionId();
   readonly counts: number[] = [];
   /** Byes received, with the last count the client had seen when each arrived, and whether its connection delivered any. */
   readonly byes: Array<{ total: number; lastCount: number | undefined; countedOnItsConnection: boolean }> = [];
@@ -357,7 +357,7 @@ export class ConnectProber {
 
   private once(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${this.wsUrl}?session=${newSessionId()}`, { handshakeTimeout: this.timeoutMs });
+      const ws = new WebSocket(`${this.wsUrl}?session=${randomSessionId()}`, { handshakeTimeout: this.timeoutMs });
       const timer = setTimeout(() => finish(new Error('no count in time')), this.timeoutMs);
       let settled = false;
       const finish = (error?: Error): void => {
@@ -401,7 +401,7 @@ export interface FloodOptions {
  * same session and keeps going.
  */
 export class PlainFlooder {
-  readonly session = newSessionId();
+  readonly session = randomSessionId();
   readonly counts: number[] = [];
   readonly closes: number[] = [];
   /** Connections that opened. */
@@ -451,7 +451,7 @@ export class PlainFlooder {
 
 /** The socket.io counterpart: emits without waiting for counts; does not reconnect after a server disconnect. */
 export class SocketIoFlooder {
-  readonly session = newSessionId();
+  readonly session = randomSessionId();
   readonly counts: number[] = [];
   readonly byes: number[] = [];
   disconnectReason: string | undefined;
@@ -495,7 +495,7 @@ export function quantile(values: number[], p: number): number {
 
 /** Milliseconds of each of `n` sequential round trips on one new plain connection. */
 export async function roundTrips(wsUrl: string, n: number): Promise<number[]> {
-  const ws = new WebSocket(`${wsUrl}?session=${newSessionId()}`);
+  const ws = new WebSocket(`${wsUrl}?session=${randomSessionId()}`);
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
   let answered: (() => void) | undefined;
   let failed: ((error: Error) => void) | undefined;

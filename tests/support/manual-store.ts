@@ -5,7 +5,7 @@
  * always answers in order, so only this store can show what SessionConnection
  * does when answers come back out of order or a failure sits between successes.
  */
-import type { OpenedSession, SessionStore } from '../../shared/session-store.js';
+import type { OpenedSession, SessionStore } from '../../services/gateway/store/session-store.js';
 
 export class Deferred<T> {
   readonly promise: Promise<T>;

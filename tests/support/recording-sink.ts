@@ -4,8 +4,8 @@
  * including their order. Its unread backlog and whether it can pause are set by the test.
  */
 import type { Ack, TransportSink } from '../../services/gateway/session-connection.js';
-import type { Transport } from '../../shared/metrics.js';
-import type { ServerClose } from '../../shared/protocol.js';
+import type { Transport } from '../../services/gateway/metrics.js';
+import type { ServerClose } from '../../shared/protocol/closes.js';
 
 export class RecordingSink implements TransportSink {
   /** `count n`, `heartbeat ts`, `bye n`, `close code`, `pause`, `resume`, in the order asked. */

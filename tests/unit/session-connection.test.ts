@@ -4,9 +4,10 @@
  * after a store failure, backpressure, and every close path. No Redis, no socket.
  */
 import assert from 'node:assert/strict';
-import { createLogger } from '../../shared/logger.js';
-import { Metrics } from '../../shared/metrics.js';
-import { CLOSE, newSessionId } from '../../shared/protocol.js';
+import { createLogger } from '../../services/gateway/logger.js';
+import { Metrics } from '../../services/gateway/metrics.js';
+import { CLOSE } from '../../shared/protocol/closes.js';
+import { randomSessionId } from '../../shared/protocol/session-id.js';
 import { ABNORMAL_CLOSURE, SessionConnection, type ConnectionDeps } from '../../services/gateway/session-connection.js';
 import { range } from '../support/clients.js';
 import { ManualStore, settled } from '../support/manual-store.js';
@@ -26,7 +27,7 @@ interface Harness {
 function harness(deps: Partial<ConnectionDeps> = {}, sink = new RecordingSink()): Harness {
   const store = new ManualStore();
   const metrics = new Metrics();
-  const connection = new SessionConnection(newSessionId(), sink, { request_id: 'unit' }, {
+  const connection = new SessionConnection(randomSessionId(), sink, { request_id: 'unit' }, {
     store,
     metrics,
     // Error level: the warn line of a store failure would only clutter the reporter.

@@ -5,7 +5,7 @@
  * No framework: a handful of elements found by id, text set with textContent only.
  */
 import { ChatClient, ChatClientError, type ChatClientState } from '../../../shared/client/chat-client.js';
-import { isValidSessionId, randomSessionId } from '../../../shared/client/session-id.js';
+import { isValidSessionId, randomSessionId } from '../../../shared/protocol/session-id.js';
 
 const SESSION_KEY = 'wschat.session';
 const LOG_LIMIT = 300;

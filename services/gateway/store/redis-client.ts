@@ -9,8 +9,8 @@
  * service uses is a single key, so no two keys need to share a slot).
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { Config } from './config.js';
-import { errorFields, type Logger } from './logger.js';
+import type { Config } from '../config.js';
+import { errorFields, type Logger } from '../logger.js';
 
 /** Reconnect back-off: 100 ms, 200 ms, ... capped at 1 s so recovery after a restart is quick. */
 const RECONNECT_CAP_MS = 1000;

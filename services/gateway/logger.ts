@@ -70,3 +70,8 @@ export function errorFields(error: unknown): { error: string; error_code?: strin
   }
   return { error: String(error) };
 }
+
+/** What logs show of a session id: enough to correlate, not enough to hijack. */
+export function sessionTag(sessionId: string): string {
+  return `${sessionId.slice(0, 8)}…`;
+}

@@ -1,43 +1,8 @@
 /**
- * The wire protocol shared by the replica, the tests and the tools: message
- * shapes, session ids, and every close the server can initiate.
+ * Every close the server initiates, with its code, reason and whether a client
+ * should reconnect: the one table the replica, the client library and the tests
+ * read. Pure (no Node or DOM import), like the rest of shared/protocol/.
  */
-import { randomUUID } from 'node:crypto';
-
-/** Reply to every text message. No other keys, ever. */
-export interface CountMessage {
-  count: number;
-}
-
-/** Sent to every open socket once per heartbeat tick. */
-export interface HeartbeatMessage {
-  /** The tick's wall-clock instant, ISO-8601 UTC with milliseconds and Z. */
-  ts: string;
-}
-
-/**
- * A heartbeat on the fleet channel addressed to one session, not a tick: the release
- * smoke test publishes it to prove a new colour receives the fleet's heartbeat path
- * (the same Redis, adapter channel, event and handler a tick takes) without waiting
- * for the next tick. A replica writes it as a plain heartbeat `{ts}` to the sockets of
- * session `probe` it holds, and to no other socket; it counts in no heartbeat metric.
- */
-export interface HeartbeatProbe extends HeartbeatMessage {
-  probe: string;
-}
-
-/** What travels between replicas on the fleet channel. */
-export type FleetHeartbeat = HeartbeatMessage | HeartbeatProbe;
-
-/** Sent before a server-initiated close of a healthy connection (a close whose ending is 'bye'). */
-export interface ByeMessage {
-  bye: true;
-  /** The session's count as last confirmed to this connection. */
-  total: number;
-}
-
-export const PLAIN_PATH = '/ws/chat/';
-export const SOCKETIO_PATH = '/socket.io/';
 
 /**
  * How a server-initiated close ends the connection:
@@ -64,7 +29,7 @@ export interface ServerClose<K extends string = string> {
 }
 
 function close<K extends string>(code: number, reason: string, reconnect: boolean, kind: K, ending: Ending = 'bye'): ServerClose<K> {
-  if (Buffer.byteLength(reason) > 123) throw new Error(`close reason over 123 bytes: ${reason}`);
+  if (new TextEncoder().encode(reason).length > 123) throw new Error(`close reason over 123 bytes: ${reason}`);
   return Object.freeze({ code, reason, reconnect, kind, ending });
 }
 
@@ -105,16 +70,3 @@ export const CLOSE = Object.freeze({
 
 /** One of the closes above (its kind is a literal, so label sets stay closed). */
 export type KnownClose = (typeof CLOSE)[keyof typeof CLOSE];
-
-/** The session id rule lives with the client library, so browsers and the server apply the same one. */
-export { isValidSessionId } from './client/session-id.js';
-
-/** A fresh session id: uuid4 from Node's CSPRNG. */
-export function newSessionId(): string {
-  return randomUUID();
-}
-
-/** What logs show of a session id: enough to correlate, not enough to hijack. */
-export function sessionTag(sessionId: string): string {
-  return `${sessionId.slice(0, 8)}…`;
-}

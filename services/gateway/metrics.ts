@@ -3,11 +3,11 @@
  * global one, so tests can build as many replicas as they like in one process).
  *
  * Labels are bounded: transport (2 values), error kind and close code (fixed
- * sets from shared/protocol.ts). Colour and replica are target labels added by
+ * sets from shared/protocol/closes.ts). Colour and replica are target labels added by
  * Prometheus, not metric labels.
  */
 import client from 'prom-client';
-import { CLOSE } from './protocol.js';
+import { CLOSE } from '../../shared/protocol/closes.js';
 
 export type Transport = 'plain' | 'socketio';
 export const TRANSPORTS: readonly Transport[] = ['plain', 'socketio'];

@@ -1,8 +1,45 @@
 /**
- * What the server sends on /ws/chat/, decoded into one discriminated union. Pure:
- * no socket, no state, no Node or DOM import, so the browser page, the reconnecting
- * client and the load test (which must see raw server behaviour) share one decoder.
+ * The messages of the protocol, defined once: what the server sends (and the
+ * replicas pass each other on the fleet channel), and the decoder of what a client
+ * receives into one discriminated union. Pure: no socket, no state, no Node or DOM
+ * import, so the replica, the browser page, the reconnecting client and the load
+ * test (which must see raw server behaviour) share one definition.
  */
+
+/** Reply to every text message. No other keys, ever. */
+export interface CountMessage {
+  count: number;
+}
+
+/** Sent to every open socket once per heartbeat tick. */
+export interface HeartbeatMessage {
+  /** The tick's wall-clock instant, ISO-8601 UTC with milliseconds and Z. */
+  ts: string;
+}
+
+/**
+ * A heartbeat on the fleet channel addressed to one session, not a tick: the release
+ * smoke test publishes it to prove a new colour receives the fleet's heartbeat path
+ * (the same Redis, adapter channel, event and handler a tick takes) without waiting
+ * for the next tick. A replica writes it as a plain heartbeat `{ts}` to the sockets of
+ * session `probe` it holds, and to no other socket; it counts in no heartbeat metric.
+ */
+export interface HeartbeatProbe extends HeartbeatMessage {
+  probe: string;
+}
+
+/** What travels between replicas on the fleet channel. */
+export type FleetHeartbeat = HeartbeatMessage | HeartbeatProbe;
+
+/** Sent before a server-initiated close of a healthy connection (a close whose ending is 'bye'). */
+export interface ByeMessage {
+  bye: true;
+  /** The session's count as last confirmed to this connection. */
+  total: number;
+}
+
+export const PLAIN_PATH = '/ws/chat/';
+export const SOCKETIO_PATH = '/socket.io/';
 
 /** The server's frames, plus `unknown` for anything that is none of them. */
 export type ServerFrame =
