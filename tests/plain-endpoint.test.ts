@@ -162,16 +162,22 @@ describe('plain endpoint /ws/chat/', () => {
     });
 
     it('keeps serving everyone else and counts each error by kind', async () => {
+      const errors = (kind: string): Promise<number> => first.metric('wschat_errors_total', { kind });
+      const [binaryBefore, invalidSessionBefore] = [await errors('binary_frame'), await errors('invalid_session')];
       const bystander = await connect(first);
       const offender = await connect(first);
       bystander.send('before');
       await bystander.waitForCounts(1);
       offender.send(Buffer.from([0]), true);
       await offender.waitClosed();
+      const refused = await PlainClient.connect(`${first.wsUrl}?session=not-a-uuid`);
+      clients.push(refused);
+      await refused.waitClosed();
       bystander.send('after');
       assert.deepEqual(await bystander.waitForCounts(2), [1, 2]);
-      assert.ok((await first.metric('wschat_errors_total', { kind: 'binary_frame' })) >= 1);
-      assert.ok((await first.metric('wschat_errors_total', { kind: 'invalid_session' })) >= 1);
+      // Each error once, under its own kind, whatever the tests before this one did.
+      assert.equal(await errors('binary_frame'), binaryBefore + 1);
+      assert.equal(await errors('invalid_session'), invalidSessionBefore + 1);
     });
   });
 
