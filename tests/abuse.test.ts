@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
-import { PlainClient, range, textOf } from './support/clients.js';
-import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
+import { PlainClient, range, textOf } from '../tools/harness/clients.js';
+import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 import { NativeStack } from './support/stack.js';
 
 // A client that stops reading is in tests/session-connection.test.ts: filling the kernel's

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { range } from './support/clients.js';
+import { range } from '../tools/harness/clients.js';
 import { assertUnbroken, percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from './support/closed-loop.js';
 import { HttpPoller } from './support/http-poller.js';
-import { eventually } from './support/processes.js';
+import { eventually } from '../tools/harness/processes.js';
 import { NativeStack, type ScriptRun } from './support/stack.js';
 
 const PLAIN_CLIENTS = 150;

@@ -11,8 +11,8 @@ import { ChatClient, ChatClientError, reconnectsAfter, type ChatClientEvents, ty
 import { parseServerFrame, toServerFrame } from '../shared/protocol/messages.js';
 import { CLOSE } from '../shared/protocol/closes.js';
 import { isValidSessionId, randomSessionId } from '../shared/protocol/session-id.js';
-import { range } from './support/clients.js';
-import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
+import { range } from '../tools/harness/clients.js';
+import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 
 type Recorded = { [K in keyof ChatClientEvents]: { type: K; at: number; event: ChatClientEvents[K] } }[keyof ChatClientEvents];
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { ConfigError, describeConfig, loadConfig } from '../services/gateway/config.js';
-import { freePort, ReplicaProcess } from './support/processes.js';
+import { freePort, ReplicaProcess } from '../tools/harness/processes.js';
 
 describe('config', () => {
   describe('loadConfig', () => {

@@ -23,7 +23,7 @@ import {
   type FrameSpec,
   type RawFrame,
 } from './support/raw-websocket.js';
-import { eventually, RedisServer, ReplicaProcess } from './support/processes.js';
+import { eventually, RedisServer, ReplicaProcess } from '../tools/harness/processes.js';
 
 /** Large enough for 64-bit lengths (over 65,535 bytes), small enough to test the limit cheaply. */
 const MAX_MESSAGE_BYTES = 70_000;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { PlainClient, range, SocketIoClient } from './support/clients.js';
+import { PlainClient, range, SocketIoClient } from '../tools/harness/clients.js';
 import { silentWebSocket } from './support/raw-websocket.js';
-import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
+import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 
 const MAX_INFLIGHT = 4;
 

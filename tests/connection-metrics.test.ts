@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { sessionTag } from '../services/gateway/logger.js';
-import { PlainClient, SocketIoClient } from './support/clients.js';
-import { eventually, RedisServer, ReplicaProcess } from './support/processes.js';
+import { PlainClient, SocketIoClient } from '../tools/harness/clients.js';
+import { eventually, RedisServer, ReplicaProcess } from '../tools/harness/processes.js';
 
 const transports = {
   plain: async (replica: ReplicaProcess) => {

@@ -21,8 +21,8 @@ import type { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { isValidSessionId } from '../shared/protocol/session-id.js';
-import { textOf } from './support/clients.js';
-import { eventually, RedisServer, ReplicaProcess, type LogLine } from './support/processes.js';
+import { textOf } from '../tools/harness/clients.js';
+import { eventually, RedisServer, ReplicaProcess, type LogLine } from '../tools/harness/processes.js';
 
 const REPLICAS = 3;
 const MAX_CONNECTIONS = 5;

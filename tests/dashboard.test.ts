@@ -7,18 +7,17 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { range } from './support/clients.js';
+import { range } from '../tools/harness/clients.js';
 import { PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from './support/closed-loop.js';
-import { eventually, sleep } from './support/processes.js';
+import { eventually, sleep } from '../tools/harness/processes.js';
 import { NativeStack } from './support/stack.js';
+import { repoRoot } from '../tools/harness/repo-root.js';
 
 interface Panel {
   title: string;
   targets: Array<{ expr: string }>;
 }
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dashboard = JSON.parse(
   readFileSync(path.join(repoRoot, 'observability/grafana/dashboards/wschat.json'), 'utf8'),
 ) as { panels: Panel[] };

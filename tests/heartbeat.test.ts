@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { PlainClient, SocketIoClient } from './support/clients.js';
-import { RedisServer, ReplicaProcess, sleep, eventually } from './support/processes.js';
+import { PlainClient, SocketIoClient } from '../tools/harness/clients.js';
+import { RedisServer, ReplicaProcess, sleep, eventually } from '../tools/harness/processes.js';
 import { FleetProbe } from './smoke/fleet-probe.js';
 
 const INTERVAL_MS = 400;

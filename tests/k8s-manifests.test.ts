@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { Deployment } from 'kubernetes-models/apps/v1';
@@ -26,8 +25,8 @@ import { loadConfig, type Config } from '../services/gateway/config.js';
 import { schemaOf } from './support/k8s-schemas.js';
 import { unknownFieldErrors } from './support/k8s-unknown-fields.js';
 import { kustomizeBuild, objectName, type K8sObject } from './support/kustomize.js';
+import { repoRoot } from '../tools/harness/repo-root.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const read = (file: string): string => readFileSync(path.join(repoRoot, file), 'utf8');
 
 const COLOURS = ['blue', 'green'] as const;

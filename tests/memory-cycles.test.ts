@@ -17,9 +17,9 @@
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
-import { textOf } from './support/clients.js';
-import { Inspector, type Memory } from './support/inspector.js';
-import { eventually, freePort, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
+import { textOf } from '../tools/harness/clients.js';
+import { Inspector, type Memory } from '../tools/harness/inspector.js';
+import { eventually, freePort, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 
 const CYCLES = Number(process.env.MEMORY_CYCLES ?? 30_000);
 const WARM_UP_CYCLES = 5000;

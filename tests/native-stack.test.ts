@@ -8,12 +8,11 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync,
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PlainClient } from './support/clients.js';
-import { eventually, sleep } from './support/processes.js';
+import { PlainClient } from '../tools/harness/clients.js';
+import { eventually, sleep } from '../tools/harness/processes.js';
 import { NativeStack } from './support/stack.js';
+import { repoRoot } from '../tools/harness/repo-root.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
  * A copy of the tree (sources, tools, the same node_modules) in a temporary folder

@@ -12,8 +12,8 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { range } from './support/clients.js';
-import { eventually, sleep } from './support/processes.js';
+import { range } from '../tools/harness/clients.js';
+import { eventually, sleep } from '../tools/harness/processes.js';
 import { NativeStack, type ScriptRun } from './support/stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

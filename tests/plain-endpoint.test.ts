@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { isValidSessionId, randomSessionId } from '../shared/protocol/session-id.js';
-import { PlainClient, range } from './support/clients.js';
+import { PlainClient, range } from '../tools/harness/clients.js';
 import { exchange, upgradeRequest } from './support/raw-websocket.js';
-import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
+import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 
 const MAX_MESSAGE_BYTES = 1024;
 

@@ -18,7 +18,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import { sendTextFrame, silentWebSocket } from './support/raw-websocket.js';
 import { metricSum, pgrep } from './support/faults.js';
-import { eventually } from './support/processes.js';
+import { eventually } from '../tools/harness/processes.js';
 import { SourceCopy } from './support/source-copy.js';
 import { NativeStack, type Colour } from './support/stack.js';
 

@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { range } from './support/clients.js';
+import { range } from '../tools/harness/clients.js';
 import { killStackLeftovers, pgrep, PlainLoop, processGroup, processRuns, SocketIoLoop, spawnScriptGroup, stackPid, type LoopClient } from './support/faults.js';
-import { eventually } from './support/processes.js';
+import { eventually } from '../tools/harness/processes.js';
 import { NativeStack, type Colour } from './support/stack.js';
 
 const PLAIN_CLIENTS = 100;

@@ -10,10 +10,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { eventually, RedisServer, ReplicaProcess } from './support/processes.js';
+import { eventually, RedisServer, ReplicaProcess } from '../tools/harness/processes.js';
+import { repoRoot } from '../tools/harness/repo-root.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
 const README_URL = 'ws://127.0.0.1:8000/ws/chat/';
 /** Debian's interpreter, the one python3-websockets installs for. */

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { PlainClient, SocketIoClient, range } from './support/clients.js';
+import { PlainClient, SocketIoClient, range } from '../tools/harness/clients.js';
 import {
   assertByesConsistent,
   assertLoopSession,
@@ -23,7 +23,7 @@ import {
   SocketIoFlooder,
   stopLoops,
 } from './support/faults.js';
-import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
+import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 
 const HEARTBEAT_INTERVAL_MS = 500;
 const REDIS_COMMAND_TIMEOUT_MS = 1000;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { range } from './support/clients.js';
+import { range } from '../tools/harness/clients.js';
 import { PlainLoopClient } from './support/closed-loop.js';
-import { eventually, RedisServer, ReplicaProcess, sleep } from './support/processes.js';
+import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 
 const HEARTBEAT_INTERVAL_MS = 300;
 

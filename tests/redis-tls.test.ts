@@ -5,8 +5,8 @@
  * the replicas through NODE_EXTRA_CA_CERTS.
  */
 import assert from 'node:assert/strict';
-import { PlainClient } from './support/clients.js';
-import { freePort, ReplicaProcess } from './support/processes.js';
+import { PlainClient } from '../tools/harness/clients.js';
+import { freePort, ReplicaProcess } from '../tools/harness/processes.js';
 import { RedisTlsSet, TLS_MASTER_NAME } from './support/redis-tls.js';
 
 describe('Redis over TLS (rediss://)', function () {

@@ -5,8 +5,8 @@
  * (Sentinel) a failover under the replicas' feet.
  */
 import assert from 'node:assert/strict';
-import { PlainClient, range, SocketIoClient } from './support/clients.js';
-import { eventually, freePort, ReplicaProcess, sleep } from './support/processes.js';
+import { PlainClient, range, SocketIoClient } from '../tools/harness/clients.js';
+import { eventually, freePort, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 import { RedisClusterSet, RedisSentinelSet } from './support/redis-topologies.js';
 
 const HEARTBEAT_INTERVAL_MS = 400;

@@ -13,7 +13,7 @@ import { CLOSE, type ServerClose } from '../shared/protocol/closes.js';
 import { randomSessionId } from '../shared/protocol/session-id.js';
 import { RedisSessionStore, type OpenedSession, type SessionStore } from '../services/gateway/store/session-store.js';
 import { SessionConnection, type TransportSink } from '../services/gateway/session-connection.js';
-import { eventually, RedisServer } from './support/processes.js';
+import { eventually, RedisServer } from '../tools/harness/processes.js';
 
 /** A transport whose unread backlog the test sets; it records every write. */
 class RecordingSink implements TransportSink {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { randomSessionId } from '../shared/protocol/session-id.js';
 import { sessionTag } from '../services/gateway/logger.js';
-import { PlainClient, SocketIoClient } from './support/clients.js';
-import { eventually, RedisServer, ReplicaProcess } from './support/processes.js';
+import { PlainClient, SocketIoClient } from '../tools/harness/clients.js';
+import { eventually, RedisServer, ReplicaProcess } from '../tools/harness/processes.js';
 
 const SESSION_TTL_SECONDS = 3600;
 /** What a key is left with before the resume: far below SESSION_TTL_SECONDS. */

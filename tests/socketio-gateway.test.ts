@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { isValidSessionId, randomSessionId } from '../shared/protocol/session-id.js';
 import { POLLING_DISABLED } from '../services/gateway/socketio-gateway.js';
-import { PlainClient, range, SocketIoClient } from './support/clients.js';
-import { eventually, RedisServer, ReplicaProcess } from './support/processes.js';
+import { PlainClient, range, SocketIoClient } from '../tools/harness/clients.js';
+import { eventually, RedisServer, ReplicaProcess } from '../tools/harness/processes.js';
 
 describe('socket.io gateway', () => {
   let redis: RedisServer;

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { PlainClient, SocketIoClient, range } from './support/clients.js';
+import { PlainClient, SocketIoClient, range } from '../tools/harness/clients.js';
 import {
   assertLoopSession,
   PlainLoop,
@@ -31,7 +31,7 @@ import {
   stackShell,
   stopLoops,
 } from './support/faults.js';
-import { eventually, sleep } from './support/processes.js';
+import { eventually, sleep } from '../tools/harness/processes.js';
 import { NativeStack } from './support/stack.js';
 
 const HEARTBEAT_INTERVAL_MS = 500;

@@ -13,8 +13,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
-import { textOf } from '../tests/support/clients.js';
-import { RedisServer, ReplicaProcess } from '../tests/support/processes.js';
+import { textOf } from './harness/clients.js';
+import { RedisServer, ReplicaProcess } from './harness/processes.js';
 
 const BATCH = 200;
 const SOCKETS_PER_CLIENT = 9000;

@@ -17,9 +17,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PlainClient, SocketIoClient } from '../tests/support/clients.js';
-import { Inspector } from '../tests/support/inspector.js';
-import { eventually, freePorts, RedisServer, ReplicaProcess, sleep } from '../tests/support/processes.js';
+import { PlainClient, SocketIoClient } from './harness/clients.js';
+import { Inspector } from './harness/inspector.js';
+import { eventually, freePorts, RedisServer, ReplicaProcess, sleep } from './harness/processes.js';
 
 const BATCH = 200;
 const WARM_UP = 200;

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
-import { range } from '../support/clients.js';
+import { range } from '../../tools/harness/clients.js';
 import { assertUnbroken, percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from '../support/closed-loop.js';
 import { ComposeStack } from '../support/compose-stack.js';
 import { HttpPoller } from '../support/http-poller.js';
-import { eventually } from '../support/processes.js';
+import { eventually } from '../../tools/harness/processes.js';
 import { runScript, type Colour, type ScriptRun } from '../support/stack.js';
 
 const PLAIN_CLIENTS = 50;

@@ -15,8 +15,8 @@
  * own sockets on the replica, and waits for it on both transports.
  */
 import assert from 'node:assert/strict';
-import { sleep } from '../support/processes.js';
-import { PlainClient, SocketIoClient } from '../support/clients.js';
+import { sleep } from '../../tools/harness/processes.js';
+import { PlainClient, SocketIoClient } from '../../tools/harness/clients.js';
 import { FleetProbe } from './fleet-probe.js';
 
 function setting(name: string): string {

@@ -12,7 +12,7 @@ import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { ChatClient } from '../../shared/client/chat-client.js';
 import { randomSessionId } from '../../shared/protocol/session-id.js';
-import { eventually } from './processes.js';
+import { eventually } from '../../tools/harness/processes.js';
 
 export interface LoopOptions {
   /** Pause between a count and the next message. */

@@ -9,11 +9,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort } from './processes.js';
+import { freePort } from '../../tools/harness/processes.js';
 import { collect, runScript, spawnScript, type Colour, type ScriptRun } from './stack.js';
+import { repoRoot } from '../../tools/harness/repo-root.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const COMPOSE_LIB = path.join(repoRoot, 'tools/compose-lib.sh');
 
 export class ComposeStack {

@@ -5,7 +5,7 @@
  * instead. Loaded by .mocharc.json (--require), it waits, once every suite's after
  * hooks are done, for the process to exit by itself; if it is still running after
  * EXIT_GRACE_MS it prints what holds the event loop and exits non-zero, which also
- * runs the SIGKILL of every child tests/support/processes.ts still tracks.
+ * runs the SIGKILL of every child tools/harness/processes.ts still tracks.
  */
 const EXIT_GRACE_MS = 10_000;
 

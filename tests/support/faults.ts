@@ -8,15 +8,14 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { randomSessionId } from '../../shared/protocol/session-id.js';
-import { textOf } from './clients.js';
-import { eventually, sleep, type LogLine } from './processes.js';
+import { textOf } from '../../tools/harness/clients.js';
+import { eventually, sleep, type LogLine } from '../../tools/harness/processes.js';
 import type { NativeStack, ScriptRun } from './stack.js';
+import { repoRoot } from '../../tools/harness/repo-root.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /**
  * What every closed-loop session must show after a fault, whatever the fault:

@@ -2,7 +2,7 @@
  * Polls a stack's public HTTP endpoints through Nginx while something happens (a
  * release), keeping every failure: a status other than 200 or a failed request.
  */
-import { sleep } from './processes.js';
+import { sleep } from '../../tools/harness/processes.js';
 
 /** Polls public HTTP endpoints through Nginx and keeps every failure. */
 export class HttpPoller {

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { answersPing, eventually, freePorts, killAll } from './processes.js';
+import { answersPing, eventually, freePorts, killAll } from '../../tools/harness/processes.js';
 
 export const TLS_MASTER_NAME = 'wschat-tls-primary';
 

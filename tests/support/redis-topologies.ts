@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { answersPing, eventually, freePorts, killAll } from './processes.js';
+import { answersPing, eventually, freePorts, killAll } from '../../tools/harness/processes.js';
 
 class Nodes {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'wschat-redis-topology-'));

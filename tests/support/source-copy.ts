@@ -8,9 +8,8 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../../tools/harness/repo-root.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Build output, run folders and reports are not sources; node_modules is linked, not copied. */
 const NOT_COPIED = new Set(['.git', 'node_modules', 'dist', '.run', 'reports', 'coverage']);
 

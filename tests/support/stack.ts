@@ -9,10 +9,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { freePorts } from './processes.js';
+import { freePorts } from '../../tools/harness/processes.js';
+import { repoRoot } from '../../tools/harness/repo-root.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /**
  * Every script started and not yet exited, each the leader of a process group of its

@@ -9,7 +9,7 @@ import { Metrics } from '../../services/gateway/metrics.js';
 import { CLOSE } from '../../shared/protocol/closes.js';
 import { randomSessionId } from '../../shared/protocol/session-id.js';
 import { ABNORMAL_CLOSURE, SessionConnection, type ConnectionDeps } from '../../services/gateway/session-connection.js';
-import { range } from '../support/clients.js';
+import { range } from '../../tools/harness/clients.js';
 import { ManualStore, settled } from '../support/manual-store.js';
 import { RecordingSink } from '../support/recording-sink.js';
 

@@ -7,10 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis, type RedisOptions } from 'ioredis';
+import { repoRoot } from './repo-root.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const REPLICA_MAIN = path.join(repoRoot, 'dist/services/gateway/main.js');
 
 /** Every child still running; killed on process exit if a test forgot (or failed before) cleanup. */
