@@ -1,0 +1,104 @@
+/**
+ * The replica's small policies, in-process: the message rate limit (its clock
+ * injected), the origin check, and the answers to requests Node's HTTP parser refuses.
+ */
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { answerClientError } from '../../services/gateway/http-client-error.js';
+import { Metrics } from '../../services/gateway/metrics.js';
+import { originAllowed } from '../../services/gateway/origin-policy.js';
+import { TokenBucket } from '../../services/gateway/token-bucket.js';
+
+describe('token bucket (MAX_MESSAGES_PER_SECOND)', () => {
+  it('allows a full burst at once, then refuses until time refills a token', () => {
+    const bucket = new TokenBucket(10, 3, 0);
+    assert.deepEqual([bucket.take(0), bucket.take(0), bucket.take(0), bucket.take(0)], [true, true, true, false]);
+    assert.equal(bucket.take(99), false, '0.99 of a token after 99 ms at 10/s');
+    assert.equal(bucket.take(100), true, 'one token after 100 ms');
+    assert.equal(bucket.take(100), false);
+  });
+
+  it('never holds more than its burst, however long the connection was idle', () => {
+    const bucket = new TokenBucket(10, 2, 0);
+    const taken = [1, 2, 3].map(() => bucket.take(3_600_000));
+    assert.deepEqual(taken, [true, true, false]);
+  });
+
+  it('sustains exactly the rate: 50 messages at 100/s over 0.5 s after the burst is spent', () => {
+    const bucket = new TokenBucket(100, 1, 0);
+    assert.equal(bucket.take(0), true);
+    const accepted = Array.from({ length: 100 }, (_, index) => bucket.take((index + 1) * 5)).filter(Boolean).length;
+    assert.equal(accepted, 50);
+  });
+});
+
+describe('origin policy (ALLOWED_ORIGINS)', () => {
+  it('lets every client without an Origin through, under every policy', () => {
+    for (const policy of [{ kind: 'same-host' }, { kind: 'any' }, { kind: 'list', origins: [] }] as const) {
+      assert.equal(originAllowed(policy, { host: 'chat.example' }), true, policy.kind);
+    }
+  });
+
+  it('same-host: the page served by this host, whatever the port; not another host, not "null", not garbage', () => {
+    const policy = { kind: 'same-host' } as const;
+    assert.equal(originAllowed(policy, { origin: 'https://chat.example', host: 'chat.example' }), true);
+    assert.equal(originAllowed(policy, { origin: 'http://chat.example:8000', host: 'chat.example' }), true);
+    assert.equal(originAllowed(policy, { origin: 'https://evil.example', host: 'chat.example' }), false);
+    assert.equal(originAllowed(policy, { origin: 'https://chat.example.evil.example', host: 'chat.example' }), false);
+    assert.equal(originAllowed(policy, { origin: 'null', host: 'chat.example' }), false);
+    assert.equal(originAllowed(policy, { origin: 'not a url', host: 'chat.example' }), false);
+    assert.equal(originAllowed(policy, { origin: 'https://chat.example' }), false, 'no Host to compare with');
+  });
+
+  it('list: exactly the origins named, scheme and port included', () => {
+    const policy = { kind: 'list', origins: ['https://chat.example'] } as const;
+    assert.equal(originAllowed(policy, { origin: 'https://chat.example' }), true);
+    assert.equal(originAllowed(policy, { origin: 'http://chat.example' }), false);
+    assert.equal(originAllowed(policy, { origin: 'https://chat.example:444' }), false);
+  });
+});
+
+describe('answers to requests the HTTP parser refuses', () => {
+  async function answer(code: string | undefined): Promise<{ text: string; destroyed: boolean; metrics: Metrics }> {
+    const metrics = new Metrics();
+    const socket = new PassThrough();
+    const written: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => written.push(chunk));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    answerClientError(metrics, Object.assign(new Error('parse error'), code === undefined ? {} : { code }), socket);
+    await closed;
+    return { text: Buffer.concat(written).toString(), destroyed: socket.destroyed, metrics };
+  }
+
+  async function errorsOf(metrics: Metrics, kind: string): Promise<number> {
+    const values = (await metrics.registry.getSingleMetric('wschat_errors_total')?.get())?.values ?? [];
+    return values.find((value) => value.labels.kind === kind)?.value ?? 0;
+  }
+
+  for (const [code, status, error, kind] of [
+    ['HPE_HEADER_OVERFLOW', '431 Request Header Fields Too Large', 'headers_too_large', 'http_headers_too_large'],
+    ['ERR_HTTP_REQUEST_TIMEOUT', '408 Request Timeout', 'request_timeout', 'http_headers_timeout'],
+    ['HPE_INVALID_METHOD', '400 Bad Request', 'bad_request', 'http_client_error'],
+    [undefined, '400 Bad Request', 'bad_request', 'http_client_error'],
+  ] as const) {
+    it(`${code ?? 'an error without a code'}: ${status} with a JSON body, counted as ${kind}, socket destroyed`, async () => {
+      const { text, destroyed, metrics } = await answer(code);
+      const [head, body] = text.split('\r\n\r\n');
+      assert.match(head!, new RegExp(`^HTTP/1\\.1 ${status}\\r\\n`));
+      assert.match(head!, /\r\nContent-Type: application\/json\r\n/);
+      assert.match(head!, new RegExp(`\\r\\nContent-Length: ${Buffer.byteLength(body!)}\\r\\n`));
+      assert.deepEqual(JSON.parse(body!), { error });
+      assert.equal(destroyed, true);
+      assert.equal(await errorsOf(metrics, kind), 1);
+    });
+  }
+
+  it('destroys a socket it can no longer write to, and still counts the error', async () => {
+    const metrics = new Metrics();
+    const socket = new PassThrough();
+    socket.end();
+    answerClientError(metrics, Object.assign(new Error('parse error'), { code: 'HPE_HEADER_OVERFLOW' }), socket);
+    assert.equal(socket.destroyed, true);
+    assert.equal(await errorsOf(metrics, 'http_headers_too_large'), 1);
+  });
+});
