@@ -2,27 +2,26 @@
  * Answers requests Node's HTTP parser rejects before any route sees them: garbage,
  * headers over Node's 16 KiB limit, headers that never finish (slowloris, cut at
  * HTTP_HEADERS_TIMEOUT_MS). Each gets its status and a JSON body, then the socket
- * is destroyed once that is flushed (end() alone would leave it half open for as
- * long as the client likes); each is counted by kind. Nothing about the parser reaches the client.
+ * is destroyed (raw-http-answer.ts); each is counted by kind. Nothing about the
+ * parser reaches the client.
  */
 import type { Duplex } from 'node:stream';
 import type { ErrorKind, Metrics } from './metrics.js';
+import { answerAndClose } from './raw-http-answer.js';
 
 interface Answer {
   status: number;
-  text: string;
   error: string;
   kind: ErrorKind;
 }
 
 const HEADERS_TOO_LARGE: Answer = {
   status: 431,
-  text: 'Request Header Fields Too Large',
   error: 'headers_too_large',
   kind: 'http_headers_too_large',
 };
-const HEADERS_TIMEOUT: Answer = { status: 408, text: 'Request Timeout', error: 'request_timeout', kind: 'http_headers_timeout' };
-const BAD_REQUEST: Answer = { status: 400, text: 'Bad Request', error: 'bad_request', kind: 'http_client_error' };
+const HEADERS_TIMEOUT: Answer = { status: 408, error: 'request_timeout', kind: 'http_headers_timeout' };
+const BAD_REQUEST: Answer = { status: 400, error: 'bad_request', kind: 'http_client_error' };
 
 function answerFor(error: Error & { code?: string }): Answer {
   if (error.code === 'HPE_HEADER_OVERFLOW') return HEADERS_TOO_LARGE;
@@ -34,14 +33,5 @@ function answerFor(error: Error & { code?: string }): Answer {
 export function answerClientError(metrics: Metrics, error: Error & { code?: string }, socket: Duplex): void {
   const answer = answerFor(error);
   metrics.error(answer.kind);
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = JSON.stringify({ error: answer.error });
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${answer.status} ${answer.text}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  answerAndClose(socket, answer.status, { error: answer.error });
 }

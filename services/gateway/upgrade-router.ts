@@ -3,8 +3,8 @@
  * while draining (503), over HTTP/1.0 (400: RFC 6455 §4.1 needs HTTP/1.1 or later)
  * and from browser pages ALLOWED_ORIGINS does not allow (403), sends /ws/chat/ to
  * the plain endpoint and /socket.io/ to engine.io, and answers anything else with
- * 404. Refusals are plain HTTP responses with a JSON body; the socket is destroyed
- * once the response is flushed, so a client that keeps its half open cannot hold
+ * 404. Refusals are plain HTTP responses with a JSON body (raw-http-answer.ts), the
+ * socket destroyed once flushed, so a client that keeps its half open cannot hold
  * a drain.
  *
  * It also keeps every upgraded socket until it closes. An upgraded socket leaves
@@ -13,10 +13,10 @@
  * on either endpoint, tracked as a session or not) is destroyed from here.
  */
 import type { IncomingMessage } from 'node:http';
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Metrics } from './metrics.js';
 import { PLAIN_PATH, SOCKETIO_PATH } from '../../shared/protocol/messages.js';
+import { answerAndClose } from './raw-http-answer.js';
 import { requestIdFrom } from './request-id.js';
 
 export interface UpgradeRoutes {
@@ -43,21 +43,21 @@ export class UpgradeRouter {
     const requestId = requestIdFrom(request.headers);
     if (routes.isDraining()) {
       routes.metrics.error('upgrade_while_draining');
-      return refuse(socket, 503, { error: 'shutting_down' }, requestId);
+      return answerAndClose(socket, 503, { error: 'shutting_down' }, { 'X-Request-Id': requestId });
     }
     if (request.httpVersionMajor === 1 && request.httpVersionMinor === 0) {
       routes.metrics.error('upgrade_http_version');
-      return refuse(socket, 400, { error: 'http_1_1_required' }, requestId);
+      return answerAndClose(socket, 400, { error: 'http_1_1_required' }, { 'X-Request-Id': requestId });
     }
     if (!routes.originAllowed(request)) {
       routes.metrics.error('origin_refused');
-      return refuse(socket, 403, { error: 'origin_not_allowed' }, requestId);
+      return answerAndClose(socket, 403, { error: 'origin_not_allowed' }, { 'X-Request-Id': requestId });
     }
     const path = (request.url ?? '/').split('?', 1)[0];
     if (path === PLAIN_PATH || path === PLAIN_PATH.slice(0, -1)) return routes.plain(request, socket, head, requestId);
     if (path?.startsWith(SOCKETIO_PATH)) return routes.socketIo(request, socket, head);
     routes.metrics.error('upgrade_not_found');
-    refuse(socket, 404, { error: 'not_found' }, requestId);
+    answerAndClose(socket, 404, { error: 'not_found' }, { 'X-Request-Id': requestId });
   };
 
   /** Resolves true once every upgraded socket has closed, or false when `timeoutMs` passes first. */
@@ -93,20 +93,4 @@ export class UpgradeRouter {
       }
     });
   }
-}
-
-function refuse(socket: Duplex, status: number, body: object, requestId: string): void {
-  if (!socket.writable) return void socket.destroy();
-  const json = JSON.stringify(body);
-  // end() alone half-closes: a client that never closes its side would stay open, and tracked.
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-      'Connection: close\r\n' +
-      'Content-Type: application/json\r\n' +
-      `Content-Length: ${Buffer.byteLength(json)}\r\n` +
-      `X-Request-Id: ${requestId}\r\n` +
-      '\r\n' +
-      json,
-  );
 }

@@ -1,0 +1,133 @@
+/**
+ * The upgrade router in-process: every refusal with its status, JSON body, request
+ * id and error kind; the routes by path; and the socket tracking the drain relies on.
+ * Sockets are PassThrough streams, requests plain objects with the fields it reads.
+ */
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { PassThrough } from 'node:stream';
+import { Metrics } from '../../services/gateway/metrics.js';
+import { UpgradeRouter, type UpgradeRoutes } from '../../services/gateway/upgrade-router.js';
+
+interface Routed {
+  route: 'plain' | 'socketIo';
+  url: string | undefined;
+  requestId?: string;
+}
+
+function router(overrides: Partial<UpgradeRoutes> = {}): { router: UpgradeRouter; routed: Routed[]; metrics: Metrics } {
+  const routed: Routed[] = [];
+  const metrics = new Metrics();
+  const routes: UpgradeRoutes = {
+    isDraining: () => false,
+    originAllowed: () => true,
+    plain: (request, _socket, _head, requestId) => void routed.push({ route: 'plain', url: request.url, requestId }),
+    socketIo: (request) => void routed.push({ route: 'socketIo', url: request.url }),
+    metrics,
+    ...overrides,
+  };
+  return { router: new UpgradeRouter(routes), routed, metrics };
+}
+
+function request(url: string, headers: Record<string, string> = {}, minor = 1): IncomingMessage {
+  return { url, headers, httpVersionMajor: 1, httpVersionMinor: minor } as unknown as IncomingMessage;
+}
+
+/** Hands `url` to the router on a fresh socket; resolves with what was written once the socket closes. */
+async function refusal(target: UpgradeRouter, incoming: IncomingMessage): Promise<{ status: string; headers: string; body: unknown }> {
+  const socket = new PassThrough();
+  const written: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => written.push(chunk));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  target.handle(incoming, socket, Buffer.alloc(0));
+  await closed;
+  const [head, body] = Buffer.concat(written).toString().split('\r\n\r\n');
+  const [status, ...headers] = head!.split('\r\n');
+  return { status: status!, headers: headers.join('\n'), body: JSON.parse(body!) };
+}
+
+async function errors(metrics: Metrics, kind: string): Promise<number> {
+  const values = (await metrics.registry.getSingleMetric('wschat_errors_total')?.get())?.values ?? [];
+  return values.find((value) => value.labels.kind === kind)?.value ?? 0;
+}
+
+describe('upgrade router', () => {
+  const refusals = [
+    ['while draining', { isDraining: () => true }, request('/ws/chat/'), 'HTTP/1.1 503 Service Unavailable', 'shutting_down', 'upgrade_while_draining'],
+    ['over HTTP/1.0', {}, request('/ws/chat/', {}, 0), 'HTTP/1.1 400 Bad Request', 'http_1_1_required', 'upgrade_http_version'],
+    ['from an origin not allowed', { originAllowed: () => false }, request('/ws/chat/'), 'HTTP/1.1 403 Forbidden', 'origin_not_allowed', 'origin_refused'],
+    ['to an unknown path', {}, request('/ws/other/'), 'HTTP/1.1 404 Not Found', 'not_found', 'upgrade_not_found'],
+  ] as const;
+  for (const [name, overrides, incoming, status, error, kind] of refusals) {
+    it(`refuses an upgrade ${name}: ${status}, {"error":"${error}"}, counted as ${kind}, routed nowhere`, async () => {
+      const { router: target, routed, metrics } = router(overrides);
+      const answer = await refusal(target, incoming);
+      assert.equal(answer.status, status);
+      assert.deepEqual(answer.body, { error });
+      assert.match(answer.headers, /^Connection: close$/m);
+      assert.match(answer.headers, /^Content-Type: application\/json$/m);
+      assert.match(answer.headers, /^X-Request-Id: [0-9a-f-]{36}$/m, 'a generated request id');
+      assert.equal(await errors(metrics, kind), 1);
+      assert.deepEqual(routed, []);
+    });
+  }
+
+  it("echoes the proxy's request id on a refusal, and replaces one that does not look like an id", async () => {
+    const { router: target } = router();
+    assert.match((await refusal(target, request('/nope', { 'x-request-id': 'nginx-5f2c1d' }))).headers, /^X-Request-Id: nginx-5f2c1d$/m);
+    const forged = await refusal(target, request('/nope', { 'x-request-id': 'a b\r\nSet-Cookie: x' }));
+    assert.match(forged.headers, /^X-Request-Id: [0-9a-f-]{36}$/m);
+    assert.doesNotMatch(forged.headers, /Set-Cookie/);
+  });
+
+  it('routes /ws/chat/ (with or without its slash, with a query) to the plain endpoint and /socket.io/ to engine.io', () => {
+    const { router: target, routed } = router();
+    for (const url of ['/ws/chat/', '/ws/chat', '/ws/chat/?session=x', '/socket.io/?EIO=4&transport=websocket']) {
+      target.handle(request(url, { 'x-request-id': 'rid-1' }), new PassThrough(), Buffer.alloc(0));
+    }
+    assert.deepEqual(routed, [
+      { route: 'plain', url: '/ws/chat/', requestId: 'rid-1' },
+      { route: 'plain', url: '/ws/chat', requestId: 'rid-1' },
+      { route: 'plain', url: '/ws/chat/?session=x', requestId: 'rid-1' },
+      { route: 'socketIo', url: '/socket.io/?EIO=4&transport=websocket' },
+    ]);
+  });
+
+  it('checks draining before anything else: a draining replica refuses even a bad path with 503', async () => {
+    const { router: target } = router({ isDraining: () => true, originAllowed: () => false });
+    assert.equal((await refusal(target, request('/nope', {}, 0))).status, 'HTTP/1.1 503 Service Unavailable');
+  });
+
+  it('tracks every upgraded socket until it closes: whenAllClosed resolves true once the last one does', async () => {
+    const { router: target } = router();
+    const sockets = [new PassThrough(), new PassThrough()];
+    for (const socket of sockets) target.handle(request('/ws/chat/'), socket, Buffer.alloc(0));
+    const allClosed = target.whenAllClosed(5000);
+    sockets[0]!.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    let settled = false;
+    void allClosed.then(() => (settled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(settled, false, 'one socket is still open');
+    sockets[1]!.destroy();
+    assert.equal(await allClosed, true);
+    assert.equal(await target.whenAllClosed(0), true, 'nothing tracked: at once');
+  });
+
+  it('whenAllClosed resolves false when its time runs out; destroyAll then ends what is left and says how many', async () => {
+    const { router: target } = router();
+    const socket = new PassThrough();
+    target.handle(request('/socket.io/?EIO=4'), socket, Buffer.alloc(0));
+    assert.equal(await target.whenAllClosed(20), false);
+    assert.equal(target.destroyAll(), 1);
+    assert.equal(socket.destroyed, true);
+  });
+
+  it('a socket that errors mid-handshake is destroyed, not thrown', () => {
+    const { router: target } = router();
+    const socket = new PassThrough();
+    target.handle(request('/ws/chat/'), socket, Buffer.alloc(0));
+    socket.emit('error', new Error('ECONNRESET'));
+    assert.equal(socket.destroyed, true);
+  });
+});
