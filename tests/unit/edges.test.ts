@@ -8,6 +8,7 @@ import { answerClientError } from '../../services/gateway/http-client-error.js';
 import { Metrics } from '../../services/gateway/metrics.js';
 import { originAllowed } from '../../services/gateway/origin-policy.js';
 import { TokenBucket } from '../../services/gateway/token-bucket.js';
+import { metricValue, rawAnswer } from '../support/in-process.js';
 
 describe('token bucket (MAX_MESSAGES_PER_SECOND)', () => {
   it('allows a full burst at once, then refuses until time refills a token', () => {
@@ -59,21 +60,7 @@ describe('origin policy (ALLOWED_ORIGINS)', () => {
 });
 
 describe('answers to requests the HTTP parser refuses', () => {
-  async function answer(code: string | undefined): Promise<{ text: string; destroyed: boolean; metrics: Metrics }> {
-    const metrics = new Metrics();
-    const socket = new PassThrough();
-    const written: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => written.push(chunk));
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    answerClientError(metrics, Object.assign(new Error('parse error'), code === undefined ? {} : { code }), socket);
-    await closed;
-    return { text: Buffer.concat(written).toString(), destroyed: socket.destroyed, metrics };
-  }
-
-  async function errorsOf(metrics: Metrics, kind: string): Promise<number> {
-    const values = (await metrics.registry.getSingleMetric('wschat_errors_total')?.get())?.values ?? [];
-    return values.find((value) => value.labels.kind === kind)?.value ?? 0;
-  }
+  const errors = (metrics: Metrics, kind: string): Promise<number | undefined> => metricValue(metrics, 'wschat_errors_total', { kind });
 
   for (const [code, status, error, kind] of [
     ['HPE_HEADER_OVERFLOW', '431 Request Header Fields Too Large', 'headers_too_large', 'http_headers_too_large'],
@@ -82,16 +69,16 @@ describe('answers to requests the HTTP parser refuses', () => {
     [undefined, '400 Bad Request', 'bad_request', 'http_client_error'],
   ] as const) {
     it(`${code ?? 'an error without a code'}: ${status} with a JSON body, counted as ${kind}, socket destroyed`, async () => {
-      const { text, destroyed, metrics } = await answer(code);
-      const [head, body] = text.split('\r\n\r\n');
-      assert.match(head!, new RegExp(`^HTTP/1\\.1 ${status}\\r\\n`));
-      const headers = head!.split('\r\n').slice(1);
-      assert.ok(headers.includes('Content-Type: application/json'), head);
-      assert.ok(headers.includes(`Content-Length: ${Buffer.byteLength(body!)}`), head);
-      assert.ok(headers.includes('Connection: close'), head);
-      assert.deepEqual(JSON.parse(body!), { error });
-      assert.equal(destroyed, true);
-      assert.equal(await errorsOf(metrics, kind), 1);
+      const metrics = new Metrics();
+      const parseError = Object.assign(new Error('parse error'), code === undefined ? {} : { code });
+      const answer = await rawAnswer((socket) => answerClientError(metrics, parseError, socket));
+      assert.equal(answer.status, `HTTP/1.1 ${status}`);
+      assert.ok(answer.headers.includes('Content-Type: application/json'), answer.headers.join('\n'));
+      assert.ok(answer.headers.includes(`Content-Length: ${Buffer.byteLength(answer.body)}`), answer.headers.join('\n'));
+      assert.ok(answer.headers.includes('Connection: close'), answer.headers.join('\n'));
+      assert.deepEqual(JSON.parse(answer.body), { error });
+      assert.equal(answer.socket.destroyed, true);
+      assert.equal(await errors(metrics, kind), 1);
     });
   }
 
@@ -101,6 +88,6 @@ describe('answers to requests the HTTP parser refuses', () => {
     socket.end();
     answerClientError(metrics, Object.assign(new Error('parse error'), { code: 'HPE_HEADER_OVERFLOW' }), socket);
     assert.equal(socket.destroyed, true);
-    assert.equal(await errorsOf(metrics, 'http_headers_too_large'), 1);
+    assert.equal(await errors(metrics, 'http_headers_too_large'), 1);
   });
 });

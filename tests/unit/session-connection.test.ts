@@ -12,6 +12,7 @@ import { ABNORMAL_CLOSURE, SessionConnection, type ConnectionDeps } from '../../
 import { range } from '../../tools/harness/clients.js';
 import { ManualStore, settled } from '../support/manual-store.js';
 import { RecordingSink } from '../support/recording-sink.js';
+import { metricValue } from '../support/in-process.js';
 
 const MAX_MESSAGE_BYTES = 1024;
 const MAX_BUFFERED_BYTES = 1000;
@@ -48,12 +49,6 @@ async function opened(count = 0, deps: Partial<ConnectionDeps> = {}, sink?: Reco
   h.store.opens[0]!.resolve({ count, resumed: count > 0 });
   await settled();
   return h;
-}
-
-/** The value of one series of `name` in the connection's registry (undefined when absent). */
-async function metric(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  const values = (await metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
-  return values.find((value) => Object.entries(labels).every(([key, wanted]) => value.labels[key] === wanted))?.value;
 }
 
 const counts = (from: number, to: number): string[] => range(from, to).map((n) => `count ${n}`);
@@ -139,7 +134,7 @@ describe('SessionConnection (unit)', () => {
         assert.ok(!sink.written.includes('count 3'), `a count after a failed one reached the client: ${sink.events.join(', ')}`);
         assert.deepEqual(sink.events, ['count 1', 'bye 1', 'close 1013'], 'the bye reports the last count the client got');
         assert.equal(sink.closedWith, CLOSE.storeUnavailable);
-        assert.equal(await metric(metrics, 'wschat_errors_total', { kind: 'store_unavailable' }), 1);
+        assert.equal(await metricValue(metrics, 'wschat_errors_total', { kind: 'store_unavailable' }), 1);
       });
     }
 
@@ -224,7 +219,7 @@ describe('SessionConnection (unit)', () => {
       assert.equal(sink.closedWith, CLOSE.slowConsumer);
       // Nothing more was written but the bye (which the transport queues behind the backlog).
       assert.deepEqual(sink.events, [...counts(1, 3), 'bye 3', 'close 1008']);
-      assert.equal(await metric(metrics, 'wschat_errors_total', { kind: 'slow_consumer' }), 1);
+      assert.equal(await metricValue(metrics, 'wschat_errors_total', { kind: 'slow_consumer' }), 1);
     });
 
     it('keeps writing while the backlog stays at or under MAX_BUFFERED_BYTES', async () => {
@@ -249,7 +244,7 @@ describe('SessionConnection (unit)', () => {
       await settled();
       assert.equal(store.increments.length, 1);
       assert.deepEqual(sink.events, ['count 3', 'bye 3', 'close 1009']);
-      assert.equal(await metric(metrics, 'wschat_errors_total', { kind: 'message_too_big' }), 1);
+      assert.equal(await metricValue(metrics, 'wschat_errors_total', { kind: 'message_too_big' }), 1);
     });
 
     it('closes a flood with 1008 once the burst (twice MAX_MESSAGES_PER_SECOND) is spent', async () => {
@@ -268,7 +263,7 @@ describe('SessionConnection (unit)', () => {
       connection.close(CLOSE.messageTooBig);
       await settled();
       assert.deepEqual(sink.events, ['bye 5', 'close 1001']);
-      assert.equal(await metric(metrics, 'wschat_errors_total', { kind: 'message_too_big' }), 0);
+      assert.equal(await metricValue(metrics, 'wschat_errors_total', { kind: 'message_too_big' }), 0);
     });
 
     it('sends heartbeats while open and none once it decided to close', async () => {
@@ -306,18 +301,18 @@ describe('SessionConnection (unit)', () => {
       const { connection, store, metrics } = harness();
       const plain = { transport: 'plain' };
       connection.open();
-      assert.equal(await metric(metrics, 'wschat_connections_active', plain), 1, 'counted active from the open');
+      assert.equal(await metricValue(metrics, 'wschat_connections_active', plain), 1, 'counted active from the open');
       store.opens[0]!.resolve({ count: 0, resumed: false });
       for (let i = 0; i < 3; i += 1) connection.receive(1);
-      assert.equal(await metric(metrics, 'wschat_messages_inflight'), 3);
+      assert.equal(await metricValue(metrics, 'wschat_messages_inflight'), 3);
       for (let n = 1; n <= 3; n += 1) store.nthIncrement(n).resolve(n);
       await settled();
-      assert.equal(await metric(metrics, 'wschat_messages_total', plain), 3);
-      assert.equal(await metric(metrics, 'wschat_messages_inflight'), 0);
+      assert.equal(await metricValue(metrics, 'wschat_messages_total', plain), 3);
+      assert.equal(await metricValue(metrics, 'wschat_messages_inflight'), 0);
       connection.transportClosed(1000);
       connection.transportClosed(1000);
-      assert.equal(await metric(metrics, 'wschat_connections_active', plain), 0, 'decremented once, however often the transport reports the close');
-      assert.equal(await metric(metrics, 'wschat_connections_closed_total', { transport: 'plain', code: 'client' }), 1);
+      assert.equal(await metricValue(metrics, 'wschat_connections_active', plain), 0, 'decremented once, however often the transport reports the close');
+      assert.equal(await metricValue(metrics, 'wschat_connections_closed_total', { transport: 'plain', code: 'client' }), 1);
     });
 
     it('labels a close by who started it: the server code, or abnormal', async () => {
@@ -325,11 +320,11 @@ describe('SessionConnection (unit)', () => {
       byServer.connection.close(CLOSE.shuttingDown);
       await settled();
       byServer.connection.transportClosed(1001);
-      assert.equal(await metric(byServer.metrics, 'wschat_connections_closed_total', { code: '1001' }), 1);
+      assert.equal(await metricValue(byServer.metrics, 'wschat_connections_closed_total', { code: '1001' }), 1);
 
       const dropped = await opened();
       dropped.connection.transportClosed(ABNORMAL_CLOSURE);
-      assert.equal(await metric(dropped.metrics, 'wschat_connections_closed_total', { code: 'abnormal' }), 1);
+      assert.equal(await metricValue(dropped.metrics, 'wschat_connections_closed_total', { code: 'abnormal' }), 1);
     });
   });
 });

@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { Metrics } from '../../services/gateway/metrics.js';
 import { UpgradeRouter, type UpgradeRoutes } from '../../services/gateway/upgrade-router.js';
+import { metricValue, rawAnswer } from '../support/in-process.js';
 
 interface Routed {
   route: 'plain' | 'socketIo';
@@ -33,22 +34,10 @@ function request(url: string, headers: Record<string, string> = {}, minor = 1): 
   return { url, headers, httpVersionMajor: 1, httpVersionMinor: minor } as unknown as IncomingMessage;
 }
 
-/** Hands `url` to the router on a fresh socket; resolves with what was written once the socket closes. */
+/** Hands `incoming` to the router on a fresh socket; what it answered, once the socket closes. */
 async function refusal(target: UpgradeRouter, incoming: IncomingMessage): Promise<{ status: string; headers: string; body: unknown }> {
-  const socket = new PassThrough();
-  const written: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => written.push(chunk));
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  target.handle(incoming, socket, Buffer.alloc(0));
-  await closed;
-  const [head, body] = Buffer.concat(written).toString().split('\r\n\r\n');
-  const [status, ...headers] = head!.split('\r\n');
-  return { status: status!, headers: headers.join('\n'), body: JSON.parse(body!) };
-}
-
-async function errors(metrics: Metrics, kind: string): Promise<number> {
-  const values = (await metrics.registry.getSingleMetric('wschat_errors_total')?.get())?.values ?? [];
-  return values.find((value) => value.labels.kind === kind)?.value ?? 0;
+  const answer = await rawAnswer((socket) => target.handle(incoming, socket, Buffer.alloc(0)));
+  return { status: answer.status, headers: answer.headers.join('\n'), body: JSON.parse(answer.body) };
 }
 
 describe('upgrade router', () => {
@@ -67,7 +56,7 @@ describe('upgrade router', () => {
       assert.match(answer.headers, /^Connection: close$/m);
       assert.match(answer.headers, /^Content-Type: application\/json$/m);
       assert.match(answer.headers, /^X-Request-Id: [0-9a-f-]{36}$/m, 'a generated request id');
-      assert.equal(await errors(metrics, kind), 1);
+      assert.equal(await metricValue(metrics, 'wschat_errors_total', { kind }), 1);
       assert.deepEqual(routed, []);
     });
   }
