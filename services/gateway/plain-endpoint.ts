@@ -51,6 +51,7 @@ class PlainSink implements TransportSink {
     this.ws.send(serialized);
   }
 
+  /** The close frame that follows carries the code and reason. */
   sendBye(total: number): void {
     this.ws.send(JSON.stringify({ bye: true, total }));
   }

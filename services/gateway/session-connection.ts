@@ -33,7 +33,8 @@ export interface TransportSink {
   sendCount(count: number, ack: Ack | undefined): void;
   /** The heartbeat, already serialised once for the whole fan-out. */
   sendHeartbeat(serialized: string, ts: string): void;
-  sendBye(total: number): void;
+  /** `reason` is the close that follows, for a transport whose close carries no code (socket.io). */
+  sendBye(total: number, reason: ServerClose): void;
   close(reason: ServerClose): void;
   /** Bytes written to the transport that the client has not read yet (a client that stops reading grows it). */
   bufferedBytes(): number;
@@ -229,7 +230,7 @@ export class SessionConnection {
     this.recordClose(reason, detail);
     this.whenIdle(() => {
       if (this.transportGone || this.closeSent) return;
-      if (this.opened) this.sink.sendBye(this.confirmed);
+      if (this.opened) this.sink.sendBye(this.confirmed, reason);
       this.sendClose(reason);
     });
   }

@@ -6,7 +6,7 @@
  *   server -> client  session {session}             once, on connect
  *                     count {count}                 one per message
  *                     heartbeat {ts}                once per tick
- *                     bye {bye: true, total}        before any server-side close
+ *                     bye {bye: true, total, code, reason}  before a server-side close
  */
 import type { Server as HttpServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
@@ -16,7 +16,7 @@ import type { Config } from './config.js';
 import { sessionTag, type LogContext } from './logger.js';
 import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
 import { isValidSessionId, randomSessionId } from '../../shared/protocol/session-id.js';
-import { SOCKETIO_PATH, type ByeMessage, type CountMessage, type FleetHeartbeat, type HeartbeatMessage } from '../../shared/protocol/messages.js';
+import { SOCKETIO_PATH, type CountMessage, type FleetHeartbeat, type HeartbeatMessage, type SocketIoByeMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { FleetChannel } from './heartbeat.js';
 import { originAllowed } from './origin-policy.js';
@@ -37,7 +37,7 @@ interface ServerToClientEvents {
   session: (message: { session: string }) => void;
   count: (message: CountMessage) => void;
   heartbeat: (message: HeartbeatMessage) => void;
-  bye: (message: ByeMessage) => void;
+  bye: (message: SocketIoByeMessage) => void;
 }
 
 /** Between replicas, through the Redis adapter: heartbeats and their probes. */
@@ -95,8 +95,8 @@ class SocketIoSink implements TransportSink {
     this.socket.emit('heartbeat', { ts });
   }
 
-  sendBye(total: number): void {
-    this.socket.emit('bye', { bye: true, total });
+  sendBye(total: number, reason: ServerClose): void {
+    this.socket.emit('bye', { bye: true, total, code: reason.code, reason: reason.reason });
   }
 
   /**
