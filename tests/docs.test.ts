@@ -65,8 +65,8 @@ describe('docs', () => {
     assert.deepEqual(rows.sort(byCode), closes.sort(byCode));
   });
 
-  it("README's stack settings table lists every setting tools/stack-lib.sh reads, and no other", () => {
-    const stackLib = read('tools/stack-lib.sh');
+  it("README's stack settings table lists every setting tools/stack/stack-lib.sh reads, and no other", () => {
+    const stackLib = read('tools/stack/stack-lib.sh');
     const loader = stackLib.slice(stackLib.indexOf('load_stack_settings() {'), stackLib.indexOf('\n}\n', stackLib.indexOf('load_stack_settings() {')));
     const settings = [...loader.matchAll(/^ +([A-Z][A-Z0-9_]*)=\$\{\1:-([^}]*)\}$/gm)].map((match) => ({ name: match[1]!, fallback: match[2]! }));
     assert.ok(settings.length >= 10, `settings found in load_stack_settings: ${settings.map(({ name }) => name).join(', ')}`);

@@ -24,7 +24,7 @@ export interface HttpAppDeps {
   readiness: () => Readiness;
   isDraining: () => boolean;
   /**
-   * The compiled page (services/gateway/public, built by tools/build-page.sh). @default
+   * The compiled page (services/gateway/public, built by tools/stack/build-page.sh). @default
    * `page/` beside the compiled `services/`, so every release serves its own page.
    */
   pageDir?: string;

@@ -566,10 +566,10 @@ export function stackLog(stack: NativeStack, name: string): LogLine[] {
   return lines;
 }
 
-/** Runs `snippet` in bash with tools/stack-lib.sh sourced and the stack's settings loaded (its helpers). */
+/** Runs `snippet` in bash with tools/stack/stack-lib.sh sourced and the stack's settings loaded (its helpers). */
 export function stackShell(stack: NativeStack, snippet: string): Promise<ScriptRun> {
   const started = Date.now();
-  const child = spawn('bash', ['-c', `set -euo pipefail; source tools/stack-lib.sh; load_stack_settings; ${snippet}`], {
+  const child = spawn('bash', ['-c', `set -euo pipefail; source tools/stack/stack-lib.sh; load_stack_settings; ${snippet}`], {
     cwd: repoRoot,
     env: { ...process.env, ...stack.env },
     stdio: ['ignore', 'pipe', 'pipe'],
