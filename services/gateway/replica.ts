@@ -44,16 +44,8 @@ export class Replica {
   private readyLogged = false;
   private drain: Promise<void> | undefined;
 
-  constructor(
-    private readonly config: Config,
-    options: { logStream?: NodeJS.WritableStream } = {},
-  ) {
-    this.logger = createLogger({
-      level: config.logLevel,
-      replica: config.replicaId,
-      version: config.appVersion,
-      stream: options.logStream,
-    });
+  constructor(private readonly config: Config) {
+    this.logger = createLogger({ level: config.logLevel, replica: config.replicaId, version: config.appVersion });
     const redisEvents = {
       config,
       logger: this.logger,
