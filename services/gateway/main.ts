@@ -53,10 +53,10 @@ async function main(): Promise<void> {
   const replica = new Replica(config);
   const { logger } = replica;
 
-  // The socket.io Redis adapter publishes without handling the promise (see
-  // socketio/socket.io-redis-emitter#139 for the same pattern): during a Redis
-  // outage that would be an unhandled rejection, which kills Node by default.
-  // Log and count it instead; the replica keeps serving.
+  // A backstop: Node 20 exits on an unhandled rejection. The one known source, the
+  // socket.io adapter's unhandled PUBLISH, is handled where it starts
+  // (socketio-gateway.ts, publishFailuresHandled); anything else a library drops is
+  // logged and counted here, and the replica keeps serving.
   process.on('unhandledRejection', (reason) => {
     replica.metrics.error('unhandled_rejection');
     logger.error('unhandled rejection', { event: 'unhandled_rejection', ...errorFields(reason) });
