@@ -138,11 +138,11 @@ export function loadConfig(env: Env = process.env): Config {
 function checkConsistency(config: Config): void {
   // During a drain a message may wait on Redis for the whole command timeout, and
   // its client still needs its bye and a closing handshake before the sockets are cut.
-  const ceiling = config.shutdownTimeoutMs - DRAIN_RESERVE_MS - CLOSE_HANDSHAKE_ALLOWANCE_MS;
-  if (config.redisCommandTimeoutMs > ceiling) {
+  const kept = DRAIN_RESERVE_MS + CLOSE_HANDSHAKE_ALLOWANCE_MS;
+  if (config.redisCommandTimeoutMs > config.shutdownTimeoutMs - kept) {
     throw new ConfigError(
       'REDIS_COMMAND_TIMEOUT_MS',
-      `must be at most SHUTDOWN_TIMEOUT_MS - 2000 (got ${config.redisCommandTimeoutMs} with SHUTDOWN_TIMEOUT_MS ${config.shutdownTimeoutMs})`,
+      `must be at most SHUTDOWN_TIMEOUT_MS - ${kept} (got ${config.redisCommandTimeoutMs} with SHUTDOWN_TIMEOUT_MS ${config.shutdownTimeoutMs})`,
     );
   }
 }
