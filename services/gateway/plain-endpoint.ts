@@ -7,9 +7,9 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { sessionTag, type LogContext } from './logger.js';
 import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
-import { isValidSessionId, randomSessionId } from '../../shared/protocol/session-id.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { closeForReceiverError, type ReceiverError } from './receiver-errors.js';
+import { recordInvalidSession, resolveSessionId, sessionInQuery } from './session-request.js';
 import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
 
 /**
@@ -139,7 +139,7 @@ export class PlainEndpoint {
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
-    const sessionId = sessionFromQuery(request.url);
+    const sessionId = resolveSessionId(sessionInQuery(request.url));
     if (sessionId !== undefined) this.sessionIds.set(request, sessionId);
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       const chat = ws as ChatWebSocket;
@@ -154,14 +154,7 @@ export class PlainEndpoint {
    * handshake. There is no session, so nothing is counted and no bye is sent.
    */
   private refuse(ws: ChatWebSocket, requestId: string): void {
-    const { logger, metrics } = this.deps;
-    metrics.error(CLOSE.invalidSession.kind);
-    logger.info('invalid session id refused', {
-      event: 'refused',
-      code: CLOSE.invalidSession.code,
-      request_id: requestId,
-      transport: 'plain',
-    });
+    recordInvalidSession(this.deps, requestId, 'plain');
     ws.on('error', () => undefined);
     ws.close(CLOSE.invalidSession.code, CLOSE.invalidSession.reason);
   }
@@ -186,14 +179,6 @@ export class PlainEndpoint {
     this.deps.registry.add(connection);
     connection.open();
   }
-}
-
-/** The session id the client asked for, a fresh one when it asked for none, undefined when malformed. */
-function sessionFromQuery(url: string | undefined): string | undefined {
-  const query = new URL(url ?? '/', 'http://localhost').searchParams.getAll('session');
-  if (query.length === 0) return randomSessionId();
-  const [requested] = query;
-  return query.length === 1 && isValidSessionId(requested) ? requested : undefined;
 }
 
 function byteLength(data: RawData): number {

@@ -15,12 +15,12 @@ import { Server, type Socket } from 'socket.io';
 import type { Config } from './config.js';
 import { sessionTag, type LogContext } from './logger.js';
 import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
-import { isValidSessionId, randomSessionId } from '../../shared/protocol/session-id.js';
 import { SOCKETIO_PATH, type ByeMessage, type CountMessage, type FleetHeartbeat, type HeartbeatMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { FleetChannel } from './heartbeat.js';
 import { originAllowed } from './origin-policy.js';
 import { requestIdFrom } from './request-id.js';
+import { recordInvalidSession, resolveSessionId, sessionInHandshake } from './session-request.js';
 import {
   ABNORMAL_CLOSURE,
   SessionConnection,
@@ -208,26 +208,14 @@ export class SocketIoGateway implements FleetChannel {
     // A client multiplexing on an engine.io connection opened before the drain can
     // still send CONNECT; it gets the drain's answer, not a session.
     if (this.deps.isDraining()) return next(closeError(CLOSE.shuttingDown));
-    const auth: unknown = socket.handshake.auth;
-    const fromAuth = typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>).session : undefined;
-    const requested = fromAuth ?? socket.handshake.query.session;
-    socket.data.requestId = requestIdFrom(socket.handshake.headers);
-    if (requested === undefined) {
-      socket.data.sessionId = randomSessionId();
+    const { handshake } = socket;
+    socket.data.requestId = requestIdFrom(handshake.headers);
+    const sessionId = resolveSessionId(sessionInHandshake(handshake.auth, handshake.query.session));
+    if (sessionId !== undefined) {
+      socket.data.sessionId = sessionId;
       return next();
     }
-    if (isValidSessionId(requested)) {
-      socket.data.sessionId = requested;
-      return next();
-    }
-    const { metrics, logger } = this.deps;
-    metrics.error(CLOSE.invalidSession.kind);
-    logger.info('invalid session id refused', {
-      event: 'refused',
-      code: CLOSE.invalidSession.code,
-      request_id: socket.data.requestId,
-      transport: 'socketio',
-    });
+    recordInvalidSession(this.deps, socket.data.requestId, 'socketio');
     next(closeError(CLOSE.invalidSession));
   }
 
