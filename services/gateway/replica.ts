@@ -102,7 +102,7 @@ export class Replica {
       isDraining: () => this.isDraining(),
       originAllowed: (request) => originAllowed(config.allowedOrigins, request.headers),
       plain: (request, socket, head, requestId) => plain.handleUpgrade(request, socket, head, requestId),
-      socketIo: (request, socket, head) => this.gateway.io.engine.handleUpgrade(request, socket, head),
+      socketIo: (request, socket, head) => this.gateway.handleUpgrade(request, socket, head),
       metrics: this.metrics,
     });
     this.httpServer.on('upgrade', this.upgrades.handle);

@@ -8,7 +8,8 @@
  *                     heartbeat {ts}                once per tick
  *                     bye {bye: true, total}        before any server-side close
  */
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { RedisClient } from './store/redis-client.js';
 import { Server, type Socket } from 'socket.io';
@@ -144,7 +145,7 @@ export interface SocketIoGatewayDeps extends ConnectionDeps {
 }
 
 export class SocketIoGateway implements FleetChannel {
-  readonly io: ChatServer;
+  private readonly io: ChatServer;
 
   constructor(
     httpServer: HttpServer,
@@ -183,6 +184,11 @@ export class SocketIoGateway implements FleetChannel {
       deps.metrics.error('adapter_error');
       deps.logger.warn('socket.io adapter error', { event: 'adapter_error', error: String(error) });
     });
+  }
+
+  /** A WebSocket upgrade the replica's router sent to /socket.io/: engine.io takes the socket from here. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.io.engine.handleUpgrade(request, socket, head);
   }
 
   /** Publishes once to every other replica (one Redis PUBLISH on the adapter's request channel). */
