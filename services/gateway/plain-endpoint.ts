@@ -86,8 +86,12 @@ export class PlainEndpoint {
   private readonly wss: WebSocketServer;
   /** Session id chosen for each upgrade, read back when ws writes the 101 headers. */
   private readonly sessionIds = new WeakMap<IncomingMessage, string>();
-  /** Open sockets, for the liveness sweep (socket.io runs its own ping/pong). */
-  private readonly sockets = new Set<ChatWebSocket>();
+  /**
+   * Each plain session's socket, for the liveness sweep, which walks the registry's
+   * sessions (socket.io runs its own ping/pong). A lookup, not a second set of live
+   * sockets: it holds nothing the registry has let go of.
+   */
+  private readonly socketOf = new WeakMap<SessionConnection, ChatWebSocket>();
   private livenessTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: PlainEndpointDeps) {
@@ -122,20 +126,25 @@ export class PlainEndpoint {
   }
 
   private sweep(): void {
-    for (const ws of this.sockets) {
-      // A socket paused for backpressure cannot have read its pong: its silence is ours.
-      if (ws.isPaused) {
-        ws.alive = true;
-        continue;
-      }
-      if (!ws.alive) {
-        this.deps.metrics.error('peer_unresponsive');
-        ws.terminate();
-        continue;
-      }
-      ws.alive = false;
-      ws.ping();
+    this.deps.registry.forEach((connection) => {
+      const ws = this.socketOf.get(connection);
+      if (ws !== undefined) this.checkLiveness(ws);
+    });
+  }
+
+  private checkLiveness(ws: ChatWebSocket): void {
+    // A socket paused for backpressure cannot have read its pong: its silence is ours.
+    if (ws.isPaused) {
+      ws.alive = true;
+      return;
     }
+    if (!ws.alive) {
+      this.deps.metrics.error('peer_unresponsive');
+      ws.terminate();
+      return;
+    }
+    ws.alive = false;
+    ws.ping();
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
@@ -169,13 +178,12 @@ export class PlainEndpoint {
     });
     ws.on('pong', () => (ws.alive = true));
     ws.on('close', (code) => {
-      this.sockets.delete(ws);
       this.deps.registry.delete(connection);
       connection.transportClosed(code);
     });
     // Only ws's frame parser emits 'error' here (socket errors end in 'close'; deflate is off).
     ws.on('error', (error: ReceiverError) => connection.close(closeForReceiverError(error), error.code));
-    this.sockets.add(ws);
+    this.socketOf.set(connection, ws);
     this.deps.registry.add(connection);
     connection.open();
   }

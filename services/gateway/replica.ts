@@ -37,7 +37,6 @@ export class Replica {
   private readonly httpServer: http.Server;
   private readonly gateway: SocketIoGateway;
   private readonly plain: PlainEndpoint;
-  private readonly upgrades: UpgradeRouter;
   private readonly heartbeat: Heartbeat;
   private readonly ledger: ShutdownLedger;
   private phase: Phase = 'starting';
@@ -98,14 +97,15 @@ export class Replica {
       maxMessageFragments: config.maxMessageFragments,
     });
     this.plain = plain;
-    this.upgrades = new UpgradeRouter({
+    const upgrades = new UpgradeRouter({
       isDraining: () => this.isDraining(),
       originAllowed: (request) => originAllowed(config.allowedOrigins, request.headers),
       plain: (request, socket, head, requestId) => plain.handleUpgrade(request, socket, head, requestId),
       socketIo: (request, socket, head) => this.gateway.handleUpgrade(request, socket, head),
       metrics: this.metrics,
+      registry: this.registry,
     });
-    this.httpServer.on('upgrade', this.upgrades.handle);
+    this.httpServer.on('upgrade', upgrades.handle);
     this.httpServer.on('clientError', (error: Error & { code?: string }, socket) => answerClientError(this.metrics, error, socket));
     this.heartbeat = new Heartbeat({
       config,
@@ -202,8 +202,8 @@ export class Replica {
     // Every upgraded socket, not only the sessions: a refused one or a transport
     // still in its closing handshake holds the HTTP server open just the same.
     const handshakeBudget = this.config.shutdownTimeoutMs - DRAIN_RESERVE_MS;
-    const allClosed = await this.upgrades.whenAllClosed(handshakeBudget);
-    const terminated = allClosed ? 0 : this.upgrades.destroyAll();
+    const allClosed = await this.registry.whenAllClosed(handshakeBudget);
+    const terminated = allClosed ? 0 : this.registry.destroyAll();
     this.logger.info('sockets closed', { event: 'shutdown_sockets_closed', elapsed_ms: elapsed(), terminated });
 
     // socket.io's close also closes the HTTP server; keep-alive probe connections are cut.
