@@ -5,6 +5,7 @@
  * Every variable is listed in README.md ("Configuration"); keep the two in step.
  */
 import os from 'node:os';
+import { CLOSE_HANDSHAKE_ALLOWANCE_MS, DRAIN_RESERVE_MS } from './drain-deadline.js';
 
 export type Colour = 'blue' | 'green';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -96,12 +97,6 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** The drain must finish before the 10 s an orchestrator grants after SIGTERM. */
 const SHUTDOWN_TIMEOUT_CEILING_MS = 10_000;
 
-/** Kept back from SHUTDOWN_TIMEOUT_MS for what follows the closing handshakes (Redis report, quit, exit). */
-export const DRAIN_RESERVE_MS = 1000;
-
-/** Time a client needs to answer its close frame once its last count and the bye are out. */
-const CLOSE_HANDSHAKE_ALLOWANCE_MS = 1000;
-
 export function loadConfig(env: Env = process.env): Config {
   const read = (name: string): string | undefined => {
     const value = env[name];
@@ -137,7 +132,8 @@ export function loadConfig(env: Env = process.env): Config {
 /** Rules that involve more than one variable. */
 function checkConsistency(config: Config): void {
   // During a drain a message may wait on Redis for the whole command timeout, and
-  // its client still needs its bye and a closing handshake before the sockets are cut.
+  // its client still needs its bye and a closing handshake before the sockets are cut
+  // (the drain's budget: drain-deadline.ts).
   const kept = DRAIN_RESERVE_MS + CLOSE_HANDSHAKE_ALLOWANCE_MS;
   if (config.redisCommandTimeoutMs > config.shutdownTimeoutMs - kept) {
     throw new ConfigError(

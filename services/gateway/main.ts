@@ -7,18 +7,17 @@
  * Exit codes: 0 clean shutdown, 1 failure or drain deadline overrun, 2 bad configuration.
  */
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
+import { Deadline, LOG_FLUSH_BUDGET_MS } from './drain-deadline.js';
 import { errorFields, flushLogger, type Logger } from './logger.js';
 import { Replica } from './replica.js';
 
 const EXIT_FAILURE = 1;
 const EXIT_BAD_CONFIG = 2;
-/** Time kept back from the drain deadline to write the last log lines before exiting. */
-const LOG_FLUSH_BUDGET_MS = 250;
 
-async function drainAndExit(replica: Replica, signal: NodeJS.Signals): Promise<void> {
+async function drainAndExit(replica: Replica, signal: NodeJS.Signals, deadline: Deadline): Promise<void> {
   let code = 0;
   try {
-    await replica.shutdown(signal);
+    await replica.shutdown(signal, deadline);
   } catch (error) {
     replica.logger.error('shutdown failed', { event: 'shutdown_failed', ...errorFields(error) });
     code = EXIT_FAILURE;
@@ -67,6 +66,8 @@ async function main(): Promise<void> {
     // A second signal must not fall through to Node's default handler mid-drain.
     if (stopping) return void logger.info('already draining', { event: 'shutdown_signal_repeated', signal });
     stopping = true;
+    // The drain's one deadline, from this instant; the drain takes what is left of it.
+    const deadline = Deadline.in(config.shutdownTimeoutMs);
     // The watchdog: whatever happens in the drain, the process is gone by the deadline,
     // with its last line written.
     setTimeout(() => {
@@ -75,8 +76,8 @@ async function main(): Promise<void> {
         timeout_ms: config.shutdownTimeoutMs,
       });
       void exitAfterFlush(logger, EXIT_FAILURE);
-    }, config.shutdownTimeoutMs - LOG_FLUSH_BUDGET_MS).unref();
-    void drainAndExit(replica, signal);
+    }, deadline.before(LOG_FLUSH_BUDGET_MS).remainingMs()).unref();
+    void drainAndExit(replica, signal, deadline);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -8,7 +8,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DRAIN_RESERVE_MS, type Config } from './config.js';
+import type { Config } from './config.js';
+import { DRAIN_RESERVE_MS, type Deadline } from './drain-deadline.js';
 import { createLogger, errorFields, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { CLOSE } from '../../shared/protocol/closes.js';
@@ -177,15 +178,16 @@ export class Replica {
   /**
    * The drain. In order: readiness 503 and upgrades refused; heartbeat stopped;
    * every connection answers the messages it already received, then gets a bye
-   * and close 1001; closing handshakes are awaited until the deadline, stragglers
-   * dropped; the duration reported to Redis; Redis closed. Idempotent.
+   * and close 1001; closing handshakes are awaited until DRAIN_RESERVE_MS before
+   * `deadline`, stragglers dropped; the duration reported to Redis; Redis closed.
+   * Idempotent: a second call gets the first drain, whatever its deadline.
    */
-  shutdown(signal: string): Promise<void> {
-    this.drain ??= this.runDrain(signal);
+  shutdown(signal: string, deadline: Deadline): Promise<void> {
+    this.drain ??= this.runDrain(signal, deadline);
     return this.drain;
   }
 
-  private async runDrain(signal: string): Promise<void> {
+  private async runDrain(signal: string, deadline: Deadline): Promise<void> {
     const started = performance.now();
     const elapsed = (): number => Math.round(performance.now() - started);
     this.phase = 'draining';
@@ -201,8 +203,7 @@ export class Replica {
     this.registry.forEach((connection) => connection.close(CLOSE.shuttingDown));
     // Every upgraded socket, not only the sessions: a refused one or a transport
     // still in its closing handshake holds the HTTP server open just the same.
-    const handshakeBudget = this.config.shutdownTimeoutMs - DRAIN_RESERVE_MS;
-    const allClosed = await this.registry.whenAllClosed(handshakeBudget);
+    const allClosed = await this.registry.whenAllClosed(deadline.before(DRAIN_RESERVE_MS).remainingMs());
     const terminated = allClosed ? 0 : this.registry.destroyAll();
     this.logger.info('sockets closed', { event: 'shutdown_sockets_closed', elapsed_ms: elapsed(), terminated });
 
