@@ -1,10 +1,7 @@
 /**
  * One replica: wires config, Redis, the HTTP server, both socket endpoints and
- * the heartbeat, and owns the lifecycle
- *
- *   starting -> running -> draining -> stopped
- *
- * which drives /readyz, upgrade refusal and the drain sequence.
+ * the heartbeat, and owns the lifecycle (lifecycle.ts: starting -> running ->
+ * draining -> stopped), which drives /readyz, upgrade refusal and the drain sequence.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,11 +18,10 @@ import { Heartbeat } from './heartbeat.js';
 import { answerClientError } from './http-client-error.js';
 import { createHttpApp, type Readiness } from './http-app.js';
 import { originAllowed } from './origin-policy.js';
+import { Lifecycle } from './lifecycle.js';
 import { PlainEndpoint } from './plain-endpoint.js';
 import { SocketIoGateway } from './socketio-gateway.js';
 import { UpgradeRouter } from './upgrade-router.js';
-
-export type Phase = 'starting' | 'running' | 'draining' | 'stopped';
 
 export class Replica {
   readonly logger: Logger;
@@ -40,7 +36,7 @@ export class Replica {
   private readonly plain: PlainEndpoint;
   private readonly heartbeat: Heartbeat;
   private readonly ledger: ShutdownLedger;
-  private phase: Phase = 'starting';
+  private readonly lifecycle = new Lifecycle();
   private readyLogged = false;
   private drain: Promise<void> | undefined;
 
@@ -129,7 +125,9 @@ export class Replica {
         resolve();
       });
     });
-    this.phase = 'running';
+    // A signal during listen() has started the drain already: the replica never runs.
+    if (this.lifecycle.phase !== 'starting') return this.httpServer.address() as AddressInfo;
+    this.lifecycle.enter('running');
     this.heartbeat.start();
     this.plain.startLiveness();
     this.readinessChanged();
@@ -137,12 +135,12 @@ export class Replica {
   }
 
   isDraining(): boolean {
-    return this.phase === 'draining' || this.phase === 'stopped';
+    return this.lifecycle.draining;
   }
 
   readiness(): Readiness {
     const reasons: string[] = [];
-    if (this.phase === 'starting') reasons.push('starting');
+    if (this.lifecycle.phase === 'starting') reasons.push('starting');
     if (this.isDraining()) reasons.push('draining');
     if (this.redis.status !== 'ready') reasons.push('redis');
     if (this.subscriber.status !== 'ready') reasons.push('adapter');
@@ -190,7 +188,7 @@ export class Replica {
   private async runDrain(signal: string, deadline: Deadline): Promise<void> {
     const started = performance.now();
     const elapsed = (): number => Math.round(performance.now() - started);
-    this.phase = 'draining';
+    this.lifecycle.enter('draining');
     this.readinessChanged();
     this.logger.info('shutdown started: not ready, refusing upgrades', {
       event: 'shutdown_begin',
@@ -216,7 +214,7 @@ export class Replica {
     this.metrics.shutdownDuration.observe(durationMs / 1000);
     await this.reportShutdown(durationMs);
     await Promise.all([this.redisHandle.quit(), this.subscriberHandle.quit()]);
-    this.phase = 'stopped';
+    this.lifecycle.enter('stopped');
     // `terminated`: sockets that did not finish their closing handshake in time and were cut.
     this.logger.info('shutdown complete', { event: 'shutdown_complete', duration_ms: elapsed(), terminated });
   }
