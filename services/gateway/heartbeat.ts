@@ -130,13 +130,13 @@ export class Heartbeat {
     }
     if (!won) return;
     const message: HeartbeatMessage = { ts: new Date(tickTime).toISOString() };
-    // A PUBLISH that fails no longer surfaces as an unhandled rejection: the gateway
-    // hands the adapter a client that counts it as an adapter_error
-    // (publishFailuresHandled, socketio-gateway.ts). This check is about time: on a
-    // connection that is not ready ioredis would hold the PUBLISH in its offline queue
-    // and send it after the reconnect, a tick too late, or fail it after its retries.
-    // The tick is skipped instead, on this replica's sockets too, as for the whole
-    // fleet, and counted as heartbeat_publish.
+    // A PUBLISH that fails cannot become an unhandled rejection: the gateway hands the
+    // adapter a client that catches it and counts an adapter_error (publishFailuresHandled,
+    // socketio-gateway.ts). This check keeps a stale tick off the fleet: on a connection
+    // that is not ready, ioredis holds the PUBLISH in its offline queue and sends it
+    // whenever the connection is back, late, or fails it after its retries. The tick is
+    // skipped instead (on this replica's sockets too, as on every other) and counted as
+    // heartbeat_publish.
     if (redis.status !== 'ready') {
       metrics.error('heartbeat_publish');
       logger.warn('heartbeat won but redis not ready; not published', { event: 'heartbeat_skipped', tick: tickIndex });
