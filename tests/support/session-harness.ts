@@ -20,10 +20,10 @@ export interface SessionHarness {
 }
 
 /** A connection not opened yet; `deps` overrides the limits. */
-export function sessionHarness(deps: Partial<ConnectionDeps> = {}, sink = new RecordingSink()): SessionHarness {
+export function sessionHarness(deps: Partial<ConnectionDeps> = {}, sink = new RecordingSink(), sessionId = randomSessionId()): SessionHarness {
   const store = new ManualStore();
   const metrics = new Metrics();
-  const connection = new SessionConnection(randomSessionId(), sink, { request_id: 'unit' }, {
+  const connection = new SessionConnection(sessionId, sink, { request_id: 'unit' }, {
     store,
     metrics,
     // Error level: the warn line of a store failure would only clutter the reporter.

@@ -12,11 +12,11 @@ import { ConnectionRegistry } from '../../services/gateway/connection-registry.j
 import { Heartbeat, type ElectionRedis, type FleetChannel } from '../../services/gateway/heartbeat.js';
 import { createLogger } from '../../services/gateway/logger.js';
 import { Metrics } from '../../services/gateway/metrics.js';
-import { SessionConnection } from '../../services/gateway/session-connection.js';
 import type { FleetHeartbeat, HeartbeatMessage } from '../../shared/protocol/messages.js';
 import { randomSessionId } from '../../shared/protocol/session-id.js';
 import { ManualClock } from '../support/manual-clock.js';
-import { Deferred, ManualStore, settled } from '../support/manual-store.js';
+import { Deferred, settled } from '../support/manual-store.js';
+import { sessionHarness } from '../support/session-harness.js';
 import { RecordingSink } from '../support/recording-sink.js';
 import { metricValue } from '../support/in-process.js';
 import type { Transport } from '../../services/gateway/metrics.js';
@@ -104,19 +104,9 @@ function harness(intervalMs = INTERVAL_MS, onTick?: () => void): Harness {
 }
 
 /** A live connection of `session` in the registry; what the heartbeat writes to it lands in the returned sink. */
-function connect(registry: ConnectionRegistry, metrics: Metrics, transport: Transport, session = randomSessionId()): RecordingSink {
+function connect(registry: ConnectionRegistry, transport: Transport, session = randomSessionId()): RecordingSink {
   const sink = new RecordingSink(transport);
-  registry.add(
-    new SessionConnection(session, sink, { request_id: 'unit' }, {
-      store: new ManualStore(),
-      metrics,
-      logger: createLogger({ level: 'error', replica: REPLICA, version: 'blue' }),
-      maxMessageBytes: 1024,
-      maxInflight: 64,
-      maxMessagesPerSecond: 0,
-      maxBufferedBytes: 1000,
-    }),
-  );
+  registry.add(sessionHarness({}, sink, session).connection);
   return sink;
 }
 
@@ -253,7 +243,7 @@ describe('Heartbeat (unit)', () => {
   describe('the election', () => {
     it('the winner publishes one message carrying the tick instant, and writes it to its own sockets on both transports', async () => {
       const { heartbeat, clock, redis, fleet, registry, metrics } = harness();
-      const sinks = [connect(registry, metrics, 'plain'), connect(registry, metrics, 'plain'), connect(registry, metrics, 'socketio')];
+      const sinks = [connect(registry, 'plain'), connect(registry, 'plain'), connect(registry, 'socketio')];
       heartbeat.start();
       clock.fireNext();
       assert.deepEqual(fleet.published, [], 'nothing before Redis answered');
@@ -272,7 +262,7 @@ describe('Heartbeat (unit)', () => {
 
     it('a replica that lost publishes nothing and writes only what the fleet sends it', async () => {
       const { heartbeat, clock, redis, fleet, registry, metrics } = harness();
-      const sink = connect(registry, metrics, 'socketio');
+      const sink = connect(registry, 'socketio');
       heartbeat.start();
       clock.fireNext();
       redis.nth(1).answer.resolve(null);
@@ -288,7 +278,7 @@ describe('Heartbeat (unit)', () => {
 
     it('a failed election skips the tick (counted, nothing published or written); the next tick elects again', async () => {
       const { heartbeat, clock, redis, fleet, registry, metrics } = harness();
-      const sink = connect(registry, metrics, 'plain');
+      const sink = connect(registry, 'plain');
       heartbeat.start();
       clock.fireNext();
       redis.nth(1).answer.reject(new Error('Command timed out'));
@@ -324,7 +314,7 @@ describe('Heartbeat (unit)', () => {
 
     it('a tick won while Redis is not ready is not published, nor written locally, and is counted', async () => {
       const { heartbeat, clock, redis, fleet, registry, metrics } = harness();
-      const sink = connect(registry, metrics, 'plain');
+      const sink = connect(registry, 'plain');
       heartbeat.start();
       clock.fireNext();
       redis.status = 'reconnecting';
@@ -341,7 +331,7 @@ describe('Heartbeat (unit)', () => {
   describe('what the fleet sends', () => {
     it('writes a heartbeat to every local socket, each once, and needs no tick of its own (a heartbeat never started still delivers)', async () => {
       const { registry, metrics, fleet } = harness();
-      const sinks = [connect(registry, metrics, 'plain'), connect(registry, metrics, 'socketio'), connect(registry, metrics, 'socketio')];
+      const sinks = [connect(registry, 'plain'), connect(registry, 'socketio'), connect(registry, 'socketio')];
       const ts = iso(FIRST_TICK);
       fleet.receive({ ts });
       for (const sink of sinks) assert.deepEqual(sink.events, [`heartbeat ${ts}`], sink.transport);
@@ -361,7 +351,7 @@ describe('Heartbeat (unit)', () => {
     ] as const) {
       it(`drops a fleet message with ${label}: written nowhere, counted heartbeat_malformed`, async () => {
         const { registry, metrics, fleet } = harness();
-        const sink = connect(registry, metrics, 'plain');
+        const sink = connect(registry, 'plain');
         fleet.receive(message);
         assert.deepEqual(sink.events, []);
         assert.equal(await metricValue(metrics, 'wschat_errors_total', { kind: 'heartbeat_malformed' }), 1);
@@ -372,8 +362,8 @@ describe('Heartbeat (unit)', () => {
     it("writes a probe to its session's sockets only, on both transports, and counts it as no tick", async () => {
       const { registry, metrics, fleet } = harness();
       const session = randomSessionId();
-      const probed = [connect(registry, metrics, 'plain', session), connect(registry, metrics, 'socketio', session)];
-      const other = connect(registry, metrics, 'plain');
+      const probed = [connect(registry, 'plain', session), connect(registry, 'socketio', session)];
+      const other = connect(registry, 'plain');
       const ts = iso(FIRST_TICK + 123);
       fleet.receive({ ts, probe: session });
       for (const sink of probed) assert.deepEqual(sink.events, [`heartbeat ${ts}`], sink.transport);
@@ -386,7 +376,7 @@ describe('Heartbeat (unit)', () => {
 
     it('drops a probe whose session id is malformed (counted), writing nothing', async () => {
       const { registry, metrics, fleet } = harness();
-      const sink = connect(registry, metrics, 'plain');
+      const sink = connect(registry, 'plain');
       for (const probe of ['not a session', 42, '']) fleet.receive({ ts: iso(FIRST_TICK), probe });
       assert.deepEqual(sink.events, []);
       assert.equal(await metricValue(metrics, 'wschat_errors_total', { kind: 'heartbeat_malformed' }), 3);
