@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
+import { CLOSE } from '../shared/protocol/closes.js';
 import { randomSessionId } from '../shared/protocol/session-id.js';
 import { sessionTag } from '../services/gateway/logger.js';
 import { PlainClient, SocketIoClient } from '../tools/harness/clients.js';
@@ -81,7 +82,7 @@ describe('a resumed session that sends nothing', () => {
     const socketIo = (await resume('socket.io', socketIoSession)) as SocketIoClient;
 
     replica.signal('SIGTERM');
-    assert.deepEqual(await plain.waitClosed(), { code: 1001, reason: 'server shutting down' });
+    assert.deepEqual(await plain.waitClosed(), { code: CLOSE.shuttingDown.code, reason: CLOSE.shuttingDown.reason });
     await socketIo.waitDisconnected();
     assert.deepEqual(plain.replies(), [{ bye: true, total: 7 }], 'plain: the bye carries the resumed count');
     assert.deepEqual(socketIo.replies(), [{ bye: true, total: 11, code: 1001, reason: 'server shutting down' }], 'socket.io: the bye carries the resumed count and the close');

@@ -15,7 +15,6 @@
  * addressed to one session, which tools/promote.sh's smoke test publishes to see a
  * new colour receive the fleet's heartbeat path within milliseconds, not at the next tick.
  */
-import type { RedisClient } from './store/redis-client.js';
 import type { Config } from './config.js';
 import { errorFields, sessionTag, type Logger } from './logger.js';
 import type { Metrics, Transport } from './metrics.js';
@@ -29,15 +28,45 @@ export interface FleetChannel {
   subscribe(handler: (message: FleetHeartbeat) => void): void;
 }
 
+/**
+ * The two Redis facts an election needs: SET NX PX and whether the connection is
+ * ready. A RedisClient is one as it is; the unit tier passes a fake that answers by hand.
+ */
+export interface ElectionRedis {
+  readonly status: string;
+  set(key: string, value: string, px: 'PX', ttlMs: number, nx: 'NX'): Promise<'OK' | null>;
+}
+
+/**
+ * Wall-clock time and one-shot timers. Production uses Date.now and setTimeout; the
+ * unit tier passes a clock it moves by hand, so tick alignment, timers that fire
+ * early or late, and stop/start are tested without waiting for real ticks.
+ */
+export interface HeartbeatClock {
+  now(): number;
+  /** Runs `run` once after `delayMs`; the function returned cancels it. */
+  schedule(run: () => void, delayMs: number): () => void;
+}
+
+export const systemClock: HeartbeatClock = {
+  now: () => Date.now(),
+  schedule(run, delayMs) {
+    const timer = setTimeout(run, delayMs);
+    return () => clearTimeout(timer);
+  },
+};
+
 export interface HeartbeatDeps {
   config: Config;
-  redis: RedisClient;
+  redis: ElectionRedis;
   fleet: FleetChannel;
   registry: ConnectionRegistry;
   metrics: Metrics;
   logger: Logger;
   /** Also run on every tick, winner or not (collecting shutdown reports). */
   onTick?: () => void;
+  /** Defaults to the system clock. */
+  clock?: HeartbeatClock;
 }
 
 /**
@@ -50,30 +79,33 @@ const LOCK_TTL_TICKS = 10;
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export class Heartbeat {
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the timer of the next tick; undefined while stopped. */
+  private cancelTimer: (() => void) | undefined;
   private lastTick = 0;
   private readonly lockTtlMs: number;
+  private readonly clock: HeartbeatClock;
 
   constructor(private readonly deps: HeartbeatDeps) {
+    this.clock = deps.clock ?? systemClock;
     this.lockTtlMs = Math.max(MIN_LOCK_TTL_MS, deps.config.heartbeatIntervalMs * LOCK_TTL_TICKS);
     deps.fleet.subscribe((message) => this.received(message));
   }
 
   start(): void {
-    if (this.timer === undefined) this.scheduleNext();
+    if (this.cancelTimer === undefined) this.scheduleNext();
   }
 
   stop(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
   }
 
   private scheduleNext(): void {
     const interval = this.deps.config.heartbeatIntervalMs;
-    const now = Date.now();
+    const now = this.clock.now();
     // A timer may fire a little early on the wall clock; never run the same tick twice.
     const next = Math.max(Math.floor(now / interval) * interval + interval, this.lastTick + interval);
-    this.timer = setTimeout(() => this.tick(next), next - now);
+    this.cancelTimer = this.clock.schedule(() => this.tick(next), next - now);
   }
 
   private tick(tickTime: number): void {
@@ -98,8 +130,13 @@ export class Heartbeat {
     }
     if (!won) return;
     const message: HeartbeatMessage = { ts: new Date(tickTime).toISOString() };
-    // The adapter publishes without handling the promise it gets back; only
-    // publish on a ready connection so an outage cannot turn into an unhandled rejection.
+    // A PUBLISH that fails cannot become an unhandled rejection: the gateway hands the
+    // adapter a client that catches it and counts an adapter_error (publishFailuresHandled,
+    // socketio-gateway.ts). This check keeps a stale tick off the fleet: on a connection
+    // that is not ready, ioredis holds the PUBLISH in its offline queue and sends it
+    // whenever the connection is back, late, or fails it after its retries. The tick is
+    // skipped instead (on this replica's sockets too, as on every other) and counted as
+    // heartbeat_publish.
     if (redis.status !== 'ready') {
       metrics.error('heartbeat_publish');
       logger.warn('heartbeat won but redis not ready; not published', { event: 'heartbeat_skipped', tick: tickIndex });
@@ -147,7 +184,7 @@ export class Heartbeat {
       delivered[connection.transport] += 1;
     });
     metrics.heartbeatTicksDelivered.inc();
-    metrics.heartbeatFanOut.observe((Date.now() - Date.parse(message.ts)) / 1000);
+    metrics.heartbeatFanOut.observe((this.clock.now() - Date.parse(message.ts)) / 1000);
     for (const [transport, count] of Object.entries(delivered)) {
       metrics.heartbeatsDelivered.inc({ transport }, count);
     }

@@ -8,10 +8,25 @@
  * Key: <prefix>shutdowns  list of JSON {replica, version, seconds, at}, newest last,
  * trimmed to the last MAX_ENTRIES so a fleet with nobody collecting stays bounded.
  */
-import type { RedisClient } from './redis-client.js';
+/** Entries the list keeps: the newest, so a fleet with nobody collecting stays bounded. */
+export const MAX_ENTRIES = 1000;
+/** Entries one collect() takes off the list (one LPOP with a count). */
+export const COLLECT_BATCH = 100;
 
-const MAX_ENTRIES = 1000;
-const COLLECT_BATCH = 100;
+/**
+ * The commands the ledger sends. A RedisClient is one as it is; the unit tier passes a
+ * list kept in memory, so the parse and trim rules are tested without Redis.
+ */
+export interface LedgerRedis {
+  lpop(key: string, count: number): Promise<string[] | null>;
+  multi(): LedgerTransaction;
+}
+
+export interface LedgerTransaction {
+  rpush(key: string, value: string): LedgerTransaction;
+  ltrim(key: string, start: number, stop: number): LedgerTransaction;
+  exec(): Promise<unknown>;
+}
 
 export interface ShutdownRecord {
   replica: string;
@@ -22,7 +37,7 @@ export interface ShutdownRecord {
 
 export class ShutdownLedger {
   constructor(
-    private readonly redis: RedisClient,
+    private readonly redis: LedgerRedis,
     private readonly keyPrefix: string,
   ) {}
 
