@@ -376,6 +376,9 @@ export class SessionConnection {
     if (this.current.state === 'gone') return;
     const reason = this.decided;
     this.current = { state: 'gone', reason };
+    // No reply can reach the client now, and it re-sends them after reconnecting:
+    // counting them would skip counts (those already at Redis cannot be called back).
+    this.waiting.length = 0;
     const by = reason !== undefined ? 'server' : code === ABNORMAL_CLOSURE ? 'abnormal' : 'client';
     this.transportMetrics.connectionsActive.dec();
     // Only server-sent codes become label values; client codes are arbitrary numbers.

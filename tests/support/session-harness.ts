@@ -5,6 +5,7 @@
 import { createLogger } from '../../services/gateway/logger.js';
 import { Metrics } from '../../services/gateway/metrics.js';
 import { randomSessionId } from '../../shared/protocol/session-id.js';
+import type { Resume } from '../../services/gateway/resume-plan.js';
 import { SessionConnection, type ConnectionDeps } from '../../services/gateway/session-connection.js';
 import { ManualStore, settled } from './manual-store.js';
 import { RecordingSink } from './recording-sink.js';
@@ -19,8 +20,13 @@ export interface SessionHarness {
   metrics: Metrics;
 }
 
-/** A connection not opened yet; `deps` overrides the limits. */
-export function sessionHarness(deps: Partial<ConnectionDeps> = {}, sink = new RecordingSink(), sessionId = randomSessionId()): SessionHarness {
+/** A connection not opened yet; `deps` overrides the limits; `resume` makes it a resumed one (exactly once). */
+export function sessionHarness(
+  deps: Partial<ConnectionDeps> = {},
+  sink = new RecordingSink(),
+  sessionId = randomSessionId(),
+  resume?: Resume,
+): SessionHarness {
   const store = new ManualStore();
   const metrics = new Metrics();
   const connection = new SessionConnection(sessionId, sink, { request_id: 'unit' }, {
@@ -33,7 +39,7 @@ export function sessionHarness(deps: Partial<ConnectionDeps> = {}, sink = new Re
     maxMessagesPerSecond: 0,
     maxBufferedBytes: MAX_BUFFERED_BYTES,
     ...deps,
-  });
+  }, resume);
   return { connection, store, sink, metrics };
 }
 

@@ -6,38 +6,20 @@
  * the connection with 4505.
  */
 import assert from 'node:assert/strict';
-import { createLogger } from '../../services/gateway/logger.js';
-import { Metrics } from '../../services/gateway/metrics.js';
 import type { Resume } from '../../services/gateway/resume-plan.js';
-import { SessionConnection } from '../../services/gateway/session-connection.js';
 import { STALE_LEASE } from '../../services/gateway/store/session-store.js';
 import { CLOSE } from '../../shared/protocol/closes.js';
 import { randomSessionId } from '../../shared/protocol/session-id.js';
-import { ManualStore, settled } from '../support/manual-store.js';
+import { settled, type ManualStore } from '../support/manual-store.js';
 import { RecordingSink } from '../support/recording-sink.js';
+import { sessionHarness, type SessionHarness } from '../support/session-harness.js';
 
 const SESSION = randomSessionId();
 
-function resumed(resume: Resume): { connection: SessionConnection; store: ManualStore; sink: RecordingSink } {
-  const store = new ManualStore();
-  const sink = new RecordingSink();
-  const connection = new SessionConnection(
-    SESSION,
-    sink,
-    { request_id: 'unit' },
-    {
-      store,
-      metrics: new Metrics(),
-      logger: createLogger({ level: 'error', replica: 'unit', version: 'blue' }),
-      maxMessageBytes: 1024,
-      maxInflight: 64,
-      maxMessagesPerSecond: 0,
-      maxBufferedBytes: 1000,
-    },
-    resume,
-  );
-  connection.open();
-  return { connection, store, sink };
+function resumed(resume: Resume): SessionHarness {
+  const harness = sessionHarness({}, new RecordingSink(), SESSION, resume);
+  harness.connection.open();
+  return harness;
 }
 
 /** The store's calls after the open, without the session id. */

@@ -156,6 +156,20 @@ describe('SessionConnection edges (unit)', () => {
     });
   });
 
+  describe('the socket going away with messages waiting for a slot', () => {
+    it('counts none of them: the client gets no reply and re-sends them elsewhere, so counting them would skip', async () => {
+      const { connection, store, sink } = await openedSession(0, { maxInflight: 2 });
+      for (let i = 0; i < 4; i += 1) connection.receive(1);
+      assert.equal(store.increments.length, 2, 'two in flight, two waiting');
+      connection.transportClosed(ABNORMAL_CLOSURE);
+      store.nthIncrement(1).resolve(1);
+      store.nthIncrement(2).resolve(2);
+      await settled();
+      assert.equal(store.increments.length, 2, 'the waiting ones never reach the store');
+      assert.deepEqual(sink.events.filter((event) => !['pause', 'resume'].includes(event)), [], 'no count, bye or close frame');
+    });
+  });
+
   describe('a backlog that grows between two replies', () => {
     it('writes the first count, not the second; the bye reports the first and the close is slow consumer', async () => {
       const { connection, store, sink, metrics } = await openedSession();

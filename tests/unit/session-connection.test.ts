@@ -4,59 +4,20 @@
  * after a store failure, backpressure, and every close path. No Redis, no socket.
  */
 import assert from 'node:assert/strict';
-import { createLogger } from '../../services/gateway/logger.js';
-import { Metrics } from '../../services/gateway/metrics.js';
 import { CLOSE } from '../../shared/protocol/closes.js';
-import { randomSessionId } from '../../shared/protocol/session-id.js';
-import { ABNORMAL_CLOSURE, SessionConnection, type ConnectionDeps } from '../../services/gateway/session-connection.js';
+import { ABNORMAL_CLOSURE } from '../../services/gateway/session-connection.js';
 import { range } from '../../tools/harness/clients.js';
-import { ManualStore, settled } from '../support/manual-store.js';
+import { settled } from '../support/manual-store.js';
+import { MAX_BUFFERED_BYTES, MAX_MESSAGE_BYTES, openedSession, sessionHarness } from '../support/session-harness.js';
 import { RecordingSink } from '../support/recording-sink.js';
 import { metricValue } from '../support/in-process.js';
-
-const MAX_MESSAGE_BYTES = 1024;
-const MAX_BUFFERED_BYTES = 1000;
-
-interface Harness {
-  connection: SessionConnection;
-  store: ManualStore;
-  sink: RecordingSink;
-  metrics: Metrics;
-}
-
-/** A connection over a ManualStore and a RecordingSink; `deps` overrides the limits. */
-function harness(deps: Partial<ConnectionDeps> = {}, sink = new RecordingSink()): Harness {
-  const store = new ManualStore();
-  const metrics = new Metrics();
-  const connection = new SessionConnection(randomSessionId(), sink, { request_id: 'unit' }, {
-    store,
-    metrics,
-    // Error level: the warn line of a store failure would only clutter the reporter.
-    logger: createLogger({ level: 'error', replica: 'unit', version: 'blue' }),
-    maxMessageBytes: MAX_MESSAGE_BYTES,
-    maxInflight: 64,
-    maxMessagesPerSecond: 0,
-    maxBufferedBytes: MAX_BUFFERED_BYTES,
-    ...deps,
-  });
-  return { connection, store, sink, metrics };
-}
-
-/** An opened connection: the open answered with `count` (a resumed session when above 0). */
-async function opened(count = 0, deps: Partial<ConnectionDeps> = {}, sink?: RecordingSink): Promise<Harness> {
-  const h = harness(deps, sink);
-  h.connection.open();
-  h.store.opens[0]!.resolve({ count, resumed: count > 0 });
-  await settled();
-  return h;
-}
 
 const counts = (from: number, to: number): string[] => range(from, to).map((n) => `count ${n}`);
 
 describe('SessionConnection (unit)', () => {
   describe('the FIFO', () => {
     it('writes nothing before the open is answered, then counts 1, 2, 3 although the store answered 3, 2, 1', async () => {
-      const { connection, store, sink } = harness();
+      const { connection, store, sink } = sessionHarness();
       connection.open();
       for (let i = 0; i < 3; i += 1) connection.receive(1);
       assert.equal(store.increments.length, 3, 'every increment starts at once (a burst is pipelined)');
@@ -73,7 +34,7 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('holds a count whose answer came early until every message before it was answered', async () => {
-      const { connection, store, sink } = await opened();
+      const { connection, store, sink } = await openedSession();
       for (let i = 0; i < 4; i += 1) connection.receive(1);
       store.nthIncrement(2).resolve(2);
       store.nthIncrement(4).resolve(4);
@@ -88,7 +49,7 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('gives each message its own ack with its own count', async () => {
-      const { connection, store } = await opened();
+      const { connection, store } = await openedSession();
       const acks: Array<[string, number]> = [];
       connection.receive(1, ({ count }) => acks.push(['first', count]));
       connection.receive(1, ({ count }) => acks.push(['second', count]));
@@ -99,7 +60,7 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('answers what it received before a drain, then bye with that total and 1001', async () => {
-      const { connection, store, sink } = await opened(7);
+      const { connection, store, sink } = await openedSession(7);
       connection.receive(1);
       connection.receive(1);
       connection.close(CLOSE.shuttingDown);
@@ -114,7 +75,7 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('says bye with the resumed count when a resumed session sent nothing', async () => {
-      const { connection, sink } = await opened(41);
+      const { connection, sink } = await openedSession(41);
       connection.close(CLOSE.shuttingDown);
       await settled();
       assert.deepEqual(sink.events, ['bye 41', 'close 1001']);
@@ -124,7 +85,7 @@ describe('SessionConnection (unit)', () => {
   describe('a store failure', () => {
     for (const order of [[1, 2, 3], [3, 2, 1]]) {
       it(`sends no count queued behind a failed increment (answers in the order ${order.join(', ')}): count 1, bye 1, close 1013`, async () => {
-        const { connection, store, sink, metrics } = await opened();
+        const { connection, store, sink, metrics } = await openedSession();
         for (let i = 0; i < 3; i += 1) connection.receive(1);
         for (const n of order) {
           if (n === 2) store.nthIncrement(2).reject(new Error('Command timed out'));
@@ -139,7 +100,7 @@ describe('SessionConnection (unit)', () => {
     }
 
     it('closes with 1013 and no bye when the open fails, and never counts the messages that arrived meanwhile', async () => {
-      const { connection, store, sink } = harness();
+      const { connection, store, sink } = sessionHarness();
       connection.open();
       connection.receive(1);
       connection.receive(1);
@@ -152,7 +113,7 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('drops the messages waiting for a slot: they are never sent to the store (the client re-sends them)', async () => {
-      const { connection, store, sink } = await opened(0, { maxInflight: 2 });
+      const { connection, store, sink } = await openedSession(0, { maxInflight: 2 });
       for (let i = 0; i < 4; i += 1) connection.receive(1);
       assert.equal(store.increments.length, 2);
       store.nthIncrement(1).reject(new Error('Command timed out'));
@@ -166,7 +127,7 @@ describe('SessionConnection (unit)', () => {
 
   describe('backpressure', () => {
     it('pauses at MAX_INFLIGHT, counts what was already read in order, resumes at half', async () => {
-      const { connection, store, sink } = await opened(0, { maxInflight: 4 });
+      const { connection, store, sink } = await openedSession(0, { maxInflight: 4 });
       for (let i = 0; i < 6; i += 1) connection.receive(1);
       assert.equal(store.increments.length, 4, 'at most MAX_INFLIGHT increments at a time');
       assert.deepEqual(sink.events, ['pause']);
@@ -182,7 +143,7 @@ describe('SessionConnection (unit)', () => {
     it('closes a transport that cannot pause with 4501 past MAX_INFLIGHT, after answering what it took', async () => {
       const sink = new RecordingSink('socketio');
       sink.canPause = false;
-      const { connection, store } = await opened(0, { maxInflight: 4 }, sink);
+      const { connection, store } = await openedSession(0, { maxInflight: 4 }, sink);
       for (let i = 0; i < 5; i += 1) connection.receive(1);
       assert.equal(store.increments.length, 4, 'the message over the bound is not counted');
       for (let n = 4; n >= 1; n -= 1) store.nthIncrement(n).resolve(n);
@@ -192,7 +153,7 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('counts the messages waiting for a slot when a drain starts, before the bye', async () => {
-      const { connection, store, sink } = await opened(0, { maxInflight: 2 });
+      const { connection, store, sink } = await openedSession(0, { maxInflight: 2 });
       for (let i = 0; i < 4; i += 1) connection.receive(1);
       connection.close(CLOSE.shuttingDown);
       assert.equal(store.increments.length, 4, 'received before the close decision: counted');
@@ -205,7 +166,7 @@ describe('SessionConnection (unit)', () => {
 
   describe('a client that stops reading', () => {
     it('stops writing past MAX_BUFFERED_BYTES, closes it with 4503, and counts it', async () => {
-      const { connection, store, sink, metrics } = await opened();
+      const { connection, store, sink, metrics } = await openedSession();
       for (let i = 0; i < 3; i += 1) connection.receive(1);
       for (let n = 1; n <= 3; n += 1) store.nthIncrement(n).resolve(n);
       await settled();
@@ -225,7 +186,7 @@ describe('SessionConnection (unit)', () => {
     it('keeps writing while the backlog stays at or under MAX_BUFFERED_BYTES', async () => {
       const sink = new RecordingSink();
       sink.backlog = MAX_BUFFERED_BYTES;
-      const { connection, store } = await opened(0, {}, sink);
+      const { connection, store } = await openedSession(0, {}, sink);
       for (let i = 0; i < 5; i += 1) connection.receive(1);
       for (let n = 1; n <= 5; n += 1) store.nthIncrement(n).resolve(n);
       connection.sendHeartbeat('{"ts":"t"}', 't');
@@ -237,7 +198,7 @@ describe('SessionConnection (unit)', () => {
 
   describe('closes', () => {
     it('answers an oversized message with bye (the last count) and 1009, without counting it', async () => {
-      const { connection, store, sink, metrics } = await opened(2);
+      const { connection, store, sink, metrics } = await openedSession(2);
       connection.receive(MAX_MESSAGE_BYTES);
       connection.receive(MAX_MESSAGE_BYTES + 1);
       store.nthIncrement(1).resolve(3);
@@ -248,7 +209,7 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('closes a flood with 4502 once the burst (twice MAX_MESSAGES_PER_SECOND) is spent', async () => {
-      const { connection, store, sink } = await opened(0, { maxMessagesPerSecond: 2 });
+      const { connection, store, sink } = await openedSession(0, { maxMessagesPerSecond: 2 });
       for (let i = 0; i < 5; i += 1) connection.receive(1);
       assert.equal(store.increments.length, 4, 'a burst of 4 is allowed, the 5th message is over the rate');
       for (let n = 1; n <= 4; n += 1) store.nthIncrement(n).resolve(n);
@@ -258,7 +219,7 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('keeps the first reason: a second close changes nothing', async () => {
-      const { connection, sink, metrics } = await opened(5);
+      const { connection, sink, metrics } = await openedSession(5);
       connection.close(CLOSE.shuttingDown);
       connection.close(CLOSE.messageTooBig);
       await settled();
@@ -267,7 +228,7 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('sends heartbeats while open and none once it decided to close', async () => {
-      const { connection, sink } = await opened();
+      const { connection, sink } = await openedSession();
       connection.sendHeartbeat('{"ts":"a"}', 'a');
       connection.close(CLOSE.shuttingDown);
       connection.sendHeartbeat('{"ts":"b"}', 'b');
@@ -276,7 +237,7 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('never closes synchronously (callers are inside a transport event)', async () => {
-      const { connection, sink } = await opened();
+      const { connection, sink } = await openedSession();
       connection.close(CLOSE.shuttingDown);
       assert.deepEqual(sink.events, []);
       await settled();
@@ -286,7 +247,7 @@ describe('SessionConnection (unit)', () => {
 
   describe('the transport going away', () => {
     it('writes nothing after the socket closed, not even the answers already on their way', async () => {
-      const { connection, store, sink } = await opened();
+      const { connection, store, sink } = await openedSession();
       connection.receive(1);
       connection.receive(1);
       connection.transportClosed(ABNORMAL_CLOSURE);
@@ -298,7 +259,7 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('keeps connections_active and messages_total true through open, three messages and a close', async () => {
-      const { connection, store, metrics } = harness();
+      const { connection, store, metrics } = sessionHarness();
       const plain = { transport: 'plain' };
       connection.open();
       assert.equal(await metricValue(metrics, 'wschat_connections_active', plain), 1, 'counted active from the open');
@@ -316,13 +277,13 @@ describe('SessionConnection (unit)', () => {
     });
 
     it('labels a close by who started it: the server code, or abnormal', async () => {
-      const byServer = await opened();
+      const byServer = await openedSession();
       byServer.connection.close(CLOSE.shuttingDown);
       await settled();
       byServer.connection.transportClosed(1001);
       assert.equal(await metricValue(byServer.metrics, 'wschat_connections_closed_total', { code: '1001' }), 1);
 
-      const dropped = await opened();
+      const dropped = await openedSession();
       dropped.connection.transportClosed(ABNORMAL_CLOSURE);
       assert.equal(await metricValue(dropped.metrics, 'wschat_connections_closed_total', { code: 'abnormal' }), 1);
     });
