@@ -294,6 +294,7 @@ describe('Redis slow (DEBUG SLEEP) under traffic', function () {
       'the in-flight backlog to drain',
       10_000,
     );
+    await eventually(async () => (await Promise.all(replicas.map((replica) => replica.probe('/readyz')))).every((status) => status === 200), 'ready again', 10_000);
     const recovered = await roundTrips(replicas[0]!.wsUrl, 30);
     await samples.stop();
     for (const flooder of [...flooders, ...ioFlooders]) flooder.stop();
@@ -314,9 +315,14 @@ describe('Redis slow (DEBUG SLEEP) under traffic', function () {
           `replica ${r}: ${sample[r]!.inflight} in flight on ${sample[r]!.connections} connections`,
         );
         assert.equal(sample[r]!.healthz, 200, `replica ${r} answered /healthz while Redis slept`);
-        // Redis is connected, only slow: the replica stays ready (every replica shares that Redis).
-        assert.equal(sample[r]!.readyz, 200, `replica ${r} ready while Redis slept`);
       }
+      // A Redis that leaves a PING unanswered for REDIS_COMMAND_TIMEOUT_MS cannot be told
+      // from a partition: the replica drops that connection and is unready until Redis
+      // answers again (probes every half timeout, so within 1.5 timeouts; 500 ms of slack).
+      const stalled = samples.between(sleptAt + 1.5 * REDIS_COMMAND_TIMEOUT_MS + 500, wokeAt);
+      assert.ok(stalled.length >= 5, `${stalled.length} samples after the stall was due to be noticed`);
+      for (const sample of stalled) assert.equal(sample[r]!.readyz, 503, `replica ${r} unready while Redis did not answer`);
+      for (const sample of before) assert.equal(sample[r]!.readyz, 200, `replica ${r} ready before the stall`);
       const peakInflight = Math.max(...during.map((s) => s[r]!.inflight));
       const bound = MAX_INFLIGHT * (FLOODERS_PER_REPLICA + SOCKETIO_FLOODERS_PER_REPLICA) + (PLAIN + SOCKETIO);
       assert.ok(peakInflight <= bound, `replica ${r}: ${peakInflight} messages in flight, bound ${bound}`);

@@ -48,7 +48,13 @@ export class Replica {
       onError: () => this.metrics.error('redis'),
       onStateChange: () => this.readinessChanged(),
     };
-    this.redisHandle = createRedisClient({ ...redisEvents, role: 'commands' });
+    this.redisHandle = createRedisClient({
+      ...redisEvents,
+      role: 'commands',
+      // Redis stopped answering (a partition): no count can be confirmed here until the
+      // reconnect, so every client moves now (bye + 1013) instead of at its next message.
+      onStall: () => this.registry.forEach((connection) => connection.close(CLOSE.storeUnavailable)),
+    });
     this.subscriberHandle = createRedisClient({ ...redisEvents, role: 'subscriber' });
     this.redis = this.redisHandle.client;
     this.subscriber = this.subscriberHandle.client;

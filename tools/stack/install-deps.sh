@@ -6,7 +6,8 @@
 #   tools/stack/install-deps.sh           what the stack needs
 #   tools/stack/install-deps.sh --test    also Debian's chromium, for the page's browser test
 #                                   (playwright-core drives it; no browser is ever downloaded),
-#                                   and python3-websockets, for the README's Python example
+#                                   python3-websockets, for the README's Python example,
+#                                   and iptables, for the Redis partition test
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -42,6 +43,7 @@ install_debian_packages() {
       missing+=(chromium) && why+=("the page's browser test (tests/page.e2e.test.ts)")
     fi
     python_websockets_present || { missing+=(python3-websockets) && why+=("the README's Python example (tests/readme-examples.test.ts)"); }
+    command -v iptables >/dev/null || { missing+=(iptables) && why+=("the Redis partition test's dropped packets (tests/redis-partition.test.ts)"); }
   fi
   ((${#missing[@]} == 0)) && return 0
   if [[ $(id -u) -ne 0 ]]; then

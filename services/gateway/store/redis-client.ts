@@ -3,12 +3,17 @@
  * with a capped back-off, an error listener on every client, and one log line per
  * state change instead of one per failed reconnect attempt.
  *
+ * A connection that stops answering without closing (a partition that drops packets,
+ * no reset) stays "ready" to ioredis until TCP gives up, many minutes later: a PING
+ * every half REDIS_COMMAND_TIMEOUT_MS that is not answered within it destroys the
+ * socket, so ioredis reconnects and readiness says 503 meanwhile (watchForStalls).
+ *
  * REDIS_MODE picks the topology: one server (REDIS_URL), a Sentinel-managed primary
  * (ioredis asks the sentinels for the current primary and follows failovers), or a
  * Redis Cluster (ioredis routes each command by its key's slot; every key this
  * service uses is a single key, so no two keys need to share a slot).
  */
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 import { errorFields, type Logger } from '../logger.js';
 
@@ -35,12 +40,19 @@ export interface RedisClientOptions {
   onError: () => void;
   /** Called whenever the client becomes ready or stops being ready. */
   onStateChange: () => void;
+  /** Called when a connection stopped answering and was dropped (before the reconnect). */
+  onStall?: () => void;
 }
 
 /** A client and the way to close it on purpose (so the close is not reported as an outage). */
 export interface RedisHandle {
   readonly client: RedisClient;
   quit(): Promise<void>;
+}
+
+/** How long a connection may leave a PING unanswered; probes go out every half of it. */
+export interface StallWatch {
+  timeoutMs: number;
 }
 
 export function createRedisClient(options: RedisClientOptions): RedisHandle {
@@ -51,6 +63,13 @@ export function createRedisClient(options: RedisClientOptions): RedisHandle {
     maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST,
     enableAutoPipelining: role === 'commands',
     retryStrategy: reconnectDelay,
+    // A connect into a partition gets no answer either: give up as soon as a command
+    // would, and try again (ioredis waits 10 s by default), so the heal is seen quickly.
+    connectTimeout: config.redisCommandTimeoutMs,
+    // A command whose connection died has either been applied or not; by the time a
+    // new connection could send it again, its client was told 1013 and re-sends the
+    // message itself. Sending it too would count that message twice.
+    autoResendUnfulfilledCommands: role !== 'commands',
   });
 
   let wasReady = false;
@@ -75,9 +94,14 @@ export function createRedisClient(options: RedisClientOptions): RedisHandle {
       logger.warn('redis error', { event: 'redis_error', role, ...errorFields(error) });
     }
   });
+  const stopWatch = watchForStalls(client, { timeoutMs: config.redisCommandTimeoutMs }, () => {
+    logger.warn('redis not answering, reconnecting', { event: 'redis_stalled', role, timeout_ms: config.redisCommandTimeoutMs });
+    options.onStall?.();
+  });
   return {
     client,
     async quit() {
+      stopWatch();
       quitting = true;
       try {
         await client.quit();
@@ -87,6 +111,46 @@ export function createRedisClient(options: RedisClientOptions): RedisHandle {
       }
     },
   };
+}
+
+/**
+ * Probes every connection of `client` (one, or each Cluster node) with a PING every
+ * half `timeoutMs`, one probe at a time; a PING not answered within `timeoutMs`
+ * destroys that connection's socket (ioredis's own disconnect ends it gracefully,
+ * which a partition never completes). Returns the function that stops probing.
+ */
+export function watchForStalls(client: RedisClient, { timeoutMs }: StallWatch, onStall: () => void): () => void {
+  const probing = new WeakSet<Redis>();
+  const timer = setInterval(() => {
+    for (const connection of client instanceof Cluster ? client.nodes() : [client]) {
+      if (connection.status !== 'ready' || probing.has(connection)) continue;
+      probing.add(connection);
+      void answersWithin(connection, timeoutMs).then((answered) => {
+        probing.delete(connection);
+        if (answered || connection.status !== 'ready') return;
+        onStall();
+        connection.stream.destroy();
+      });
+    }
+  }, timeoutMs / 2);
+  // The probes must never be what keeps a replica's process alive.
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** Whether `connection` answers a PING within `timeoutMs` (an error reply is an answer: Redis is talking). */
+function answersWithin(connection: Redis, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timeout = setTimeout(() => resolve(false), timeoutMs);
+    const settle = (answered: boolean): void => {
+      clearTimeout(timeout);
+      resolve(answered);
+    };
+    connection.ping().then(
+      () => settle(true),
+      (error: unknown) => settle(error instanceof ReplyError),
+    );
+  });
 }
 
 function reconnectDelay(attempt: number): number {
