@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { range } from '../tools/harness/clients.js';
-import { PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from './support/closed-loop.js';
+import { PlainLoopClient, SocketIoLoopClient, type LoopClient } from './support/loop-clients.js';
 import { eventually, sleep } from '../tools/harness/processes.js';
 import { NativeStack } from './support/stack.js';
 import { repoRoot } from '../tools/harness/repo-root.js';
@@ -39,7 +39,7 @@ async function query(prometheusUrl: string, expr: string): Promise<{ status: str
 describe('grafana dashboard', function () {
   this.timeout(120_000);
   let stack: NativeStack | undefined;
-  let clients: ClosedLoopClient[] = [];
+  let clients: LoopClient[] = [];
 
   before(async function () {
     // .ci/run installs Prometheus; a developer machine may not have it.

@@ -10,7 +10,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { range } from '../../tools/harness/clients.js';
-import { assertUnbroken, percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from '../support/closed-loop.js';
+import { percentile } from '../support/latency.js';
+import { PlainLoopClient, SocketIoLoopClient, type LoopClient } from '../support/loop-clients.js';
+import { assertUnbroken } from '../support/session-assertions.js';
 import { ComposeStack } from '../support/compose-stack.js';
 import { HttpPoller } from '../support/http-poller.js';
 import { eventually } from '../../tools/harness/processes.js';
@@ -38,7 +40,7 @@ describe('Compose stack (containers)', function () {
   let stack: ComposeStack;
   /** Set once this suite started the stack: a stack found already up is never taken down. */
   let ours = false;
-  let clients: ClosedLoopClient[] = [];
+  let clients: LoopClient[] = [];
   const report: Record<string, unknown> = { date: new Date().toISOString() };
 
   before(async function () {
