@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { range } from '../tools/harness/clients.js';
 import { percentile } from './support/latency.js';
-import { PlainLoopClient, SocketIoLoopClient, type LoopClient } from './support/loop-clients.js';
+import { type LoopClient, loopClientsOf } from './support/loop-clients.js';
 import { assertUnbroken } from './support/session-assertions.js';
 import { HttpPoller } from './support/http-poller.js';
 import { eventually } from '../tools/harness/processes.js';
@@ -43,10 +42,7 @@ describe('blue/green release under live traffic', function () {
   });
 
   it('moves every client to green with unbroken counts, no failed request, old colour gone within 10 s', async () => {
-    clients = [
-      ...range(1, PLAIN_CLIENTS).map(() => new PlainLoopClient([stack.wsUrl], { thinkMs: 100 })),
-      ...range(1, SOCKETIO_CLIENTS).map(() => new SocketIoLoopClient(stack.httpUrl, { thinkMs: 100 })),
-    ];
+    clients = loopClientsOf(stack, PLAIN_CLIENTS, SOCKETIO_CLIENTS, { thinkMs: 100 });
     for (const client of clients) client.start();
     await eventually(() => clients.every((client) => client.counts.length >= 3), 'every client counting', 20_000);
     poller = new HttpPoller(stack.httpUrl);

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { range } from '../tools/harness/clients.js';
-import { loopClientLabel, PlainLoopClient, SocketIoLoopClient, type LoopClient } from './support/loop-clients.js';
+import { type LoopClient, loopClientLabel, loopClientsOf } from './support/loop-clients.js';
 import { pgrep, processGroup, processRuns } from './support/process-table.js';
 import { eventually } from '../tools/harness/processes.js';
 import { NativeStack, outputOf, type Colour } from './support/stack.js';
@@ -88,10 +88,7 @@ describe('promote.sh killed halfway, then re-run', function () {
   }
 
   it('ends with one live colour, no orphan process, and traffic served without a lost or repeated count', async () => {
-    clients = [
-      ...range(1, PLAIN_CLIENTS).map(() => new PlainLoopClient([stack.wsUrl], { thinkMs: THINK_MS })),
-      ...range(1, SOCKETIO_CLIENTS).map(() => new SocketIoLoopClient(stack.httpUrl, { thinkMs: THINK_MS })),
-    ];
+    clients = loopClientsOf(stack, PLAIN_CLIENTS, SOCKETIO_CLIENTS, { thinkMs: THINK_MS });
     for (const client of clients) client.start();
     await eventually(() => clients.every((client) => client.counts.length >= 3), 'every client counting', 30_000);
 

@@ -15,7 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { PlainClient, SocketIoClient, range } from '../tools/harness/clients.js';
-import { loopClientLabel, PlainLoopClient, SocketIoLoopClient, type LoopClient } from './support/loop-clients.js';
+import { type LoopClient, loopClientLabel, loopClientsOf, PlainLoopClient } from './support/loop-clients.js';
 import { ConnectProber, Sampler, stopLoops } from './support/probes.js';
 import { childrenOf, processRuns } from './support/process-table.js';
 import { assertLoopSession } from './support/session-assertions.js';
@@ -60,10 +60,7 @@ describe('native stack faults under live traffic', function () {
 
   async function startClients(): Promise<void> {
     await stopClients();
-    clients = [
-      ...range(1, PLAIN_CLIENTS).map(() => new PlainLoopClient([stack.wsUrl], { thinkMs: THINK_MS })),
-      ...range(1, SOCKETIO_CLIENTS).map(() => new SocketIoLoopClient(stack.httpUrl, { thinkMs: THINK_MS })),
-    ];
+    clients = loopClientsOf(stack, PLAIN_CLIENTS, SOCKETIO_CLIENTS, { thinkMs: THINK_MS });
     for (const client of clients) client.start();
     await eventually(() => clients.every((client) => client.counts.length >= 3), 'every client counting', 30_000);
   }

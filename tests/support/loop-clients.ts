@@ -268,3 +268,11 @@ export class SocketIoLoopClient extends LoopClient {
 export function loopClientLabel(client: LoopClient, index: number): string {
   return `client ${index} (${client instanceof PlainLoopClient ? 'plain' : 'socket.io'})`;
 }
+
+/** `plain` plain and `socketIo` socket.io loop clients, all of one endpoint (a stack's public side), not started yet. */
+export function loopClientsOf(endpoint: { wsUrl: string; httpUrl: string }, plain: number, socketIo: number, options?: LoopOptions): LoopClient[] {
+  return [
+    ...Array.from({ length: plain }, () => new PlainLoopClient([endpoint.wsUrl], options)),
+    ...Array.from({ length: socketIo }, () => new SocketIoLoopClient(endpoint.httpUrl, options)),
+  ];
+}
