@@ -22,9 +22,9 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    // Run with `node -e` inside a replica container (tools/compose-promote.sh): plain
+    // Run with `node -e` inside a replica container (tools/compose/compose-promote.sh): plain
     // CommonJS, outside the TypeScript project; its output is its report.
-    files: ['tools/*.cjs'],
+    files: ['tools/compose/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,

@@ -87,12 +87,12 @@ describe('bad input and abuse', function () {
   });
 
   describe('floods', () => {
-    it('closes a socket over MAX_MESSAGES_PER_SECOND with bye (every accepted message counted) and 1008', async () => {
+    it('closes a socket over MAX_MESSAGES_PER_SECOND with bye (every accepted message counted) and 4502', async () => {
       const client = await PlainClient.connect(strict.wsUrl);
       // The bucket holds two seconds' worth (20); a burst of 40 empties it.
       client.sendMany(40);
       const closed = await client.waitClosed();
-      assert.deepEqual(closed, { code: 1008, reason: 'message rate limit exceeded' });
+      assert.deepEqual(closed, { code: 4502, reason: 'message rate limit exceeded' });
       const counts = client.counts();
       assert.ok(counts.length >= 20 && counts.length <= 22, `about 20 counted before the limit, got ${counts.length}`);
       assert.deepEqual(counts, range(1, counts.length));

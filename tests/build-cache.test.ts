@@ -1,5 +1,5 @@
 /**
- * tools/stack-lib.sh's build_release, in a copy of the tree (the same node_modules)
+ * tools/stack/stack-lib.sh's build_release, in a copy of the tree (the same node_modules)
  * with a run folder of its own: a release from unchanged sources reuses the compiled
  * code, an edit is compiled into the next release, a deleted source leaves nothing
  * behind, and the colour's node_modules is kept while the lock file is the same.
@@ -34,7 +34,7 @@ describe('build_release (the release build cache)', function () {
 
   /** build_release COLOUR in the copy; resolves with its output, rejects when it fails. */
   function buildRelease(colour: string): Promise<string> {
-    const child = spawn('bash', ['-c', `set -euo pipefail; source tools/stack-lib.sh; build_release ${colour}`], {
+    const child = spawn('bash', ['-c', `set -euo pipefail; source tools/stack/stack-lib.sh; build_release ${colour}`], {
       cwd: tree,
       env: { ...process.env, RUN_DIR: runDir(), BUILD_CACHE: '' },
       stdio: ['ignore', 'pipe', 'pipe'],

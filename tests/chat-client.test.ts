@@ -117,6 +117,11 @@ describe('client library (shared/client)', () => {
       for (const code of [1006, 1011, 1012, 1013, 1014]) assert.ok(reconnectsAfter(code), String(code));
       for (const code of [1000, 1002, 1003, 1007, 1008, 1009, 1010]) assert.ok(!reconnectsAfter(code), String(code));
     });
+
+    it('follows the private range for a code it does not know: 4000-4499 reconnect, 4500-4999 stop', () => {
+      for (const code of [4000, 4123, 4499]) assert.ok(reconnectsAfter(code), String(code));
+      for (const code of [3000, 3999, 4500, 4998, 4999]) assert.ok(!reconnectsAfter(code), String(code));
+    });
   });
 
   describe('session ids', () => {
@@ -126,7 +131,7 @@ describe('client library (shared/client)', () => {
       for (const id of ids) assert.ok(isValidSessionId(id) && id[14] === '4', id);
     });
 
-    it('refuses to start with a session id the server would refuse (1008)', () => {
+    it('refuses to start with a session id the server would refuse (4500)', () => {
       for (const sessionId of ['', 'abc', 'D3DCA910-0000-4000-8000-000000000000', '00000000-0000-0000-0000-000000000000']) {
         assert.throws(() => new ChatClient({ url: 'ws://127.0.0.1:1/ws/chat/', WebSocket, sessionId }), TypeError, sessionId);
       }
@@ -322,7 +327,7 @@ describe('client library (shared/client)', () => {
     });
 
     for (const { what, env, burst, code } of [
-      { what: '1008 (over the message rate)', env: { MAX_MESSAGES_PER_SECOND: '5' }, burst: range(1, 30).map((i) => `m${i}`), code: 1008 },
+      { what: '4502 (over the message rate)', env: { MAX_MESSAGES_PER_SECOND: '5' }, burst: range(1, 30).map((i) => `m${i}`), code: 4502 },
       { what: '1009 (message too big)', env: { MAX_MESSAGE_BYTES: '64' }, burst: ['fits', 'x'.repeat(65), 'after'], code: 1009 },
     ]) {
       it(`does not reconnect after ${what}, and fails what was pending`, async () => {

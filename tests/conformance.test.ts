@@ -412,17 +412,17 @@ describe('RFC 6455 conformance of /ws/chat/ (raw frames)', function () {
       assert.deepEqual(await framesUntilEnd(ws), [count(1), 'text {"bye":true,"total":1}', 'close 1009 message too big']);
     });
 
-    it(`closes a message of more than MAX_MESSAGE_FRAGMENTS (${MAX_MESSAGE_FRAGMENTS}) frames with bye + 1009, counted and logged`, async () => {
+    it(`closes a message of more than MAX_MESSAGE_FRAGMENTS (${MAX_MESSAGE_FRAGMENTS}) frames with bye + 4504, counted and logged`, async () => {
       const before = await replica.metric('wschat_errors_total', { kind: 'too_many_fragments' });
       const ws = await openCounted();
       const fragment = frameBytes({ opcode: OPCODE.continuation, fin: false });
       ws.write(Buffer.concat([frameBytes({ opcode: OPCODE.text, fin: false }), ...Array<Buffer>(MAX_MESSAGE_FRAGMENTS).fill(fragment)]));
-      assert.deepEqual(await framesUntilEnd(ws), [count(1), 'text {"bye":true,"total":1}', 'close 1009 message has too many fragments']);
+      assert.deepEqual(await framesUntilEnd(ws), [count(1), 'text {"bye":true,"total":1}', 'close 4504 message has too many fragments']);
       assert.equal(await replica.metric('wschat_errors_total', { kind: 'too_many_fragments' }), before + 1);
       const tag = `${ws.sessionId!.slice(0, 8)}…`;
       await eventually(() => replica.events('close').some((line) => line.session === tag), 'the close log line');
       const closed = replica.events('close').find((line) => line.session === tag);
-      assert.deepEqual([closed?.by, closed?.code], ['server', 1009]);
+      assert.deepEqual([closed?.by, closed?.code], ['server', 4504]);
     });
   });
 

@@ -51,7 +51,7 @@ describe('connection limits', () => {
       client.sendMany(MAX_INFLIGHT + 1);
       assert.equal(await client.waitDisconnected(), 'io server disconnect');
       // The messages within the limit are answered before the bye; the one over it is not counted.
-      assert.deepEqual(client.replies(), [...range(1, MAX_INFLIGHT + 1).map((count) => ({ count })), { bye: true, total: 5 }]);
+      assert.deepEqual(client.replies(), [...range(1, MAX_INFLIGHT + 1).map((count) => ({ count })), { bye: true, total: 5, code: 4501, reason: 'too many messages awaiting a count' }]);
       assert.ok((await replica.metric('wschat_errors_total', { kind: 'inflight_limit' })) >= 1);
     });
   });

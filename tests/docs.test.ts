@@ -1,12 +1,14 @@
 /**
  * The README and DESIGN.md a newcomer reads must stay true to the code: every
- * variable services/gateway/config.ts reads is documented (and nothing else is), every make
+ * variable services/gateway/config.ts reads is documented (and nothing else is), so is
+ * every close the server starts (README's close-code table is CLOSE), every make
  * target and npm script they name exists, and every link points at something.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../tools/harness/repo-root.js';
+import { CLOSE } from '../shared/protocol/closes.js';
 
 const read = (file: string): string => readFileSync(path.join(repoRoot, file), 'utf8');
 const readme = read('README.md');
@@ -48,8 +50,23 @@ describe('docs', () => {
     assert.deepEqual([...documented].filter((name) => !variables.has(name)), [], 'in the README, not read by config.ts');
   });
 
-  it("README's stack settings table lists every setting tools/stack-lib.sh reads, and no other", () => {
-    const stackLib = read('tools/stack-lib.sh');
+  it("README's close-code table is shared/protocol/closes.ts's CLOSE: each code and reason once, its bye and reconnect columns", () => {
+    const start = readme.indexOf('\n### Close codes\n');
+    assert.ok(start >= 0, 'section "Close codes"');
+    const table = readme.slice(start, readme.indexOf('\n### ', start + 1));
+    const rows = [...table.matchAll(/^\| (\d{4}) \| `([^`]+)` \| [^|]+ \| ([^|]+) \| ([^|]+) \|$/gm)].map(([, code, reason, bye, reconnect]) => ({
+      code: Number(code),
+      reason: reason!,
+      failed: bye!.trim() === '**no: failed**',
+      reconnect: reconnect!.trim().startsWith('yes'),
+    }));
+    const closes = Object.values(CLOSE).map(({ code, reason, ending, reconnect }) => ({ code, reason, failed: ending === 'fail', reconnect }));
+    const byCode = (a: { code: number }, b: { code: number }): number => a.code - b.code;
+    assert.deepEqual(rows.sort(byCode), closes.sort(byCode));
+  });
+
+  it("README's stack settings table lists every setting tools/stack/stack-lib.sh reads, and no other", () => {
+    const stackLib = read('tools/stack/stack-lib.sh');
     const loader = stackLib.slice(stackLib.indexOf('load_stack_settings() {'), stackLib.indexOf('\n}\n', stackLib.indexOf('load_stack_settings() {')));
     const settings = [...loader.matchAll(/^ +([A-Z][A-Z0-9_]*)=\$\{\1:-([^}]*)\}$/gm)].map((match) => ({ name: match[1]!, fallback: match[2]! }));
     assert.ok(settings.length >= 10, `settings found in load_stack_settings: ${settings.map(({ name }) => name).join(', ')}`);

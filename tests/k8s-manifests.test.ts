@@ -4,7 +4,7 @@
  * and the properties that releases and drains depend on: probes, the preStop pause
  * and the grace period, non-root, memory for the planned sockets, which pods each
  * Service, budget and autoscaler reaches, the Ingress, the scrape job and the alert
- * rules in step with observability/, and the names tools/k8s-promote.sh uses.
+ * rules in step with observability/, and the names tools/k8s/k8s-promote.sh uses.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -373,8 +373,8 @@ describe('Kubernetes manifests (deploy/k8s)', function () {
     });
   });
 
-  describe('tools/k8s-promote.sh', () => {
-    const constants = (): Map<string, string> => scriptConstants('tools/k8s-promote.sh');
+  describe('tools/k8s/k8s-promote.sh', () => {
+    const constants = (): Map<string, string> => scriptConstants('tools/k8s/k8s-promote.sh');
 
     it('names the Services, Deployments, label and namespace the manifests define', () => {
       const services = allOf(ROUTING, Service.is);

@@ -119,13 +119,13 @@ describe('plain endpoint /ws/chat/', () => {
       ['two session parameters', `${randomSessionId()}&session=${randomSessionId()}`],
     ];
     for (const [name, session] of malformed) {
-      it(`refuses a ${name} session id with close 1008 and counts nothing`, async () => {
+      it(`refuses a ${name} session id with close 4500 and counts nothing`, async () => {
         const url = `${first.wsUrl}?session=${name === 'two session parameters' ? session : encodeURIComponent(session)}`;
         const keysBefore = await inspect.dbsize();
         const refused = await PlainClient.connect(url);
         clients.push(refused);
         refused.send('ignored');
-        assert.deepEqual(await refused.waitClosed(), { code: 1008, reason: 'invalid session id' });
+        assert.deepEqual(await refused.waitClosed(), { code: 4500, reason: 'invalid session id' });
         assert.deepEqual(refused.frames, []);
         assert.equal(refused.sessionId, undefined);
         assert.equal(await inspect.dbsize(), keysBefore);

@@ -346,7 +346,7 @@ describe('Redis slow (DEBUG SLEEP) under traffic', function () {
         assert.ok(flooder.closes.every((code) => code === 1013), `${name}: ${flooder.closes.join(',')}`);
         assertSessionIntact(name, flooder.counts, Number(await inspect.get(`wschat:session:${flooder.session}`)), Number.POSITIVE_INFINITY);
       }
-      // socket.io cannot stop reading one client: over the in-flight bound it is closed for good (bye, then 1008).
+      // socket.io cannot stop reading one client: over the in-flight bound it is closed for good (bye, then 4501).
       for (const [index, flooder] of ioFlooders.entries()) {
         assert.equal(flooder.disconnectReason, 'io server disconnect', `socket.io flooder ${index}`);
         assert.equal(flooder.byes.length, 1, `socket.io flooder ${index}: its bye`);

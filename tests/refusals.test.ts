@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { ConnectionRegistry } from '../services/gateway/connection-registry.js';
 import { Metrics } from '../services/gateway/metrics.js';
 import { answerClientError } from '../services/gateway/http-client-error.js';
 import { UpgradeRouter } from '../services/gateway/upgrade-router.js';
@@ -17,6 +18,8 @@ import { exchange, upgradeRequest } from './support/raw-websocket.js';
 describe('refusals', () => {
   let server: http.Server;
   let router: UpgradeRouter;
+  /** Keeps the upgraded sockets the router hands over, as in a replica. */
+  const registry = new ConnectionRegistry();
   /** Server-side sockets of every connection, to see whether they were closed. */
   const serverSockets = new Set<Duplex>();
   const clients: Array<{ destroy: () => void }> = [];
@@ -37,6 +40,7 @@ describe('refusals', () => {
         socket.destroy();
       },
       metrics: new Metrics(),
+      registry,
     });
     server.on('upgrade', router.handle);
     server.on('clientError', (error: Error & { code?: string }, socket) => answerClientError(new Metrics(), error, socket));
@@ -64,7 +68,7 @@ describe('refusals', () => {
     clients.push(response.socket);
     assert.deepEqual([response.status, JSON.parse(response.body)], [404, { error: 'not_found' }]);
     assert.equal(response.socket.destroyed, false, 'the client never closes its side');
-    assert.equal(await router.whenAllClosed(1000), true, 'the router still tracks the refused socket');
+    assert.equal(await registry.whenAllClosed(1000), true, 'the registry still tracks the refused socket');
   });
 
   it('refuses an HTTP/1.0 upgrade with 400 (RFC 6455 §4.1 needs HTTP/1.1)', async () => {

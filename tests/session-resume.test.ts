@@ -84,7 +84,7 @@ describe('a resumed session that sends nothing', () => {
     assert.deepEqual(await plain.waitClosed(), { code: 1001, reason: 'server shutting down' });
     await socketIo.waitDisconnected();
     assert.deepEqual(plain.replies(), [{ bye: true, total: 7 }], 'plain: the bye carries the resumed count');
-    assert.deepEqual(socketIo.replies(), [{ bye: true, total: 11 }], 'socket.io: the bye carries the resumed count');
+    assert.deepEqual(socketIo.replies(), [{ bye: true, total: 11, code: 1001, reason: 'server shutting down' }], 'socket.io: the bye carries the resumed count and the close');
     assert.equal((await replica.exited).code, 0, 'the drained replica exits 0');
   });
 });

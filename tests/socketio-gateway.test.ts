@@ -71,10 +71,10 @@ describe('socket.io gateway', () => {
     assert.equal(client.session, session);
   });
 
-  it('refuses a malformed session with connect_error "invalid session id" and code 1008', async () => {
+  it('refuses a malformed session with connect_error "invalid session id" and code 4500', async () => {
     await assert.rejects(SocketIoClient.connect(first.httpUrl, 'NOT-A-UUID'), (error: Error & { data?: unknown }) => {
       assert.equal(error.message, 'invalid session id');
-      assert.deepEqual(error.data, { code: 1008, reason: 'invalid session id' });
+      assert.deepEqual(error.data, { code: 4500, reason: 'invalid session id' });
       return true;
     });
   });
@@ -84,7 +84,7 @@ describe('socket.io gateway', () => {
     client.sendMany(2);
     client.send({ not: 'a string' });
     assert.equal(await client.waitDisconnected(), 'io server disconnect');
-    assert.deepEqual(client.replies(), [{ count: 1 }, { count: 2 }, { bye: true, total: 2 }]);
+    assert.deepEqual(client.replies(), [{ count: 1 }, { count: 2 }, { bye: true, total: 2, code: 1003, reason: 'binary frames are not supported' }]);
   });
 
   it('counts a message within MAX_MESSAGE_BYTES however much JSON escaping grows its packet', async () => {
@@ -99,7 +99,7 @@ describe('socket.io gateway', () => {
     const client = track(await SocketIoClient.connect(first.httpUrl));
     client.send('x'.repeat(1025));
     assert.equal(await client.waitDisconnected(), 'io server disconnect');
-    assert.deepEqual(client.replies(), [{ bye: true, total: 0 }]);
+    assert.deepEqual(client.replies(), [{ bye: true, total: 0, code: 1009, reason: 'message too big' }]);
   });
 
   describe('a stock socket.io-client (default transports: polling first)', () => {

@@ -3,8 +3,8 @@
 # replicas first (they drain against a live Redis and Nginx), then Prometheus,
 # Nginx and Redis.
 set -euo pipefail
-# shellcheck source=tools/stack-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
+# shellcheck source=tools/stack/stack-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack/stack-lib.sh"
 
 take_lock
 shopt -s nullglob

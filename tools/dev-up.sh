@@ -10,8 +10,8 @@
 # Settings are saved in $RUN_DIR/stack.env on first start; later runs, promote.sh
 # and status.sh read them from there.
 set -euo pipefail
-# shellcheck source=tools/stack-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
+# shellcheck source=tools/stack/stack-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack/stack-lib.sh"
 
 start_redis() {
   if pid_alive redis; then

@@ -6,7 +6,7 @@
  *     [--duration S (default: long enough for two heartbeat ticks, at least 35 s)]
  *     [--heartbeat-ms <the stack's HEARTBEAT_INTERVAL_MS>; 0: no heartbeat to check] [--workers N]
  *     [--metrics URL,URL (default: the stack's replicas)] [--report-dir reports]
- *     [--reference: then the same scenario against tools/reference-server.ts, and the ratios]
+ *     [--reference: then the same scenario against tools/bench/reference-server.ts, and the ratios]
  *
  * Defaults reproduce the original demo: 5,000 sockets through Nginx, each sending
  * a message a second, held through two heartbeat ticks (63 s with the 30 s default). Worker processes (each well under
@@ -25,7 +25,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import type { CoordinatorMessage, ReferenceMessage, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './loadtest-protocol.js';
+import type { CoordinatorMessage, ReferenceMessage, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './bench/loadtest-protocol.js';
 import { scrape, sumOf } from './harness/prometheus-text.js';
 
 const SOCKETS_PER_WORKER = 8000;
@@ -157,7 +157,7 @@ interface Report {
   errors: Record<string, number>;
   closes: Record<string, number>;
   server: ServerFigures | string;
-  /** With --reference: the same scenario against tools/reference-server.ts. */
+  /** With --reference: the same scenario against tools/bench/reference-server.ts. */
   reference?: Report;
   ratios?: { round_trips_per_second: number; rss_per_connection: number | null };
 }
@@ -210,7 +210,7 @@ class Coordinator {
     clearInterval(ticker);
     // Ticks every held socket must have: after all were connected, early enough to have been delivered.
     const ticks: string[] = [];
-    // --heartbeat-ms 0: a server without heartbeats (tools/reference-server.ts); nothing to check.
+    // --heartbeat-ms 0: a server without heartbeats (tools/bench/reference-server.ts); nothing to check.
     for (let t = Math.ceil((allConnected + 200) / options.heartbeatMs) * options.heartbeatMs; options.heartbeatMs > 0 && t <= stopAt - 1000; t += options.heartbeatMs) {
       ticks.push(new Date(t).toISOString());
     }
@@ -228,7 +228,7 @@ class Coordinator {
   }
 
   private startWorker(index: number, config: WorkerConfig): Promise<void> {
-    const worker = fork(new URL('./loadtest-worker.js', import.meta.url), [], { stdio: 'inherit' });
+    const worker = fork(new URL('./bench/loadtest-worker.js', import.meta.url), [], { stdio: 'inherit' });
     this.workers.push(worker);
     return new Promise((resolve, reject) => {
       worker.on('message', (message: WorkerMessage) => {
@@ -348,9 +348,9 @@ function markdown(r: Report, title = `Load test ${r.date}: ${r.ok ? 'PASS' : 'FA
   return lines.join('\n');
 }
 
-/** tools/reference-server.ts, forked on a free port with IPC, so it can report its memory and CPU. */
+/** tools/bench/reference-server.ts, forked on a free port with IPC, so it can report its memory and CPU. */
 async function startReference(): Promise<{ url: string; sample: Sampler; stop: () => void }> {
-  const child = fork(new URL('./reference-server.js', import.meta.url), ['0'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(new URL('./bench/reference-server.js', import.meta.url), ['0'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const next = <T extends ReferenceMessage['type']>(type: T): Promise<Extract<ReferenceMessage, { type: T }>> =>
     new Promise((resolve, reject) => {
       const onMessage = (message: ReferenceMessage): void => {

@@ -10,11 +10,11 @@
 # Compose stack (compose logs; metrics through exec, Docker or podman) instead of the
 # native one (.run/logs and the replicas' loopback ports).
 set -euo pipefail
-# shellcheck source=tools/stack-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
+# shellcheck source=tools/stack/stack-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack/stack-lib.sh"
 # compose, containers, engine: Docker or podman, as the Compose scripts choose them.
-# shellcheck source=tools/compose-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/compose-lib.sh"
+# shellcheck source=tools/compose/compose-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/compose/compose-lib.sh"
 
 duration=0
 interval=10

@@ -16,8 +16,8 @@
 # promotion; the kernel releases it if this script dies, and a re-run first
 # removes whatever a crashed run left of the target colour.
 set -euo pipefail
-# shellcheck source=tools/stack-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
+# shellcheck source=tools/stack/stack-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack/stack-lib.sh"
 
 readonly READY_TIMEOUT_S=15
 readonly RETIRE_TIMEOUT_S=10

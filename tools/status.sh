@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One line per process of the native stack: state, colour, readiness, connections.
 set -euo pipefail
-# shellcheck source=tools/stack-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
+# shellcheck source=tools/stack/stack-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack/stack-lib.sh"
 
 load_stack_settings
 [[ -f $STACK_ENV ]] || {

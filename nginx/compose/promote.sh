@@ -2,7 +2,7 @@
 # shellcheck disable=SC2016 # $active_colour is an Nginx variable, written literally
 # In the Compose stack's Nginx container: flip traffic to a colour, as the
 # original `docker exec nginx_proxy promote.sh green` did. The colour must be
-# running; tools/compose-promote.sh does the whole release around this step.
+# running; tools/compose/compose-promote.sh does the whole release around this step.
 set -eu
 colour=${1:-}
 case $colour in

@@ -5,6 +5,7 @@
  * Every variable is listed in README.md ("Configuration"); keep the two in step.
  */
 import os from 'node:os';
+import { CLOSE_HANDSHAKE_ALLOWANCE_MS, DRAIN_RESERVE_MS } from './drain-deadline.js';
 
 export type Colour = 'blue' | 'green';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -41,7 +42,7 @@ export interface Config {
   readonly maxMessageBytes: number;
   /**
    * Frames one plain message may arrive in (ws's limit on a message's parts, which keeps
-   * a message of empty fragments from costing unbounded work). Over it: bye + 1009.
+   * a message of empty fragments from costing unbounded work). Over it: bye + 4504.
    * The default lets a MAX_MESSAGE_BYTES message arrive one byte per frame. @default 16384
    */
   readonly maxMessageFragments: number;
@@ -53,7 +54,7 @@ export interface Config {
   readonly logLevel: LogLevel;
   /**
    * Messages a second one connection may send, sustained; bursts of twice that are
-   * allowed. A flood is closed with 1008. 0 turns the limit off. @default 500
+   * allowed. A flood is closed with 4502. 0 turns the limit off. @default 500
    */
   readonly maxMessagesPerSecond: number;
   /** Replies waiting to be written to one client before it counts as not reading and is closed. @default 1048576 */
@@ -96,12 +97,6 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** The drain must finish before the 10 s an orchestrator grants after SIGTERM. */
 const SHUTDOWN_TIMEOUT_CEILING_MS = 10_000;
 
-/** Kept back from SHUTDOWN_TIMEOUT_MS for what follows the closing handshakes (Redis report, quit, exit). */
-export const DRAIN_RESERVE_MS = 1000;
-
-/** Time a client needs to answer its close frame once its last count and the bye are out. */
-const CLOSE_HANDSHAKE_ALLOWANCE_MS = 1000;
-
 export function loadConfig(env: Env = process.env): Config {
   const read = (name: string): string | undefined => {
     const value = env[name];
@@ -137,12 +132,13 @@ export function loadConfig(env: Env = process.env): Config {
 /** Rules that involve more than one variable. */
 function checkConsistency(config: Config): void {
   // During a drain a message may wait on Redis for the whole command timeout, and
-  // its client still needs its bye and a closing handshake before the sockets are cut.
-  const ceiling = config.shutdownTimeoutMs - DRAIN_RESERVE_MS - CLOSE_HANDSHAKE_ALLOWANCE_MS;
-  if (config.redisCommandTimeoutMs > ceiling) {
+  // its client still needs its bye and a closing handshake before the sockets are cut
+  // (the drain's budget: drain-deadline.ts).
+  const kept = DRAIN_RESERVE_MS + CLOSE_HANDSHAKE_ALLOWANCE_MS;
+  if (config.redisCommandTimeoutMs > config.shutdownTimeoutMs - kept) {
     throw new ConfigError(
       'REDIS_COMMAND_TIMEOUT_MS',
-      `must be at most SHUTDOWN_TIMEOUT_MS - 2000 (got ${config.redisCommandTimeoutMs} with SHUTDOWN_TIMEOUT_MS ${config.shutdownTimeoutMs})`,
+      `must be at most SHUTDOWN_TIMEOUT_MS - ${kept} (got ${config.redisCommandTimeoutMs} with SHUTDOWN_TIMEOUT_MS ${config.shutdownTimeoutMs})`,
     );
   }
 }

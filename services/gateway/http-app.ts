@@ -23,15 +23,13 @@ export interface HttpAppDeps {
   logger: Logger;
   readiness: () => Readiness;
   isDraining: () => boolean;
-  /**
-   * The compiled page (services/gateway/public, built by tools/build-page.sh). @default
-   * `page/` beside the compiled `services/`, so every release serves its own page.
-   */
-  pageDir?: string;
 }
 
-/** Where the build puts the page: <out>/page, next to <out>/services/gateway/http-app.js. */
-export const DEFAULT_PAGE_DIR = fileURLToPath(new URL('../../page/', import.meta.url));
+/**
+ * The compiled page (services/gateway/public, built by tools/stack/build-page.sh): <out>/page,
+ * next to <out>/services/gateway/http-app.js, so every release serves its own page.
+ */
+const PAGE_DIR = fileURLToPath(new URL('../../page/', import.meta.url));
 
 /** The page's HTML lives here inside the page folder; its assets are served from the folder's root under /static/. */
 const PAGE_HTML = 'services/gateway/public/index.html';
@@ -120,15 +118,14 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
  * live colour's, which changes at every release, under the same URLs.
  */
 function servePage(app: express.Express, deps: HttpAppDeps): void {
-  const root = deps.pageDir ?? DEFAULT_PAGE_DIR;
-  if (!existsSync(`${root}/${PAGE_HTML}`)) {
-    deps.logger.warn('the page is not built: GET / answers 404 (npm run build builds it)', { event: 'page_missing', page_dir: root });
+  if (!existsSync(`${PAGE_DIR}/${PAGE_HTML}`)) {
+    deps.logger.warn('the page is not built: GET / answers 404 (npm run build builds it)', { event: 'page_missing', page_dir: PAGE_DIR });
     return;
   }
   // express.static, not res.sendFile: sendFile follows the app's `etag` setting, which
   // is off for the JSON answers. Only files found get no-cache; a miss falls through
   // to the JSON 404 (no-store).
-  const files = express.static(root, {
+  const files = express.static(PAGE_DIR, {
     etag: true,
     lastModified: true,
     cacheControl: false,

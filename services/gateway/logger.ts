@@ -53,13 +53,15 @@ export function createLogger(options: LoggerOptions): Logger {
  * writes through streams, so a process.exit() right after a log call can lose
  * the last lines (the ones that say how a shutdown went).
  */
-export async function flushLogger(logger: Logger, stream: NodeJS.WritableStream = process.stdout): Promise<void> {
+export async function flushLogger(logger: Logger): Promise<void> {
   const finished = logger.transports.map(
     (transport) => new Promise<void>((resolve) => transport.once('finish', () => resolve())),
   );
   logger.end();
   await Promise.all(finished);
-  await new Promise<void>((resolve) => stream.write('', () => resolve()));
+  // The Console transport ends without waiting for stdout (a pipe writes asynchronously):
+  // an empty write's callback runs only once everything queued before it is out.
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
 }
 
 /** An error as log fields: message and code, never a stack trace at info level. */

@@ -7,18 +7,17 @@
  * Exit codes: 0 clean shutdown, 1 failure or drain deadline overrun, 2 bad configuration.
  */
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
+import { Deadline, LOG_FLUSH_BUDGET_MS } from './drain-deadline.js';
 import { errorFields, flushLogger, type Logger } from './logger.js';
 import { Replica } from './replica.js';
 
 const EXIT_FAILURE = 1;
 const EXIT_BAD_CONFIG = 2;
-/** Time kept back from the drain deadline to write the last log lines before exiting. */
-const LOG_FLUSH_BUDGET_MS = 250;
 
-async function drainAndExit(replica: Replica, signal: NodeJS.Signals): Promise<void> {
+async function drainAndExit(replica: Replica, signal: NodeJS.Signals, deadline: Deadline): Promise<void> {
   let code = 0;
   try {
-    await replica.shutdown(signal);
+    await replica.shutdown(signal, deadline);
   } catch (error) {
     replica.logger.error('shutdown failed', { event: 'shutdown_failed', ...errorFields(error) });
     code = EXIT_FAILURE;
@@ -53,10 +52,10 @@ async function main(): Promise<void> {
   const replica = new Replica(config);
   const { logger } = replica;
 
-  // The socket.io Redis adapter publishes without handling the promise (see
-  // socketio/socket.io-redis-emitter#139 for the same pattern): during a Redis
-  // outage that would be an unhandled rejection, which kills Node by default.
-  // Log and count it instead; the replica keeps serving.
+  // A backstop: Node 20 exits on an unhandled rejection. The one known source, the
+  // socket.io adapter's unhandled PUBLISH, is handled where it starts
+  // (socketio-gateway.ts, publishFailuresHandled); anything else a library drops is
+  // logged and counted here, and the replica keeps serving.
   process.on('unhandledRejection', (reason) => {
     replica.metrics.error('unhandled_rejection');
     logger.error('unhandled rejection', { event: 'unhandled_rejection', ...errorFields(reason) });
@@ -67,6 +66,8 @@ async function main(): Promise<void> {
     // A second signal must not fall through to Node's default handler mid-drain.
     if (stopping) return void logger.info('already draining', { event: 'shutdown_signal_repeated', signal });
     stopping = true;
+    // The drain's one deadline, from this instant; the drain takes what is left of it.
+    const deadline = Deadline.in(config.shutdownTimeoutMs);
     // The watchdog: whatever happens in the drain, the process is gone by the deadline,
     // with its last line written.
     setTimeout(() => {
@@ -75,8 +76,8 @@ async function main(): Promise<void> {
         timeout_ms: config.shutdownTimeoutMs,
       });
       void exitAfterFlush(logger, EXIT_FAILURE);
-    }, config.shutdownTimeoutMs - LOG_FLUSH_BUDGET_MS).unref();
-    void drainAndExit(replica, signal);
+    }, deadline.before(LOG_FLUSH_BUDGET_MS).remainingMs()).unref();
+    void drainAndExit(replica, signal, deadline);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

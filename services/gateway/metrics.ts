@@ -3,7 +3,8 @@
  * global one, so tests can build as many replicas as they like in one process).
  *
  * Labels are bounded: transport (2 values), error kind and close code (fixed
- * sets from shared/protocol/closes.ts). Colour and replica are target labels added by
+ * sets from shared/protocol/closes.ts; a close code is a server-sent one, "client"
+ * or "abnormal"). Colour and replica are target labels added by
  * Prometheus, not metric labels.
  */
 import client from 'prom-client';
@@ -82,7 +83,7 @@ export class Metrics {
 
   readonly connectionsClosed = new client.Counter({
     name: `${METRIC_PREFIX}connections_closed_total`,
-    help: 'Sockets closed, by transport and close code (server-sent codes; "client" for client-initiated closes).',
+    help: 'Sockets closed, by transport and close code (server-sent codes; "client" for client-initiated closes, "abnormal" for sockets gone without a close frame).',
     labelNames: ['transport', 'code'] as const,
     registers: [this.registry],
   });

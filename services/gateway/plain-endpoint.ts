@@ -7,9 +7,9 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { sessionTag, type LogContext } from './logger.js';
 import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
-import { isValidSessionId, randomSessionId } from '../../shared/protocol/session-id.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { closeForReceiverError, type ReceiverError } from './receiver-errors.js';
+import { recordInvalidSession, resolveSessionId, sessionInQuery } from './session-request.js';
 import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
 
 /**
@@ -51,6 +51,7 @@ class PlainSink implements TransportSink {
     this.ws.send(serialized);
   }
 
+  /** The close frame that follows carries the code and reason. */
   sendBye(total: number): void {
     this.ws.send(JSON.stringify({ bye: true, total }));
   }
@@ -86,8 +87,12 @@ export class PlainEndpoint {
   private readonly wss: WebSocketServer;
   /** Session id chosen for each upgrade, read back when ws writes the 101 headers. */
   private readonly sessionIds = new WeakMap<IncomingMessage, string>();
-  /** Open sockets, for the liveness sweep (socket.io runs its own ping/pong). */
-  private readonly sockets = new Set<ChatWebSocket>();
+  /**
+   * Each plain session's socket, for the liveness sweep, which walks the registry's
+   * sessions (socket.io runs its own ping/pong). A lookup, not a second set of live
+   * sockets: it holds nothing the registry has let go of.
+   */
+  private readonly socketOf = new WeakMap<SessionConnection, ChatWebSocket>();
   private livenessTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: PlainEndpointDeps) {
@@ -122,24 +127,29 @@ export class PlainEndpoint {
   }
 
   private sweep(): void {
-    for (const ws of this.sockets) {
-      // A socket paused for backpressure cannot have read its pong: its silence is ours.
-      if (ws.isPaused) {
-        ws.alive = true;
-        continue;
-      }
-      if (!ws.alive) {
-        this.deps.metrics.error('peer_unresponsive');
-        ws.terminate();
-        continue;
-      }
-      ws.alive = false;
-      ws.ping();
+    this.deps.registry.forEach((connection) => {
+      const ws = this.socketOf.get(connection);
+      if (ws !== undefined) this.checkLiveness(ws);
+    });
+  }
+
+  private checkLiveness(ws: ChatWebSocket): void {
+    // A socket paused for backpressure cannot have read its pong: its silence is ours.
+    if (ws.isPaused) {
+      ws.alive = true;
+      return;
     }
+    if (!ws.alive) {
+      this.deps.metrics.error('peer_unresponsive');
+      ws.terminate();
+      return;
+    }
+    ws.alive = false;
+    ws.ping();
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
-    const sessionId = sessionFromQuery(request.url);
+    const sessionId = resolveSessionId(sessionInQuery(request.url));
     if (sessionId !== undefined) this.sessionIds.set(request, sessionId);
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       const chat = ws as ChatWebSocket;
@@ -149,19 +159,12 @@ export class PlainEndpoint {
   }
 
   /**
-   * A malformed session id is refused after the handshake, with close 1008 and a
+   * A malformed session id is refused after the handshake, with close 4500 and a
    * reason: browsers can read a close reason but not the status of a failed
    * handshake. There is no session, so nothing is counted and no bye is sent.
    */
   private refuse(ws: ChatWebSocket, requestId: string): void {
-    const { logger, metrics } = this.deps;
-    metrics.error(CLOSE.invalidSession.kind);
-    logger.info('invalid session id refused', {
-      event: 'refused',
-      code: CLOSE.invalidSession.code,
-      request_id: requestId,
-      transport: 'plain',
-    });
+    recordInvalidSession(this.deps, requestId, 'plain');
     ws.on('error', () => undefined);
     ws.close(CLOSE.invalidSession.code, CLOSE.invalidSession.reason);
   }
@@ -176,24 +179,15 @@ export class PlainEndpoint {
     });
     ws.on('pong', () => (ws.alive = true));
     ws.on('close', (code) => {
-      this.sockets.delete(ws);
       this.deps.registry.delete(connection);
       connection.transportClosed(code);
     });
     // Only ws's frame parser emits 'error' here (socket errors end in 'close'; deflate is off).
     ws.on('error', (error: ReceiverError) => connection.close(closeForReceiverError(error), error.code));
-    this.sockets.add(ws);
+    this.socketOf.set(connection, ws);
     this.deps.registry.add(connection);
     connection.open();
   }
-}
-
-/** The session id the client asked for, a fresh one when it asked for none, undefined when malformed. */
-function sessionFromQuery(url: string | undefined): string | undefined {
-  const query = new URL(url ?? '/', 'http://localhost').searchParams.getAll('session');
-  if (query.length === 0) return randomSessionId();
-  const [requested] = query;
-  return query.length === 1 && isValidSessionId(requested) ? requested : undefined;
 }
 
 function byteLength(data: RawData): number {

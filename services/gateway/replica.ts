@@ -1,14 +1,12 @@
 /**
  * One replica: wires config, Redis, the HTTP server, both socket endpoints and
- * the heartbeat, and owns the lifecycle
- *
- *   starting -> running -> draining -> stopped
- *
- * which drives /readyz, upgrade refusal and the drain sequence.
+ * the heartbeat, and owns the lifecycle (lifecycle.ts: starting -> running ->
+ * draining -> stopped), which drives /readyz, upgrade refusal and the drain sequence.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DRAIN_RESERVE_MS, type Config } from './config.js';
+import type { Config } from './config.js';
+import { DRAIN_RESERVE_MS, type Deadline } from './drain-deadline.js';
 import { createLogger, errorFields, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { CLOSE } from '../../shared/protocol/closes.js';
@@ -20,11 +18,10 @@ import { Heartbeat } from './heartbeat.js';
 import { answerClientError } from './http-client-error.js';
 import { createHttpApp, type Readiness } from './http-app.js';
 import { originAllowed } from './origin-policy.js';
+import { Lifecycle } from './lifecycle.js';
 import { PlainEndpoint } from './plain-endpoint.js';
 import { SocketIoGateway } from './socketio-gateway.js';
 import { UpgradeRouter } from './upgrade-router.js';
-
-export type Phase = 'starting' | 'running' | 'draining' | 'stopped';
 
 export class Replica {
   readonly logger: Logger;
@@ -37,23 +34,14 @@ export class Replica {
   private readonly httpServer: http.Server;
   private readonly gateway: SocketIoGateway;
   private readonly plain: PlainEndpoint;
-  private readonly upgrades: UpgradeRouter;
   private readonly heartbeat: Heartbeat;
   private readonly ledger: ShutdownLedger;
-  private phase: Phase = 'starting';
+  private readonly lifecycle = new Lifecycle();
   private readyLogged = false;
   private drain: Promise<void> | undefined;
 
-  constructor(
-    private readonly config: Config,
-    options: { logStream?: NodeJS.WritableStream } = {},
-  ) {
-    this.logger = createLogger({
-      level: config.logLevel,
-      replica: config.replicaId,
-      version: config.appVersion,
-      stream: options.logStream,
-    });
+  constructor(private readonly config: Config) {
+    this.logger = createLogger({ level: config.logLevel, replica: config.replicaId, version: config.appVersion });
     const redisEvents = {
       config,
       logger: this.logger,
@@ -106,14 +94,15 @@ export class Replica {
       maxMessageFragments: config.maxMessageFragments,
     });
     this.plain = plain;
-    this.upgrades = new UpgradeRouter({
+    const upgrades = new UpgradeRouter({
       isDraining: () => this.isDraining(),
       originAllowed: (request) => originAllowed(config.allowedOrigins, request.headers),
       plain: (request, socket, head, requestId) => plain.handleUpgrade(request, socket, head, requestId),
-      socketIo: (request, socket, head) => this.gateway.io.engine.handleUpgrade(request, socket, head),
+      socketIo: (request, socket, head) => this.gateway.handleUpgrade(request, socket, head),
       metrics: this.metrics,
+      registry: this.registry,
     });
-    this.httpServer.on('upgrade', this.upgrades.handle);
+    this.httpServer.on('upgrade', upgrades.handle);
     this.httpServer.on('clientError', (error: Error & { code?: string }, socket) => answerClientError(this.metrics, error, socket));
     this.heartbeat = new Heartbeat({
       config,
@@ -136,7 +125,9 @@ export class Replica {
         resolve();
       });
     });
-    this.phase = 'running';
+    // A signal during listen() has started the drain already: the replica never runs.
+    if (this.lifecycle.phase !== 'starting') return this.httpServer.address() as AddressInfo;
+    this.lifecycle.enter('running');
     this.heartbeat.start();
     this.plain.startLiveness();
     this.readinessChanged();
@@ -144,12 +135,12 @@ export class Replica {
   }
 
   isDraining(): boolean {
-    return this.phase === 'draining' || this.phase === 'stopped';
+    return this.lifecycle.draining;
   }
 
   readiness(): Readiness {
     const reasons: string[] = [];
-    if (this.phase === 'starting') reasons.push('starting');
+    if (this.lifecycle.phase === 'starting') reasons.push('starting');
     if (this.isDraining()) reasons.push('draining');
     if (this.redis.status !== 'ready') reasons.push('redis');
     if (this.subscriber.status !== 'ready') reasons.push('adapter');
@@ -185,18 +176,19 @@ export class Replica {
   /**
    * The drain. In order: readiness 503 and upgrades refused; heartbeat stopped;
    * every connection answers the messages it already received, then gets a bye
-   * and close 1001; closing handshakes are awaited until the deadline, stragglers
-   * dropped; the duration reported to Redis; Redis closed. Idempotent.
+   * and close 1001; closing handshakes are awaited until DRAIN_RESERVE_MS before
+   * `deadline`, stragglers dropped; the duration reported to Redis; Redis closed.
+   * Idempotent: a second call gets the first drain, whatever its deadline.
    */
-  shutdown(signal: string): Promise<void> {
-    this.drain ??= this.runDrain(signal);
+  shutdown(signal: string, deadline: Deadline): Promise<void> {
+    this.drain ??= this.runDrain(signal, deadline);
     return this.drain;
   }
 
-  private async runDrain(signal: string): Promise<void> {
+  private async runDrain(signal: string, deadline: Deadline): Promise<void> {
     const started = performance.now();
     const elapsed = (): number => Math.round(performance.now() - started);
-    this.phase = 'draining';
+    this.lifecycle.enter('draining');
     this.readinessChanged();
     this.logger.info('shutdown started: not ready, refusing upgrades', {
       event: 'shutdown_begin',
@@ -209,9 +201,8 @@ export class Replica {
     this.registry.forEach((connection) => connection.close(CLOSE.shuttingDown));
     // Every upgraded socket, not only the sessions: a refused one or a transport
     // still in its closing handshake holds the HTTP server open just the same.
-    const handshakeBudget = this.config.shutdownTimeoutMs - DRAIN_RESERVE_MS;
-    const allClosed = await this.upgrades.whenAllClosed(handshakeBudget);
-    const terminated = allClosed ? 0 : this.upgrades.destroyAll();
+    const allClosed = await this.registry.whenAllClosed(deadline.before(DRAIN_RESERVE_MS).remainingMs());
+    const terminated = allClosed ? 0 : this.registry.destroyAll();
     this.logger.info('sockets closed', { event: 'shutdown_sockets_closed', elapsed_ms: elapsed(), terminated });
 
     // socket.io's close also closes the HTTP server; keep-alive probe connections are cut.
@@ -223,7 +214,7 @@ export class Replica {
     this.metrics.shutdownDuration.observe(durationMs / 1000);
     await this.reportShutdown(durationMs);
     await Promise.all([this.redisHandle.quit(), this.subscriberHandle.quit()]);
-    this.phase = 'stopped';
+    this.lifecycle.enter('stopped');
     // `terminated`: sockets that did not finish their closing handshake in time and were cut.
     this.logger.info('shutdown complete', { event: 'shutdown_complete', duration_ms: elapsed(), terminated });
   }

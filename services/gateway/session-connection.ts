@@ -33,7 +33,8 @@ export interface TransportSink {
   sendCount(count: number, ack: Ack | undefined): void;
   /** The heartbeat, already serialised once for the whole fan-out. */
   sendHeartbeat(serialized: string, ts: string): void;
-  sendBye(total: number): void;
+  /** `reason` is the close that follows, for a transport whose close carries no code (socket.io). */
+  sendBye(total: number, reason: ServerClose): void;
   close(reason: ServerClose): void;
   /** Bytes written to the transport that the client has not read yet (a client that stops reading grows it). */
   bufferedBytes(): number;
@@ -57,6 +58,21 @@ export interface ConnectionDeps {
 /** RFC 6455: the socket went away without a closing handshake. */
 export const ABNORMAL_CLOSURE = 1006;
 
+/**
+ * Where a connection is in its close; it only moves forward (open -> closing ->
+ * closed -> gone, any step skippable but none undone):
+ * - open: taking messages;
+ * - closing: a 'bye' close was decided: no new messages, those received get their
+ *   counts, then the bye and the close frame;
+ * - closed: the close frame was handed to the transport: nothing more is written;
+ * - gone: the transport reported the socket closed; `reason` is the server's close,
+ *   undefined when the client or the network ended it.
+ */
+export type ConnectionStatus =
+  | { readonly state: 'open' }
+  | { readonly state: 'closing' | 'closed'; readonly reason: KnownClose }
+  | { readonly state: 'gone'; readonly reason: KnownClose | undefined };
+
 /** What Redis answered: the count, or the error. */
 type Outcome = { count: number } | { error: unknown };
 
@@ -71,10 +87,11 @@ interface Pending {
 }
 
 export class SessionConnection {
-  /** The last count handed to the transport (or loaded at open): what a bye reports. */
-  private confirmed = 0;
-  /** False until Redis answered the open; no bye can be sent before that. */
-  private opened = false;
+  /**
+   * The last count handed to the transport (or loaded at open): what a bye reports.
+   * Undefined until Redis answered the open: no bye before the session's count is known.
+   */
+  private confirmed: number | undefined;
   /** Messages whose increment Redis has not answered yet; never above maxInflight. */
   private inflight = 0;
   /** The open and the messages sent to Redis, oldest first; answered strictly in this order. */
@@ -90,10 +107,7 @@ export class SessionConnection {
   private paused = false;
   /** Redis failed once: later counts are not sent (the client could not tell which message they belong to). */
   private storeFailed = false;
-  private closing: KnownClose | undefined;
-  /** The close frame was handed to the transport: nothing more is written. */
-  private closeSent = false;
-  private transportGone = false;
+  private current: ConnectionStatus = { state: 'open' };
   private readonly transportMetrics: TransportMetrics;
   private readonly rate: TokenBucket | undefined;
 
@@ -112,6 +126,20 @@ export class SessionConnection {
     return this.sink.transport;
   }
 
+  get status(): ConnectionStatus {
+    return this.current;
+  }
+
+  /** The close the server decided on, if it did. */
+  private get decided(): KnownClose | undefined {
+    return this.current.state === 'open' ? undefined : this.current.reason;
+  }
+
+  /** The close frame went, or the transport is gone: nothing more is written. */
+  private get finished(): boolean {
+    return this.current.state === 'closed' || this.current.state === 'gone';
+  }
+
   /** Loads the session's count; messages may arrive before it answers and are answered after it. */
   open(): void {
     this.transportMetrics.connectionsOpened.inc();
@@ -127,7 +155,7 @@ export class SessionConnection {
   /** A text message of `bytes` bytes (UTF-8) arrived. */
   receive(bytes: number, ack?: Ack): void {
     // Decided to close: the client gets no count for this one and will re-send it after reconnecting.
-    if (this.closing !== undefined) return;
+    if (this.decided !== undefined) return;
     if (bytes > this.deps.maxMessageBytes) return this.close(CLOSE.messageTooBig);
     if (this.rate !== undefined && !this.rate.take()) return this.close(CLOSE.rateLimited);
     if (this.inflight < this.deps.maxInflight && this.waiting.length === 0) return this.count(ack);
@@ -160,7 +188,6 @@ export class SessionConnection {
   }
 
   private sessionOpened({ count, resumed }: OpenedSession): void {
-    this.opened = true;
     this.confirmed = count;
     if (resumed) this.transportMetrics.sessionsResumed.inc();
     this.log('info', resumed ? 'session resumed' : 'connection opened', { event: resumed ? 'resume' : 'connect', count });
@@ -173,7 +200,7 @@ export class SessionConnection {
   }
 
   private reply(count: number, ack: Ack | undefined, started: number): void {
-    if (this.storeFailed || this.closeSent || this.transportGone || !this.stillReading()) return;
+    if (this.storeFailed || this.finished || !this.stillReading()) return;
     // Only a count handed to the transport is confirmed: a bye never reports one the client cannot get.
     this.sink.sendCount(count, ack);
     this.confirmed = count;
@@ -218,32 +245,31 @@ export class SessionConnection {
    * `detail` (the parser's error code) goes to the log line only.
    */
   close(reason: KnownClose, detail?: string): void {
-    if (this.transportGone || this.closeSent) return;
+    if (this.finished) return;
     if (reason.ending === 'fail') return this.fail(reason, detail);
-    if (this.closing !== undefined) return;
-    this.closing = reason;
+    if (this.current.state === 'closing') return;
+    this.current = { state: 'closing', reason };
     // Messages waiting for a slot were received before this decision: they get their
     // counts before the bye, unless Redis failed (then the client re-sends them).
     const waiting = this.waiting.splice(0);
     if (!this.storeFailed) for (const ack of waiting) this.count(ack);
     this.recordClose(reason, detail);
     this.whenIdle(() => {
-      if (this.transportGone || this.closeSent) return;
-      if (this.opened) this.sink.sendBye(this.confirmed);
+      if (this.finished) return;
+      if (this.confirmed !== undefined) this.sink.sendBye(this.confirmed, reason);
       this.sendClose(reason);
     });
   }
 
   /** RFC 6455 §7.1.7 _Fail the WebSocket Connection_: the close frame now, and nothing after it. */
   private fail(reason: KnownClose, detail: string | undefined): void {
-    this.closing = reason;
     this.waiting.length = 0;
     this.recordClose(reason, detail);
     this.sendClose(reason);
   }
 
   private sendClose(reason: KnownClose): void {
-    this.closeSent = true;
+    this.current = { state: 'closed', reason };
     this.sink.close(reason);
   }
 
@@ -256,7 +282,7 @@ export class SessionConnection {
   }
 
   sendHeartbeat(serialized: string, ts: string): void {
-    if (!this.transportGone && this.closing === undefined && this.stillReading()) this.sink.sendHeartbeat(serialized, ts);
+    if (this.current.state === 'open' && this.stillReading()) this.sink.sendHeartbeat(serialized, ts);
   }
 
   /**
@@ -275,15 +301,16 @@ export class SessionConnection {
    * no close frame came). The final total is logged once in-flight messages settled.
    */
   transportClosed(code: number): void {
-    if (this.transportGone) return;
-    this.transportGone = true;
-    const by = this.closing !== undefined ? 'server' : code === ABNORMAL_CLOSURE ? 'abnormal' : 'client';
+    if (this.current.state === 'gone') return;
+    const reason = this.decided;
+    this.current = { state: 'gone', reason };
+    const by = reason !== undefined ? 'server' : code === ABNORMAL_CLOSURE ? 'abnormal' : 'client';
     this.transportMetrics.connectionsActive.dec();
     // Only server-sent codes become label values; client codes are arbitrary numbers.
-    this.deps.metrics.connectionsClosed.inc({ transport: this.transport, code: this.closing?.code.toString() ?? by });
+    this.deps.metrics.connectionsClosed.inc({ transport: this.transport, code: reason?.code.toString() ?? by });
     // The session stays in Redis (until its TTL) so the client can resume it.
     this.whenIdle(() =>
-      this.log('info', 'connection closed', { event: 'close', by, code: this.closing?.code ?? code, total: this.confirmed }),
+      this.log('info', 'connection closed', { event: 'close', by, code: reason?.code ?? code, total: this.confirmed ?? 0 }),
     );
   }
 

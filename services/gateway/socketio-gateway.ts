@@ -6,21 +6,22 @@
  *   server -> client  session {session}             once, on connect
  *                     count {count}                 one per message
  *                     heartbeat {ts}                once per tick
- *                     bye {bye: true, total}        before any server-side close
+ *                     bye {bye: true, total, code, reason}  before a server-side close
  */
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { RedisClient } from './store/redis-client.js';
 import { Server, type Socket } from 'socket.io';
 import type { Config } from './config.js';
 import { sessionTag, type LogContext } from './logger.js';
 import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
-import { isValidSessionId, randomSessionId } from '../../shared/protocol/session-id.js';
-import { SOCKETIO_PATH, type ByeMessage, type CountMessage, type FleetHeartbeat, type HeartbeatMessage } from '../../shared/protocol/messages.js';
+import { SOCKETIO_PATH, type CountMessage, type FleetHeartbeat, type HeartbeatMessage, type SocketIoByeMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { FleetChannel } from './heartbeat.js';
 import { originAllowed } from './origin-policy.js';
 import { requestIdFrom } from './request-id.js';
+import { recordInvalidSession, resolveSessionId, sessionInHandshake } from './session-request.js';
 import {
   ABNORMAL_CLOSURE,
   SessionConnection,
@@ -37,7 +38,7 @@ interface ServerToClientEvents {
   session: (message: { session: string }) => void;
   count: (message: CountMessage) => void;
   heartbeat: (message: HeartbeatMessage) => void;
-  bye: (message: ByeMessage) => void;
+  bye: (message: SocketIoByeMessage) => void;
 }
 
 /** Between replicas, through the Redis adapter: heartbeats and their probes. */
@@ -95,8 +96,8 @@ class SocketIoSink implements TransportSink {
     this.socket.emit('heartbeat', { ts });
   }
 
-  sendBye(total: number): void {
-    this.socket.emit('bye', { bye: true, total });
+  sendBye(total: number, reason: ServerClose): void {
+    this.socket.emit('bye', { bye: true, total, code: reason.code, reason: reason.reason });
   }
 
   /**
@@ -144,7 +145,7 @@ export interface SocketIoGatewayDeps extends ConnectionDeps {
 }
 
 export class SocketIoGateway implements FleetChannel {
-  readonly io: ChatServer;
+  private readonly io: ChatServer;
 
   constructor(
     httpServer: HttpServer,
@@ -185,6 +186,11 @@ export class SocketIoGateway implements FleetChannel {
     });
   }
 
+  /** A WebSocket upgrade the replica's router sent to /socket.io/: engine.io takes the socket from here. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.io.engine.handleUpgrade(request, socket, head);
+  }
+
   /** Publishes once to every other replica (one Redis PUBLISH on the adapter's request channel). */
   publish(message: HeartbeatMessage): void {
     this.io.serverSideEmit('heartbeat', message);
@@ -208,26 +214,14 @@ export class SocketIoGateway implements FleetChannel {
     // A client multiplexing on an engine.io connection opened before the drain can
     // still send CONNECT; it gets the drain's answer, not a session.
     if (this.deps.isDraining()) return next(closeError(CLOSE.shuttingDown));
-    const auth: unknown = socket.handshake.auth;
-    const fromAuth = typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>).session : undefined;
-    const requested = fromAuth ?? socket.handshake.query.session;
-    socket.data.requestId = requestIdFrom(socket.handshake.headers);
-    if (requested === undefined) {
-      socket.data.sessionId = randomSessionId();
+    const { handshake } = socket;
+    socket.data.requestId = requestIdFrom(handshake.headers);
+    const sessionId = resolveSessionId(sessionInHandshake(handshake.auth, handshake.query.session));
+    if (sessionId !== undefined) {
+      socket.data.sessionId = sessionId;
       return next();
     }
-    if (isValidSessionId(requested)) {
-      socket.data.sessionId = requested;
-      return next();
-    }
-    const { metrics, logger } = this.deps;
-    metrics.error(CLOSE.invalidSession.kind);
-    logger.info('invalid session id refused', {
-      event: 'refused',
-      code: CLOSE.invalidSession.code,
-      request_id: socket.data.requestId,
-      transport: 'socketio',
-    });
+    recordInvalidSession(this.deps, socket.data.requestId, 'socketio');
     next(closeError(CLOSE.invalidSession));
   }
 

@@ -7,13 +7,12 @@
  * socket destroyed once flushed, so a client that keeps its half open cannot hold
  * a drain.
  *
- * It also keeps every upgraded socket until it closes. An upgraded socket leaves
- * the HTTP server's bookkeeping, yet server.close() waits for it; whatever is
- * still open at the end of a drain (a peer that never answers its close frame,
- * on either endpoint, tracked as a session or not) is destroyed from here.
+ * Every upgraded socket, refused or routed, goes to the registry first, which keeps
+ * it until it closes: what a drain waits for (connection-registry.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { ConnectionRegistry } from './connection-registry.js';
 import type { Metrics } from './metrics.js';
 import { PLAIN_PATH, SOCKETIO_PATH } from '../../shared/protocol/messages.js';
 import { answerAndClose } from './raw-http-answer.js';
@@ -26,17 +25,16 @@ export interface UpgradeRoutes {
   plain: (request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string) => void;
   socketIo: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
   metrics: Metrics;
+  /** Keeps every upgraded socket until it closes. */
+  registry: ConnectionRegistry;
 }
 
 export class UpgradeRouter {
-  private readonly sockets = new Set<Duplex>();
-  private emptyWaiters: Array<() => void> = [];
-
   constructor(private readonly routes: UpgradeRoutes) {}
 
   /** The http.Server 'upgrade' listener. */
   readonly handle = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    this.track(socket);
+    this.routes.registry.trackUpgraded(socket);
     // A client that resets mid-handshake must not become an uncaught 'error'.
     socket.on('error', () => socket.destroy());
     const { routes } = this;
@@ -59,38 +57,4 @@ export class UpgradeRouter {
     routes.metrics.error('upgrade_not_found');
     answerAndClose(socket, 404, { error: 'not_found' }, { 'X-Request-Id': requestId });
   };
-
-  /** Resolves true once every upgraded socket has closed, or false when `timeoutMs` passes first. */
-  whenAllClosed(timeoutMs: number): Promise<boolean> {
-    if (this.sockets.size === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.emptyWaiters = this.emptyWaiters.filter((waiter) => waiter !== wake);
-        resolve(false);
-      }, Math.max(0, timeoutMs));
-      const wake = (): void => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.emptyWaiters.push(wake);
-    });
-  }
-
-  /** Destroys every upgraded socket still open; returns how many there were. */
-  destroyAll(): number {
-    const count = this.sockets.size;
-    for (const socket of this.sockets) socket.destroy();
-    return count;
-  }
-
-  private track(socket: Duplex): void {
-    this.sockets.add(socket);
-    socket.once('close', () => {
-      if (this.sockets.delete(socket) && this.sockets.size === 0) {
-        const waiters = this.emptyWaiters;
-        this.emptyWaiters = [];
-        for (const wake of waiters) wake();
-      }
-    });
-  }
 }

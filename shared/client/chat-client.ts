@@ -7,11 +7,12 @@
  * - Counts come back in the order messages were sent, so sends wait in one FIFO and
  *   each count frame settles the oldest send that has not had one.
  * - After a bye + 1001 (drain), 1006 (connection dropped, or a handshake that failed),
- *   1011, 1012, 1013 (session store unavailable) or 1014 it reconnects with
- *   exponential back-off and full jitter, resumes the session, and re-sends, in
- *   order, every message that got no count. After any other close (1008, 1003, 1007,
- *   1009, 1002: a client bug or a refused session) it stops and fails what is pending:
- *   reconnecting would only repeat the refusal.
+ *   1011, 1012, 1013 (session store unavailable), 1014 or a private code in
+ *   4000-4499 it reconnects with exponential back-off and full jitter, resumes the
+ *   session, and re-sends, in order, every message that got no count. After any other
+ *   close (4500-4999: a refused session or a limit the client broke; 1002, 1003, 1007,
+ *   1009: a client bug) it stops and fails what is pending: reconnecting would only
+ *   repeat the refusal.
  *
  * Delivery is at least once: a message whose count was lost with the connection
  * (1006, 1013) may have been counted already, and its re-send gets the next count,
@@ -20,6 +21,7 @@
  * before its bye and counts none after it.
  */
 import { backoffDelay, backoffOptions, type BackoffOptions } from './backoff.js';
+import { isPrivateReconnectCode } from '../protocol/closes.js';
 import { parseServerFrame } from '../protocol/messages.js';
 import { isValidSessionId, randomSessionId } from '../protocol/session-id.js';
 
@@ -85,7 +87,7 @@ export interface ChatClientEvents {
 
 export type ChatClientListener<K extends keyof ChatClientEvents> = (event: ChatClientEvents[K]) => void;
 
-/** Close codes after which the client reconnects: the connection failed, not the client. */
+/** RFC 6455 codes after which the client reconnects: the connection failed, not the client. */
 const RECONNECT_CODES: ReadonlySet<number> = new Set([
   1001, // going away: a replica draining (after its bye)
   1006, // abnormal closure: the connection dropped, or the handshake failed (503 while draining, refused port)
@@ -95,9 +97,13 @@ const RECONNECT_CODES: ReadonlySet<number> = new Set([
   1014, // bad gateway
 ]);
 
-/** Whether a close with `code` should be followed by a reconnect (see RECONNECT_CODES). */
+/**
+ * Whether a close with `code` should be followed by a reconnect: one of
+ * RECONNECT_CODES, or a private code whose range says so (4000-4499; see
+ * shared/protocol/closes.ts), including one this version does not know yet.
+ */
 export function reconnectsAfter(code: number): boolean {
-  return RECONNECT_CODES.has(code);
+  return RECONNECT_CODES.has(code) || isPrivateReconnectCode(code);
 }
 
 /** Why a send failed: the client was closed, or the server closed it with a code that is not retried. */

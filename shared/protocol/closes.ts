@@ -2,8 +2,17 @@
  * Every close the server initiates, with its code, reason and whether a client
  * should reconnect: the one table the replica, the client library and the tests
  * read. Pure (no Node or DOM import), like the rest of shared/protocol/.
+ *
+ * Each reason has a code of its own, so a program tells them apart without reading
+ * the text. RFC 6455's codes are kept where the RFC defines the case (1001 going
+ * away, 1002, 1003, 1007, 1009, 1013); the service's own reasons are in the private
+ * range (§7.4.2), where the range itself says what a client should do, as centrifuge
+ * does with its 3000s, so a client written today handles a code added later:
+ * - 4000-4499: the connection ended for a reason that passes: reconnect with
+ *   back-off and resume the session (none is used yet);
+ * - 4500-4999: the client must change something first; reconnecting as it is would
+ *   only be refused again.
  */
-
 /**
  * How a server-initiated close ends the connection:
  * - `bye`: the connection is healthy and the server chose to end it (a drain, a
@@ -28,17 +37,34 @@ export interface ServerClose<K extends string = string> {
   readonly ending: Ending;
 }
 
+/** RFC 6455 §7.4.2: codes 4000-4999 are for applications; the first half means "reconnect" here. */
+const PRIVATE_FIRST = 4000;
+const PRIVATE_RECONNECT_LAST = 4499;
+const PRIVATE_LAST = 4999;
+
+/** Whether `code` is one of the private codes (4000-4999), whose range says whether to reconnect. */
+export function isPrivateCode(code: number): boolean {
+  return code >= PRIVATE_FIRST && code <= PRIVATE_LAST;
+}
+
+/** Whether `code` is a private code after which a client reconnects (4000-4499). */
+export function isPrivateReconnectCode(code: number): boolean {
+  return code >= PRIVATE_FIRST && code <= PRIVATE_RECONNECT_LAST;
+}
+
 function close<K extends string>(code: number, reason: string, reconnect: boolean, kind: K, ending: Ending = 'bye'): ServerClose<K> {
   if (new TextEncoder().encode(reason).length > 123) throw new Error(`close reason over 123 bytes: ${reason}`);
+  // A private code's range is its reconnect rule: a table entry cannot say otherwise.
+  if (isPrivateCode(code) && isPrivateReconnectCode(code) !== reconnect) throw new Error(`close ${code} is in the wrong range for reconnect=${reconnect}`);
   return Object.freeze({ code, reason, reconnect, kind, ending });
 }
 
-/** Every close the server initiates. DESIGN.md ("Close codes") lists the same table. */
+/** Every close the server initiates, each with its own code. README's "Close codes" table lists the same (tests/docs.test.ts checks it). */
 export const CLOSE = Object.freeze({
   /** Replica draining (SIGTERM): reconnect and resume on another replica. */
   shuttingDown: close(1001, 'server shutting down', true, 'shutdown'),
   /** Malformed ?session= (or auth.session): choose a canonical lowercase uuid. */
-  invalidSession: close(1008, 'invalid session id', false, 'invalid_session'),
+  invalidSession: close(4500, 'invalid session id', false, 'invalid_session'),
   /** Binary frames carry nothing this protocol counts. */
   binaryFrame: close(1003, 'binary frames are not supported', false, 'binary_frame'),
   /**
@@ -48,7 +74,7 @@ export const CLOSE = Object.freeze({
    */
   messageTooBig: close(1009, 'message too big', false, 'message_too_big'),
   /** A message in more than MAX_MESSAGE_FRAGMENTS frames (ws's limit on a message's parts). */
-  tooManyFragments: close(1009, 'message has too many fragments', false, 'too_many_fragments'),
+  tooManyFragments: close(4504, 'message has too many fragments', false, 'too_many_fragments'),
   /** A text message or a close reason that is not valid UTF-8 (detected by ws; RFC 6455 §8.1). */
   invalidUtf8: close(1007, 'invalid utf-8', false, 'invalid_utf8', 'fail'),
   /**
@@ -59,11 +85,11 @@ export const CLOSE = Object.freeze({
    */
   protocolError: close(1002, 'protocol error', false, 'protocol_error', 'fail'),
   /** More than MAX_INFLIGHT_PER_CONNECTION messages await Redis on a transport that cannot pause reading. */
-  tooManyInflight: close(1008, 'too many messages awaiting a count', false, 'inflight_limit'),
+  tooManyInflight: close(4501, 'too many messages awaiting a count', false, 'inflight_limit'),
   /** More messages than MAX_MESSAGES_PER_SECOND allows (a flood): the client must slow down. */
-  rateLimited: close(1008, 'message rate limit exceeded', false, 'rate_limited'),
+  rateLimited: close(4502, 'message rate limit exceeded', false, 'rate_limited'),
   /** The client stopped reading: more than MAX_BUFFERED_BYTES of replies wait to be written to it. */
-  slowConsumer: close(1008, 'client is not reading', false, 'slow_consumer'),
+  slowConsumer: close(4503, 'client is not reading', false, 'slow_consumer'),
   /** Redis did not confirm a count in time: reconnect later and re-send the message. */
   storeUnavailable: close(1013, 'session store unavailable, retry later', true, 'store_unavailable'),
 });

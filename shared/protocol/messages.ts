@@ -38,6 +38,15 @@ export interface ByeMessage {
   total: number;
 }
 
+/**
+ * socket.io's bye: socket.io has no close code, so its bye also says which close
+ * follows (the plain endpoint's close frame carries them instead).
+ */
+export interface SocketIoByeMessage extends ByeMessage {
+  code: number;
+  reason: string;
+}
+
 export const PLAIN_PATH = '/ws/chat/';
 export const SOCKETIO_PATH = '/socket.io/';
 

@@ -15,7 +15,7 @@ import Mocha from 'mocha';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** HH:MM:SS in UTC, as tools/lib.sh's log() prints it. */
+/** HH:MM:SS in UTC, as tools/stack/lib.sh's log() prints it. */
 function clock(): string {
   return new Date().toISOString().slice(11, 19);
 }

@@ -1,6 +1,6 @@
 /**
- * The Compose stack, driven through its own scripts (tools/compose-up.sh,
- * compose-promote.sh, compose-down.sh) with whichever engine tools/compose-lib.sh
+ * The Compose stack, driven through its own scripts (tools/compose/compose-up.sh,
+ * compose-promote.sh, compose-down.sh) with whichever engine tools/compose/compose-lib.sh
  * finds (Docker, or podman here), Nginx published on a free loopback port, so a
  * test exercises exactly what an operator runs. Container names are the stack's
  * own (nginx_proxy, project wschat): one Compose stack per machine at a time.
@@ -13,7 +13,7 @@ import { freePort } from '../../tools/harness/processes.js';
 import { collect, runScript, spawnScript, type Colour, type ScriptRun } from './stack.js';
 import { repoRoot } from '../../tools/harness/repo-root.js';
 
-const COMPOSE_LIB = path.join(repoRoot, 'tools/compose-lib.sh');
+const COMPOSE_LIB = path.join(repoRoot, 'tools/compose/compose-lib.sh');
 
 export class ComposeStack {
   private constructor(
@@ -35,28 +35,28 @@ export class ComposeStack {
   }
 
   up(): Promise<ScriptRun> {
-    return runScript('compose-up.sh', [], this.env);
+    return runScript('compose/compose-up.sh', [], this.env);
   }
 
-  /** tools/compose-promote.sh; `env` adds settings for this run only (WSCHAT_TAG). */
+  /** tools/compose/compose-promote.sh; `env` adds settings for this run only (WSCHAT_TAG). */
   promote(args: string[] = [], env: Record<string, string> = {}): Promise<ScriptRun> {
-    return runScript('compose-promote.sh', args, { ...this.env, ...env });
+    return runScript('compose/compose-promote.sh', args, { ...this.env, ...env });
   }
 
   spawnPromote(args: string[] = []): ReturnType<typeof spawnScript> {
-    return spawnScript('compose-promote.sh', args, this.env);
+    return spawnScript('compose/compose-promote.sh', args, this.env);
   }
 
   down(): Promise<ScriptRun> {
-    return runScript('compose-down.sh', [], this.env);
+    return runScript('compose/compose-down.sh', [], this.env);
   }
 
-  /** The engine's own CLI, as tools/compose-lib.sh chose it (docker or podman). */
+  /** The engine's own CLI, as tools/compose/compose-lib.sh chose it (docker or podman). */
   engine(args: string[]): Promise<ScriptRun> {
     return this.lib('engine', args);
   }
 
-  /** A function of tools/compose-lib.sh, after its engine detection. */
+  /** A function of tools/compose/compose-lib.sh, after its engine detection. */
   lib(fn: string, args: string[]): Promise<ScriptRun> {
     const script = 'source "$0"; engine_detect; "$@"';
     return collect(

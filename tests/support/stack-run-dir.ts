@@ -1,6 +1,6 @@
 /**
  * A native stack (tests/support/stack.ts) from its run folder: its pidfiles, its
- * process logs, its shell helpers (tools/stack-lib.sh) run with its settings, and
+ * process logs, its shell helpers (tools/stack/stack-lib.sh) run with its settings, and
  * what a failed test left running from it.
  */
 import { spawn } from 'node:child_process';
@@ -41,10 +41,10 @@ export function stackLog(stack: NativeStack, name: string): LogLine[] {
   return lines;
 }
 
-/** Runs `snippet` in bash with tools/stack-lib.sh sourced and the stack's settings loaded (its helpers). */
+/** Runs `snippet` in bash with tools/stack/stack-lib.sh sourced and the stack's settings loaded (its helpers). */
 export function stackShell(stack: NativeStack, snippet: string): Promise<ScriptRun> {
   const started = Date.now();
-  const child = spawn('bash', ['-c', `set -euo pipefail; source tools/stack-lib.sh; load_stack_settings; ${snippet}`], {
+  const child = spawn('bash', ['-c', `set -euo pipefail; source tools/stack/stack-lib.sh; load_stack_settings; ${snippet}`], {
     cwd: repoRoot,
     env: { ...process.env, ...stack.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -48,9 +48,10 @@ export interface ScriptOptions {
 }
 
 /**
- * Starts `ROOT/tools/SCRIPT` with `env` over this process's environment, without
- * waiting for it, in a process group of its own: a teardown (or the exit hook) can
- * kill the script with everything it started (setsid'd replicas aside).
+ * Starts `ROOT/tools/SCRIPT` (SCRIPT a path under tools/: promote.sh, compose/compose-up.sh)
+ * with `env` over this process's environment, without waiting for it, in a process
+ * group of its own: a teardown (or the exit hook) can kill the script with everything
+ * it started (setsid'd replicas aside).
  */
 export function spawnScript(
   script: string,
@@ -123,7 +124,7 @@ export class NativeStack {
     readonly env: Record<string, string>,
   ) {}
 
-  /** `settings.env`: more stack settings (tools/stack-lib.sh names), e.g. NGINX_CONNECTIONS_PER_ADDRESS. */
+  /** `settings.env`: more stack settings (tools/stack/stack-lib.sh names), e.g. NGINX_CONNECTIONS_PER_ADDRESS. */
   static async create(settings: StackSettings): Promise<NativeStack> {
     const runDir = mkdtempSync(path.join(os.tmpdir(), 'wschat-stack-'));
     const [stackPort, nginxStatusPort, prometheusPort, redisPort] = await freePorts(4);

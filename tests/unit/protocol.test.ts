@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { CLOSE } from '../../shared/protocol/closes.js';
+import { CLOSE, isPrivateCode, isPrivateReconnectCode } from '../../shared/protocol/closes.js';
 import { isValidSessionId, randomSessionId } from '../../shared/protocol/session-id.js';
 
 describe('protocol', () => {
@@ -31,6 +31,38 @@ describe('protocol', () => {
     it('asks clients to reconnect only after a drain or a store outage', () => {
       const reconnecting = Object.values(CLOSE).filter((close) => close.reconnect).map((close) => close.code);
       assert.deepEqual(reconnecting.sort(), [1001, 1013]);
+    });
+
+    it('pins every code on the wire: RFC 6455 where it defines the case, one private code per other reason', () => {
+      // Clients branch on these numbers: renumbering one is a protocol change, not a refactor.
+      const codes = Object.fromEntries(Object.entries(CLOSE).map(([name, close]) => [name, close.code]));
+      assert.deepEqual(codes, {
+        shuttingDown: 1001,
+        invalidSession: 4500,
+        binaryFrame: 1003,
+        messageTooBig: 1009,
+        tooManyFragments: 4504,
+        invalidUtf8: 1007,
+        protocolError: 1002,
+        tooManyInflight: 4501,
+        rateLimited: 4502,
+        slowConsumer: 4503,
+        storeUnavailable: 1013,
+      });
+    });
+
+    it('gives each reason its own code and its own error kind', () => {
+      const closes = Object.values(CLOSE);
+      assert.equal(new Set(closes.map((close) => close.code)).size, closes.length, 'codes');
+      assert.equal(new Set(closes.map((close) => close.kind)).size, closes.length, 'kinds');
+    });
+
+    it('puts each private code in the half of 4000-4999 that says whether to reconnect', () => {
+      for (const close of Object.values(CLOSE).filter((close) => isPrivateCode(close.code))) {
+        assert.equal(isPrivateReconnectCode(close.code), close.reconnect, `${close.code} ${close.reason}`);
+      }
+      assert.deepEqual([3999, 4000, 4499, 4500, 4999, 5000].map(isPrivateCode), [false, true, true, true, true, false]);
+      assert.deepEqual([3999, 4000, 4499, 4500, 4999, 5000].map(isPrivateReconnectCode), [false, true, true, false, false, false]);
     });
   });
 });

@@ -179,7 +179,7 @@ describe('SessionConnection (unit)', () => {
       assert.deepEqual(sink.events, ['pause', ...counts(1, 4), 'resume', ...counts(5, 6)]);
     });
 
-    it('closes a transport that cannot pause with 1008 past MAX_INFLIGHT, after answering what it took', async () => {
+    it('closes a transport that cannot pause with 4501 past MAX_INFLIGHT, after answering what it took', async () => {
       const sink = new RecordingSink('socketio');
       sink.canPause = false;
       const { connection, store } = await opened(0, { maxInflight: 4 }, sink);
@@ -187,7 +187,7 @@ describe('SessionConnection (unit)', () => {
       assert.equal(store.increments.length, 4, 'the message over the bound is not counted');
       for (let n = 4; n >= 1; n -= 1) store.nthIncrement(n).resolve(n);
       await settled();
-      assert.deepEqual(sink.events, [...counts(1, 4), 'bye 4', 'close 1008']);
+      assert.deepEqual(sink.events, [...counts(1, 4), 'bye 4', 'close 4501']);
       assert.equal(sink.closedWith, CLOSE.tooManyInflight);
     });
 
@@ -204,7 +204,7 @@ describe('SessionConnection (unit)', () => {
   });
 
   describe('a client that stops reading', () => {
-    it('stops writing past MAX_BUFFERED_BYTES, closes it with 1008, and counts it', async () => {
+    it('stops writing past MAX_BUFFERED_BYTES, closes it with 4503, and counts it', async () => {
       const { connection, store, sink, metrics } = await opened();
       for (let i = 0; i < 3; i += 1) connection.receive(1);
       for (let n = 1; n <= 3; n += 1) store.nthIncrement(n).resolve(n);
@@ -218,7 +218,7 @@ describe('SessionConnection (unit)', () => {
       assert.equal(store.increments.length, 3, 'the heartbeat found the backlog: the message after it is not counted');
       assert.equal(sink.closedWith, CLOSE.slowConsumer);
       // Nothing more was written but the bye (which the transport queues behind the backlog).
-      assert.deepEqual(sink.events, [...counts(1, 3), 'bye 3', 'close 1008']);
+      assert.deepEqual(sink.events, [...counts(1, 3), 'bye 3', 'close 4503']);
       assert.equal(await metricValue(metrics, 'wschat_errors_total', { kind: 'slow_consumer' }), 1);
     });
 
@@ -247,13 +247,13 @@ describe('SessionConnection (unit)', () => {
       assert.equal(await metricValue(metrics, 'wschat_errors_total', { kind: 'message_too_big' }), 1);
     });
 
-    it('closes a flood with 1008 once the burst (twice MAX_MESSAGES_PER_SECOND) is spent', async () => {
+    it('closes a flood with 4502 once the burst (twice MAX_MESSAGES_PER_SECOND) is spent', async () => {
       const { connection, store, sink } = await opened(0, { maxMessagesPerSecond: 2 });
       for (let i = 0; i < 5; i += 1) connection.receive(1);
       assert.equal(store.increments.length, 4, 'a burst of 4 is allowed, the 5th message is over the rate');
       for (let n = 1; n <= 4; n += 1) store.nthIncrement(n).resolve(n);
       await settled();
-      assert.deepEqual(sink.events, [...counts(1, 4), 'bye 4', 'close 1008']);
+      assert.deepEqual(sink.events, [...counts(1, 4), 'bye 4', 'close 4502']);
       assert.equal(sink.closedWith, CLOSE.rateLimited);
     });
 

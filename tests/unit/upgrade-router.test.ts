@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
+import { ConnectionRegistry } from '../../services/gateway/connection-registry.js';
 import { Metrics } from '../../services/gateway/metrics.js';
 import { UpgradeRouter, type UpgradeRoutes } from '../../services/gateway/upgrade-router.js';
 import { metricValue, rawAnswer } from '../support/in-process.js';
@@ -16,18 +17,20 @@ interface Routed {
   requestId?: string;
 }
 
-function router(overrides: Partial<UpgradeRoutes> = {}): { router: UpgradeRouter; routed: Routed[]; metrics: Metrics } {
+function router(overrides: Partial<UpgradeRoutes> = {}): { router: UpgradeRouter; routed: Routed[]; metrics: Metrics; registry: ConnectionRegistry } {
   const routed: Routed[] = [];
   const metrics = new Metrics();
+  const registry = new ConnectionRegistry();
   const routes: UpgradeRoutes = {
     isDraining: () => false,
     originAllowed: () => true,
     plain: (request, _socket, _head, requestId) => void routed.push({ route: 'plain', url: request.url, requestId }),
     socketIo: (request) => void routed.push({ route: 'socketIo', url: request.url }),
     metrics,
+    registry,
     ...overrides,
   };
-  return { router: new UpgradeRouter(routes), routed, metrics };
+  return { router: new UpgradeRouter(routes), routed, metrics, registry };
 }
 
 function request(url: string, headers: Record<string, string> = {}, minor = 1): IncomingMessage {
@@ -87,11 +90,11 @@ describe('upgrade router', () => {
     assert.equal((await refusal(target, request('/nope', {}, 0))).status, 'HTTP/1.1 503 Service Unavailable');
   });
 
-  it('tracks every upgraded socket until it closes: whenAllClosed resolves true once the last one does', async () => {
-    const { router: target } = router();
+  it("hands every upgraded socket to the registry until it closes: the registry's whenAllClosed resolves true once the last one does", async () => {
+    const { router: target, registry } = router();
     const sockets = [new PassThrough(), new PassThrough()];
     for (const socket of sockets) target.handle(request('/ws/chat/'), socket, Buffer.alloc(0));
-    const allClosed = target.whenAllClosed(5000);
+    const allClosed = registry.whenAllClosed(5000);
     sockets[0]!.destroy();
     await new Promise((resolve) => setImmediate(resolve));
     let settled = false;
@@ -100,16 +103,24 @@ describe('upgrade router', () => {
     assert.equal(settled, false, 'one socket is still open');
     sockets[1]!.destroy();
     assert.equal(await allClosed, true);
-    assert.equal(await target.whenAllClosed(0), true, 'nothing tracked: at once');
+    assert.equal(await registry.whenAllClosed(0), true, 'nothing tracked: at once');
   });
 
-  it('whenAllClosed resolves false when its time runs out; destroyAll then ends what is left and says how many', async () => {
-    const { router: target } = router();
+  it("registry's whenAllClosed resolves false when its time runs out; destroyAll then ends what is left and says how many", async () => {
+    const { router: target, registry } = router();
     const socket = new PassThrough();
     target.handle(request('/socket.io/?EIO=4'), socket, Buffer.alloc(0));
-    assert.equal(await target.whenAllClosed(20), false);
-    assert.equal(target.destroyAll(), 1);
+    assert.equal(await registry.whenAllClosed(20), false);
+    assert.equal(registry.destroyAll(), 1);
     assert.equal(socket.destroyed, true);
+  });
+
+  it('hands a refused socket to the registry too: the drain waits for it as for any other', async () => {
+    const { router: target, registry } = router({ isDraining: () => true });
+    const socket = new PassThrough();
+    target.handle(request('/ws/chat/'), socket, Buffer.alloc(0));
+    assert.equal(registry.destroyAll(), 1, 'tracked before its refusal is flushed');
+    assert.equal(await registry.whenAllClosed(1000), true, 'and let go once it closed');
   });
 
   it('a socket that errors mid-handshake is destroyed, not thrown', () => {

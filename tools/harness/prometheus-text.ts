@@ -10,7 +10,7 @@
  * /metrics right after start (prom-client's "Nan"); exposition folds the white space
  * inside label values. prom-client writes the format; it does not read it.
  *
- * The shell scripts (tools/lib.sh metric_sum, tools/monitor.sh) keep a few lines of
+ * The shell scripts (tools/stack/lib.sh metric_sum, tools/monitor.sh) keep a few lines of
  * node -e of their own: they run where dist/ need not be built (a stack that
  * tools/dev-up.sh compiled into its run folder, or the Compose stack).
  */

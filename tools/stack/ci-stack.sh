@@ -3,14 +3,14 @@
 # with tools/monitor.sh for 20 s, keep every log under reports/ci-stack/, and take
 # the stack down again whatever happened.
 set -euo pipefail
-tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Always a folder of its own: never a RUN_DIR the caller may have exported.
 export RUN_DIR=$tools_dir/../.run/ci
 # Ports of its own, so that it runs beside a developer's stack on the defaults.
 export STACK_PORT=18000 NGINX_STATUS_PORT=18099 REDIS_PORT=16380 PROMETHEUS_PORT=19090 \
   BLUE_PORT_BASE=18100 GREEN_PORT_BASE=18200
-# shellcheck source=tools/lib.sh
-source "$tools_dir/lib.sh"
+# shellcheck source=tools/stack/lib.sh
+source "$tools_dir/stack/lib.sh"
 
 readonly ARTIFACTS=$REPO_ROOT/reports/ci-stack
 

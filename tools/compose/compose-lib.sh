@@ -12,8 +12,8 @@
 #     no systemd here, so without it no container ever becomes healthy
 #   - the base images, built locally (deploy/images/build-local.sh): no registry here
 # WSCHAT_ENGINE=docker|podman overrides the detection.
-# shellcheck source=tools/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tools/stack/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../stack/lib.sh"
 
 COMPOSE_PROJECT=wschat
 COMPOSE_FILE=$REPO_ROOT/deploy/compose.yml

@@ -3,7 +3,7 @@
 # its volume, the network), then what the podman path ran beside it. Leaves no
 # container, network or volume of the project; says so, or names what is left.
 set -euo pipefail
-# shellcheck source=tools/compose-lib.sh
+# shellcheck source=tools/compose/compose-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/compose-lib.sh"
 
 leftovers() {

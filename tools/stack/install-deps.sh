@@ -3,13 +3,13 @@
 # node modules (npm ci, when the lock file changed), redis-server and nginx
 # (apt-get, when missing and running as root). Safe to run again: it only does what is
 # missing, and says what it installs and why, once, before it does.
-#   tools/install-deps.sh           what the stack needs
-#   tools/install-deps.sh --test    also Debian's chromium, for the page's browser test
+#   tools/stack/install-deps.sh           what the stack needs
+#   tools/stack/install-deps.sh --test    also Debian's chromium, for the page's browser test
 #                                   (playwright-core drives it; no browser is ever downloaded),
 #                                   and python3-websockets, for the README's Python example
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # Debian installs nginx under sbin, which is not on a regular user's PATH.
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 
@@ -67,7 +67,7 @@ for_tests=no
 case ${1:-} in
   --test) for_tests=yes ;;
   '') ;;
-  *) die "unknown option $1 (usage: tools/install-deps.sh [--test])" ;;
+  *) die "unknown option $1 (usage: tools/stack/install-deps.sh [--test])" ;;
 esac
 
 check_node

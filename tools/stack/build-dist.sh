@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds dist/ (npm run build: the compiled tree and the page) unless it is current: it
 # records the digest of the sources' content it was built from (the same digests as a
-# release, tools/stack-lib.sh), and a build from the same sources is skipped.
-#   tools/build-dist.sh            build when a source changed (make loadtest)
-#   tools/build-dist.sh --force    build anyway
+# release, tools/stack/stack-lib.sh), and a build from the same sources is skipped.
+#   tools/stack/build-dist.sh            build when a source changed (make loadtest)
+#   tools/stack/build-dist.sh --force    build anyway
 set -euo pipefail
-# shellcheck source=tools/stack-lib.sh
+# shellcheck source=tools/stack/stack-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
 
 main() {
@@ -13,7 +13,7 @@ main() {
   case ${1:-} in
     --force) force=yes ;;
     '') ;;
-    *) die "unknown option $1 (usage: tools/build-dist.sh [--force])" ;;
+    *) die "unknown option $1 (usage: tools/stack/build-dist.sh [--force])" ;;
   esac
   # Taken before the build: an edit made while it runs makes the next run build again.
   digest=$(release_digest)

@@ -1,6 +1,6 @@
 /**
  * Memory per idle socket, after garbage collection, for the product and for the
- * reference server (tools/reference-server.ts), measured the same way:
+ * reference server (tools/bench/reference-server.ts), measured the same way:
  *
  *   npm run bench:memory -- [SOCKETS per kind, default 5000, at most 9000]
  *
@@ -17,9 +17,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PlainClient, SocketIoClient } from './harness/clients.js';
-import { Inspector } from './harness/inspector.js';
-import { eventually, freePorts, RedisServer, ReplicaProcess, sleep } from './harness/processes.js';
+import { PlainClient, SocketIoClient } from '../harness/clients.js';
+import { Inspector } from '../harness/inspector.js';
+import { eventually, freePorts, RedisServer, ReplicaProcess, sleep } from '../harness/processes.js';
 
 const BATCH = 200;
 const WARM_UP = 200;

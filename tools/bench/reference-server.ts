@@ -3,7 +3,7 @@
  * protocol with nothing else. Raw `ws`, a counter in memory per connection, no Redis,
  * no sessions, no heartbeat, no metrics, no drain.
  *
- *   node dist/tools/reference-server.js [PORT]        (default 8900, 127.0.0.1; 0: any free port)
+ *   node dist/tools/bench/reference-server.js [PORT]        (default 8900, 127.0.0.1; 0: any free port)
  *   node dist/tools/loadtest.js --reference ...       (forks it and runs the same scenario against it)
  *
  * When forked with an IPC channel (by the load test) it reports its port once

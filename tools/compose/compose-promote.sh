@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Blue/green release of the Compose stack (deploy/compose.yml), with Docker or podman
-# (tools/compose-lib.sh), the same four steps as tools/promote.sh does natively:
+# (tools/compose/compose-lib.sh), the same four steps as tools/promote.sh does natively:
 #   1. build the image, start the next colour's containers, wait until all are healthy
-#   2. smoke-check each of them from inside (tools/compose-smoke.cjs: /readyz,
+#   2. smoke-check each of them from inside (tools/compose/compose-smoke.cjs: /readyz,
 #      /version, a count on /ws/chat/)
 #   3. flip: `exec nginx_proxy promote.sh <colour>` (write + rename, nginx -t, reload),
 #      then the public side must answer the new colour
@@ -13,10 +13,10 @@
 # one as it was; a failure of the flip's check flips back. A promotion killed halfway
 # is resumed by running this again (the target is kept in .run/compose/promotion).
 #
-#   tools/compose-promote.sh [--no-build] [blue|green]   default: the colour that is not live
+#   tools/compose/compose-promote.sh [--no-build] [blue|green]   default: the colour that is not live
 #   --no-build releases ${WSCHAT_IMAGE}:${WSCHAT_TAG} as it is (an image built elsewhere).
 set -euo pipefail
-# shellcheck source=tools/compose-lib.sh
+# shellcheck source=tools/compose/compose-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/compose-lib.sh"
 
 # abandon TARGET LIVE WHY: removes TARGET's containers, dies saying LIVE is still live.
@@ -30,7 +30,7 @@ smoke() {
   local colour=$1 id
   for id in $(containers "app_$colour"); do
     log "  smoke app_$colour ${id:0:12}"
-    engine exec "$id" node -e "$(cat "$REPO_ROOT/tools/compose-smoke.cjs")" "$colour" | sed 's/^/    /' >&2 ||
+    engine exec "$id" node -e "$(cat "$REPO_ROOT/tools/compose/compose-smoke.cjs")" "$colour" | sed 's/^/    /' >&2 ||
       return 1
   done
 }

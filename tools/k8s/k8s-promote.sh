@@ -4,7 +4,7 @@
 #   1. apply the next colour (deploy/k8s/overlays/<colour>), scale it to the live
 #      colour's replica count, wait for the rollout (every pod ready)
 #   2. smoke-test it through wschat-preview, from a one-shot pod in the namespace
-#      (tools/k8s-smoke.ts): /readyz, /version on fresh connections, and a session
+#      (tools/k8s/k8s-smoke.ts): /readyz, /version on fresh connections, and a session
 #      started on the live colour counting on in the new one
 #   3. flip: patch wschat-active's selector to the new colour (wschat-preview gets
 #      the old one), then check /version through wschat-active five times in a row
@@ -12,8 +12,8 @@
 #      (they already had with the flip), pause in preStop, get SIGTERM and drain:
 #      bye + 1001, and the clients reconnect through the Ingress to the new colour.
 #
-#   tools/k8s-promote.sh [blue|green]   default: the colour that is not live
-#   tools/k8s-promote.sh --rollback     back to the colour live before the last
+#   tools/k8s/k8s-promote.sh [blue|green]   default: the colour that is not live
+#   tools/k8s/k8s-promote.sh --rollback     back to the colour live before the last
 #                                       promotion: the same steps without step 1's
 #                                       apply (that colour keeps its release)
 #
@@ -23,7 +23,7 @@
 #   WSCHAT_NAMESPACE  default wschat, the namespace the kustomizations set
 #   READY_TIMEOUT_S   longest wait for the rollout of step 1 (default 300)
 #
-# Needs the compiled tree (npm run build: dist/tools/k8s-smoke.js). Before the flip
+# Needs the compiled tree (npm run build: dist/tools/k8s/k8s-smoke.js). Before the flip
 # any failure scales the new colour back to 0 and leaves the live one untouched; a
 # failed check after the flip flips back first. An annotation on wschat-active is
 # the lock that refuses a second promotion while one runs.
@@ -31,8 +31,8 @@
 # Not run on this project's machines (no cluster): checked by shellcheck, and the
 # names it uses by tests/k8s-manifests.test.ts.
 set -euo pipefail
-# shellcheck source=tools/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tools/stack/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../stack/lib.sh"
 
 readonly NAMESPACE=${WSCHAT_NAMESPACE:-wschat}
 readonly OVERLAYS=$REPO_ROOT/deploy/k8s/overlays
@@ -46,7 +46,7 @@ readonly MIN_REPLICAS=2
 readonly READY_TIMEOUT_S=${READY_TIMEOUT_S:-300}
 # Past terminationGracePeriodSeconds (20 s): by then every old pod is gone.
 readonly RETIRE_TIMEOUT_S=40
-readonly SMOKE_SCRIPT=$REPO_ROOT/dist/tools/k8s-smoke.js
+readonly SMOKE_SCRIPT=$REPO_ROOT/dist/tools/k8s/k8s-smoke.js
 
 # KUBECTL may carry flags: split on whitespace on purpose.
 read -r -a KUBECTL_COMMAND <<<"${KUBECTL:-kubectl}"
@@ -104,7 +104,7 @@ start_colour() {
   k rollout status deployment "$DEPLOYMENT_PREFIX$colour" --timeout="${READY_TIMEOUT_S}s" >&2
 }
 
-# in_cluster_check MODE COLOUR: runs tools/k8s-smoke.ts (compiled) in a one-shot pod
+# in_cluster_check MODE COLOUR: runs tools/k8s/k8s-smoke.ts (compiled) in a one-shot pod
 # of COLOUR's image, in the namespace, so it reaches the Services as clients inside
 # the cluster do. The pod is labelled apart from the replicas (no Service selects
 # it) and is as locked down as they are, so restricted Pod Security admits it.
@@ -168,7 +168,7 @@ main() {
       ;;
     '') target=$(other_colour "$live") ;;
     blue | green) target=$1 ;;
-    *) die "usage: tools/k8s-promote.sh [blue|green|--rollback]" ;;
+    *) die "usage: tools/k8s/k8s-promote.sh [blue|green|--rollback]" ;;
   esac
   [[ $target != "$live" ]] || die "$target is already live"
   if [[ $apply == no ]] && ! k get deployment "$DEPLOYMENT_PREFIX$target" >/dev/null 2>&1; then
@@ -209,7 +209,7 @@ main() {
   wait_gone "$live" || log "warning: pods of $live still exist after ${RETIRE_TIMEOUT_S}s"
   step_done
 
-  log "promotion to $target complete in $(($(now_ms) - started)) ms; roll back with: tools/k8s-promote.sh --rollback"
+  log "promotion to $target complete in $(($(now_ms) - started)) ms; roll back with: tools/k8s/k8s-promote.sh --rollback"
 }
 
 main "$@"

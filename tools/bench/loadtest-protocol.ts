@@ -1,4 +1,4 @@
-/** Messages between tools/loadtest.ts (coordinator) and tools/loadtest-worker.ts. */
+/** Messages between tools/loadtest.ts (coordinator) and tools/bench/loadtest-worker.ts. */
 
 export interface WorkerConfig {
   wsUrl: string;
@@ -57,5 +57,5 @@ export interface ServerSample {
   connections: number;
 }
 
-/** Messages from tools/reference-server.ts, forked by the load test. */
+/** Messages from tools/bench/reference-server.ts, forked by the load test. */
 export type ReferenceMessage = { type: 'listening'; port: number } | ({ type: 'sample' } & ServerSample);

@@ -1,5 +1,5 @@
 /**
- * The checks tools/k8s-promote.sh runs inside the cluster, through the Services, from
+ * The checks tools/k8s/k8s-promote.sh runs inside the cluster, through the Services, from
  * a one-shot pod of the new colour's image. The compiled file is streamed to
  * `node --input-type=module - MODE COLOUR ACTIVE_URL PREVIEW_URL` on that pod's stdin,
  * so it may import only what the image has: Node's built-ins and `ws`.

@@ -6,7 +6,7 @@
 # Debian installs nginx and redis tools under sbin, which is not on a regular user's PATH.
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 
-REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # Absolute, so that Nginx's -p/-c and every later cd agree on it.
 RUN_DIR=$(realpath -m "${RUN_DIR:-$REPO_ROOT/.run}")
 LOG_DIR=$RUN_DIR/logs

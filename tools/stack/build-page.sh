@@ -2,10 +2,10 @@
 # Builds the page the replicas serve at GET / into OUT_DIR (default dist/page):
 # services/gateway/public/*.ts and the client library compiled for the browser
 # (services/gateway/public/tsconfig.json), then the page's HTML, CSS and icon beside
-# its script. `npm run build` runs it for dist/, tools/stack-lib.sh for each release.
+# its script. `npm run build` runs it for dist/, tools/stack/stack-lib.sh for each release.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 readonly out=${1:-dist/page}
 readonly public=services/gateway/public
 

@@ -11,8 +11,8 @@
 import * as hdr from 'hdr-histogram-js';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
-import { parseServerFrame, toServerFrame, type ServerFrame } from '../shared/protocol/messages.js';
-import { textOf } from './harness/clients.js';
+import { parseServerFrame, toServerFrame, type ServerFrame } from '../../shared/protocol/messages.js';
+import { textOf } from '../harness/clients.js';
 import type { CoordinatorMessage, TickWindow, WorkerConfig, WorkerMessage, WorkerResult } from './loadtest-protocol.js';
 
 type Histogram = ReturnType<typeof hdr.build>;

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # make docker-up: the Compose stack (deploy/compose.yml) with Docker or podman
-# (tools/compose-lib.sh): build the replica image, start Redis, Nginx and the live
+# (tools/compose/compose-lib.sh): build the replica image, start Redis, Nginx and the live
 # colour (blue, or the colour a promotion left live while the Nginx container
 # exists), wait until every replica is healthy and Nginx serves it on
 # 127.0.0.1:${STACK_PORT:-8000}.
-#   tools/compose-up.sh [--no-build]       --no-build: use the image as it is
+#   tools/compose/compose-up.sh [--no-build]       --no-build: use the image as it is
 set -euo pipefail
-# shellcheck source=tools/compose-lib.sh
+# shellcheck source=tools/compose/compose-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/compose-lib.sh"
 
 main() {

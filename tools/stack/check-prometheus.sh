@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # promtool's checks of observability/prometheus/ (make check-prometheus, part of make
-# test): the native config as tools/stack-lib.sh renders it, beside its rules and its
+# test): the native config as tools/stack/stack-lib.sh renders it, beside its rules and its
 # file_sd target lists (so promtool finds every file it names, and warns about none),
 # the Compose config's syntax, the rules, and the rules' unit tests.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 readonly config_dir=observability/prometheus
 
 # render_like_the_stack DIR: prometheus.yml and alerts.yml in DIR, and an empty target

@@ -4,7 +4,7 @@
 # (tools/dev-up.sh) and are saved in $RUN_DIR/stack.env, so that promote, status
 # and dev-down later act on the same ports and replica count.
 
-# shellcheck source=tools/lib.sh
+# shellcheck source=tools/stack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STACK_ENV=$RUN_DIR/stack.env
@@ -142,7 +142,7 @@ render_nginx() {
     "$REPO_ROOT/nginx/nginx.conf.template" >"$NGINX_CONF_DIR/nginx.conf"
   local colour i
   {
-    echo "# Rendered by tools/stack-lib.sh: one upstream per colour, named after it."
+    echo "# Rendered by tools/stack/stack-lib.sh: one upstream per colour, named after it."
     # shellcheck disable=SC2016 # Nginx variables
     echo 'map $active_colour $colour_upstream { default $active_colour; }'
     for colour in "${COLOURS[@]}"; do
@@ -295,11 +295,11 @@ tree_digest() {
   } | sha1sum | cut -c1-16)
 }
 
-# page_digest: the same for the page (tools/build-page.sh's inputs).
+# page_digest: the same for the page (tools/stack/build-page.sh's inputs).
 page_digest() {
   (cd "$REPO_ROOT" && {
     find services/gateway/public shared/client shared/protocol -type f -print0 | LC_ALL=C sort -z | xargs -0 sha1sum
-    sha1sum package-lock.json tools/build-page.sh
+    sha1sum package-lock.json tools/stack/build-page.sh
   } | sha1sum | cut -c1-16)
 }
 
@@ -338,7 +338,7 @@ build_cached_tree() {
   log "compiled the sources that changed since the last build (tsc --incremental) in $(($(now_ms) - started)) ms"
 }
 
-# build_cached_page DIGEST: tools/build-page.sh into $BUILD_CACHE/page unless current.
+# build_cached_page DIGEST: tools/stack/build-page.sh into $BUILD_CACHE/page unless current.
 build_cached_page() {
   if [[ -f $BUILD_CACHE/page.digest && $(<"$BUILD_CACHE/page.digest") == "$1" ]]; then
     log "page is current (sources $1): reused"
@@ -348,7 +348,7 @@ build_cached_page() {
   started=$(now_ms)
   rm -f "$BUILD_CACHE/page.digest"
   mkdir -p "$BUILD_CACHE"
-  "$REPO_ROOT/tools/build-page.sh" "$BUILD_CACHE/page" || return 1
+  "$REPO_ROOT/tools/stack/build-page.sh" "$BUILD_CACHE/page" || return 1
   echo "$1" >"$BUILD_CACHE/page.digest"
   log "built the page in $(($(now_ms) - started)) ms"
 }

@@ -6,15 +6,15 @@
  * one answered message; then every replica gets SIGTERM at once, and every socket
  * must get its bye and close 1001.
  *
- *   npm run build && node dist/tools/drain-bench.js SOCKETS [REPLICAS]
+ *   npm run build && node dist/tools/bench/drain-bench.js SOCKETS [REPLICAS]
  *   (npm run bench:drain -- 20000 2)
  *
  * Prints one JSON line. Keep SOCKETS / REPLICAS under ~18,000 (one replica's files).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
-import { textOf } from './harness/clients.js';
-import { RedisServer, ReplicaProcess } from './harness/processes.js';
+import { textOf } from '../harness/clients.js';
+import { RedisServer, ReplicaProcess } from '../harness/processes.js';
 
 const BATCH = 200;
 const SOCKETS_PER_CLIENT = 9000;

@@ -1,0 +1,32 @@
+/**
+ * What a connection that resumes with the last count its client saw does before
+ * anything else (DESIGN.md, "Exactly once"). Pure: the store's leased open gives
+ * `stored`, the client gives `last` and `pending`.
+ *
+ * A stored count above `last` means messages were counted whose replies the client
+ * never read (the old connection died, or was partitioned, between Redis's answer
+ * and the client). Their counts are sent again, in order, as the answers to the
+ * client's oldest unanswered messages; the client re-sends every unanswered message
+ * at once (no round trip to learn how many were counted), so the first `discard`
+ * messages it sends on this connection are those re-sends, answered already by the
+ * replay: they are neither counted nor answered again.
+ *
+ * A gap larger than the client's own unanswered messages cannot be its lost replies:
+ * some other connection counted on the session (two tabs, another device). Then
+ * nothing is replayed and every re-send is counted: at least once, as for a client
+ * that does not send `last`.
+ */
+export interface ResumePlan {
+  /** Counts to send first, oldest first. */
+  readonly replay: readonly number[];
+  /** How many of the connection's first messages are re-sends of replayed ones. */
+  readonly discard: number;
+}
+
+const NOTHING: ResumePlan = Object.freeze({ replay: Object.freeze([]), discard: 0 });
+
+export function planResume(stored: number, last: number, pending: number): ResumePlan {
+  const gap = stored - last;
+  if (gap <= 0 || gap > pending) return NOTHING;
+  return { replay: Array.from({ length: gap }, (_, index) => last + 1 + index), discard: gap };
+}

@@ -1,0 +1,43 @@
+/**
+ * The registry in-process: the one set of live sockets. Sessions are the list the
+ * heartbeat, the liveness sweep and the drain walk; upgraded sockets (PassThrough
+ * streams here) are what a drain waits for.
+ */
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { ConnectionRegistry } from '../../services/gateway/connection-registry.js';
+import type { SessionConnection } from '../../services/gateway/session-connection.js';
+
+/** Stands in for a session: the registry only keeps it and hands it back. */
+const session = (name: string): SessionConnection => ({ sessionId: name }) as unknown as SessionConnection;
+
+describe('connection registry', () => {
+  it('walks the open sessions in the order they came, without those that left', () => {
+    const registry = new ConnectionRegistry();
+    const [a, b, c] = [session('a'), session('b'), session('c')];
+    for (const connection of [a, b, c]) registry.add(connection);
+    registry.delete(b);
+    const visited: string[] = [];
+    registry.forEach((connection) => visited.push(connection.sessionId));
+    assert.deepEqual(visited, ['a', 'c']);
+    assert.equal(registry.size, 2);
+  });
+
+  it('counts sessions only: an upgraded socket is waited for, not written to', () => {
+    const registry = new ConnectionRegistry();
+    registry.trackUpgraded(new PassThrough());
+    assert.equal(registry.size, 0);
+    assert.equal(registry.destroyAll(), 1);
+  });
+
+  it('a timed-out wait is dropped: a later wait still resolves true when the last socket closes', async () => {
+    const registry = new ConnectionRegistry();
+    const socket = new PassThrough();
+    registry.trackUpgraded(socket);
+    assert.equal(await registry.whenAllClosed(10), false);
+    const later = registry.whenAllClosed(5000);
+    socket.destroy();
+    assert.equal(await later, true);
+    assert.equal(registry.destroyAll(), 0, 'nothing left to destroy');
+  });
+});
