@@ -11,7 +11,7 @@ import { createLogger } from '../services/gateway/logger.js';
 import { Metrics } from '../services/gateway/metrics.js';
 import { CLOSE, type ServerClose } from '../shared/protocol/closes.js';
 import { randomSessionId } from '../shared/protocol/session-id.js';
-import { RedisSessionStore, type OpenedSession, type SessionStore } from '../services/gateway/store/session-store.js';
+import { RedisSessionStore, type LeasedSession, type OpenedSession, type SessionStore } from '../services/gateway/store/session-store.js';
 import { SessionConnection, type TransportSink } from '../services/gateway/session-connection.js';
 import { eventually, RedisServer } from '../tools/harness/processes.js';
 
@@ -54,6 +54,14 @@ class HeldStore implements SessionStore {
 
   increment(): Promise<number> {
     return new Promise((resolve) => this.held.push(() => resolve((this.count += 1))));
+  }
+
+  openLeased(): Promise<LeasedSession> {
+    return Promise.resolve({ count: 0, resumed: false, lease: 1, raisedBy: 0 });
+  }
+
+  incrementLeased(): Promise<number> {
+    return this.increment();
   }
 
   get waiting(): number {

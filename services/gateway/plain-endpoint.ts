@@ -9,7 +9,7 @@ import { sessionTag, type LogContext } from './logger.js';
 import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { closeForReceiverError, type ReceiverError } from './receiver-errors.js';
-import { recordInvalidSession, resolveSessionId, sessionInQuery } from './session-request.js';
+import { askInQuery, recordRefusal, resolveRequest, type Refusal, type Resume } from './session-request.js';
 import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
 
 /**
@@ -149,29 +149,30 @@ export class PlainEndpoint {
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
-    const sessionId = resolveSessionId(sessionInQuery(request.url));
-    if (sessionId !== undefined) this.sessionIds.set(request, sessionId);
+    const asked = resolveRequest(askInQuery(request.url));
+    if (!('refused' in asked)) this.sessionIds.set(request, asked.sessionId);
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       const chat = ws as ChatWebSocket;
-      if (sessionId === undefined) this.refuse(chat, requestId);
-      else this.accept(chat, sessionId, requestId);
+      if ('refused' in asked) this.refuse(chat, asked.refused, requestId);
+      else this.accept(chat, asked.sessionId, asked.resume, requestId);
     });
   }
 
   /**
-   * A malformed session id is refused after the handshake, with close 4500 and a
-   * reason: browsers can read a close reason but not the status of a failed
-   * handshake. There is no session, so nothing is counted and no bye is sent.
+   * A malformed session id or resume position is refused after the handshake, with
+   * its close (4500, 4506) and reason: browsers can read a close reason but not the
+   * status of a failed handshake. There is no session, so nothing is counted and no
+   * bye is sent.
    */
-  private refuse(ws: ChatWebSocket, requestId: string): void {
-    recordInvalidSession(this.deps, requestId, 'plain');
+  private refuse(ws: ChatWebSocket, refused: Refusal, requestId: string): void {
+    recordRefusal(this.deps, refused, requestId, 'plain');
     ws.on('error', () => undefined);
-    ws.close(CLOSE.invalidSession.code, CLOSE.invalidSession.reason);
+    ws.close(refused.code, refused.reason);
   }
 
-  private accept(ws: ChatWebSocket, sessionId: string, requestId: string): void {
+  private accept(ws: ChatWebSocket, sessionId: string, resume: Resume | undefined, requestId: string): void {
     const context: LogContext = { request_id: requestId, session: sessionTag(sessionId), transport: 'plain' };
-    const connection = new SessionConnection(sessionId, new PlainSink(ws), context, this.deps);
+    const connection = new SessionConnection(sessionId, new PlainSink(ws), context, this.deps, resume);
     ws.receiverErrorsRouted = true;
     ws.on('message', (data, isBinary) => {
       if (isBinary) connection.close(CLOSE.binaryFrame);

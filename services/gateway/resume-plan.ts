@@ -16,6 +16,14 @@
  * nothing is replayed and every re-send is counted: at least once, as for a client
  * that does not send `last`.
  */
+/** Where a client resumes its session (?last=, ?pending=; auth.last, auth.pending). */
+export interface Resume {
+  /** The last count the client saw (0: none). */
+  readonly last: number;
+  /** Messages it sent without getting their count, which it sends again first. */
+  readonly pending: number;
+}
+
 export interface ResumePlan {
   /** Counts to send first, oldest first. */
   readonly replay: readonly number[];

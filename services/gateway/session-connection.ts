@@ -17,12 +17,19 @@
  *   whatever Redis answers later (§7.1.7), even if a 'bye' close was waiting.
  * A close the client starts is not a server close: ws echoes it, and this
  * connection only learns of it in transportClosed().
+ *
+ * A client that resumes with the last count it saw (`resume`) is counted exactly
+ * once (DESIGN.md, "Exactly once"): the connection holds a lease on the session,
+ * each increment names the count it expects before it, the first re-sends are
+ * answered with the counts the store already gave them, and a newer connection on
+ * the session (a stale lease) ends this one with 4505.
  */
 import { errorFields, type LogContext, type Logger } from './logger.js';
 import type { Metrics, Transport, TransportMetrics } from './metrics.js';
 import { CLOSE, type KnownClose, type ServerClose } from '../../shared/protocol/closes.js';
 import { type CountMessage } from '../../shared/protocol/messages.js';
-import type { OpenedSession, SessionStore } from './store/session-store.js';
+import { planResume, type Resume } from './resume-plan.js';
+import { STALE_LEASE, type LeasedSession, type OpenedSession, type SessionStore } from './store/session-store.js';
 import { TokenBucket } from './token-bucket.js';
 
 export type Ack = (reply: CountMessage) => void;
@@ -107,6 +114,14 @@ export class SessionConnection {
   private paused = false;
   /** Redis failed once: later counts are not sent (the client could not tell which message they belong to). */
   private storeFailed = false;
+  /** A newer connection took the session's lease: later counts are not sent either. */
+  private outdone = false;
+  /** Resumed connections: the lease the open took, undefined until Redis answered it. */
+  private lease: number | undefined;
+  /** Resumed connections: the count the next increment expects before it. */
+  private expected = 0;
+  /** Resumed connections: the counts the first re-sends get, which the store already gave them. */
+  private replays: number[] = [];
   private current: ConnectionStatus = { state: 'open' };
   private readonly transportMetrics: TransportMetrics;
   private readonly rate: TokenBucket | undefined;
@@ -116,6 +131,7 @@ export class SessionConnection {
     private readonly sink: TransportSink,
     private readonly context: LogContext,
     private readonly deps: ConnectionDeps,
+    private readonly resume?: Resume,
   ) {
     this.transportMetrics = deps.metrics.forTransport(sink.transport);
     const perSecond = deps.maxMessagesPerSecond;
@@ -145,11 +161,17 @@ export class SessionConnection {
     this.transportMetrics.connectionsOpened.inc();
     this.transportMetrics.connectionsActive.inc();
     // The open is first in the FIFO, so acting on its answer at once keeps the order.
-    const opening = this.deps.store.open(this.sessionId).then((session) => {
-      this.sessionOpened(session);
-      return session.count;
-    });
+    const { resume } = this;
+    const opening =
+      resume === undefined
+        ? this.deps.store.open(this.sessionId).then((session) => this.sessionOpened(session))
+        : this.deps.store.openLeased(this.sessionId, resume.last).then((session) => this.leaseTaken(session, resume));
     this.track('open', undefined, opening);
+  }
+
+  /** Increments of a resumed connection need its lease and base count: until the open answers, none can start. */
+  private get waitsForLease(): boolean {
+    return this.resume !== undefined && this.lease === undefined;
   }
 
   /** A text message of `bytes` bytes (UTF-8) arrived. */
@@ -158,6 +180,12 @@ export class SessionConnection {
     if (this.decided !== undefined) return;
     if (bytes > this.deps.maxMessageBytes) return this.close(CLOSE.messageTooBig);
     if (this.rate !== undefined && !this.rate.take()) return this.close(CLOSE.rateLimited);
+    if (this.waitsForLease) {
+      // They wait with the others over the bound (a socket.io client that floods before
+      // the open answers meets the bound there too).
+      if (this.waiting.length < this.deps.maxInflight || this.throttle()) this.waiting.push(ack);
+      return;
+    }
     if (this.inflight < this.deps.maxInflight && this.waiting.length === 0) return this.count(ack);
     if (this.throttle()) this.waiting.push(ack);
   }
@@ -165,7 +193,17 @@ export class SessionConnection {
   private count(ack: Ack | undefined): void {
     this.inflight += 1;
     this.deps.metrics.messagesInflight.inc();
-    this.track('message', ack, this.deps.store.increment(this.sessionId));
+    this.track('message', ack, this.increment());
+  }
+
+  private increment(): Promise<number> {
+    if (this.lease === undefined) return this.deps.store.increment(this.sessionId);
+    // A re-send the old connection had counted: its count, without counting it again.
+    const replayed = this.replays.shift();
+    if (replayed !== undefined) return Promise.resolve(replayed);
+    const expected = this.expected;
+    this.expected += 1;
+    return this.deps.store.incrementLeased(this.sessionId, this.lease, expected);
   }
 
   /** Queues an operation in arrival order; its answer is acted on once all before it were. */
@@ -187,20 +225,40 @@ export class SessionConnection {
     if (this.pending.length === 0) this.runIdleTasks();
   }
 
-  private sessionOpened({ count, resumed }: OpenedSession): void {
+  private sessionOpened({ count, resumed }: OpenedSession, fields: Record<string, unknown> = {}): number {
     this.confirmed = count;
     if (resumed) this.transportMetrics.sessionsResumed.inc();
-    this.log('info', resumed ? 'session resumed' : 'connection opened', { event: resumed ? 'resume' : 'connect', count });
+    this.log('info', resumed ? 'session resumed' : 'connection opened', { event: resumed ? 'resume' : 'connect', count, ...fields });
+    return count;
+  }
+
+  /**
+   * A resumed connection's open: the counts above the client's `last` answer its first
+   * re-sends (planResume), so the bye reports `last` until they went out; then the
+   * messages that arrived meanwhile start their increments, in order.
+   */
+  private leaseTaken(session: LeasedSession, resume: Resume): number {
+    const plan = planResume(session.count, resume.last, resume.pending);
+    this.lease = session.lease;
+    this.expected = session.count;
+    this.replays = [...plan.replay];
+    this.sessionOpened(session, { last: resume.last, replays: plan.replay.length, raised: session.raisedBy });
+    if (plan.replay.length > 0) this.confirmed = resume.last;
+    if (this.storeFailed || this.outdone) this.waiting.length = 0;
+    for (const ack of this.waiting.splice(0)) this.count(ack);
+    this.resumeReading();
+    return session.count;
   }
 
   private settle(entry: Pending, outcome: Outcome): void {
     if ('error' in outcome) this.storeFailure(outcome.error);
+    else if (outcome.count === STALE_LEASE) this.leaseLost();
     else if (entry.kind === 'message') this.reply(outcome.count, entry.ack, entry.started);
     if (entry.kind === 'message') this.slotFreed();
   }
 
   private reply(count: number, ack: Ack | undefined, started: number): void {
-    if (this.storeFailed || this.finished || !this.stillReading()) return;
+    if (this.storeFailed || this.outdone || this.finished || !this.stillReading()) return;
     // Only a count handed to the transport is confirmed: a bye never reports one the client cannot get.
     this.sink.sendCount(count, ack);
     this.confirmed = count;
@@ -223,10 +281,23 @@ export class SessionConnection {
     this.inflight -= 1;
     this.deps.metrics.messagesInflight.dec();
     if (this.waiting.length > 0) return this.count(this.waiting.shift());
+    this.resumeReading();
+  }
+
+  private resumeReading(): void {
     if (this.paused && this.inflight <= this.deps.maxInflight / 2) {
       this.paused = false;
       this.sink.resume();
     }
+  }
+
+  /** The store answered a stale lease: a newer connection resumed the session; this one ends. */
+  private leaseLost(): void {
+    if (!this.outdone) {
+      this.outdone = true;
+      this.log('info', 'session resumed on another connection', { event: 'session_taken' });
+    }
+    this.close(CLOSE.sessionTaken);
   }
 
   private storeFailure(error: unknown): void {
@@ -250,9 +321,10 @@ export class SessionConnection {
     if (this.current.state === 'closing') return;
     this.current = { state: 'closing', reason };
     // Messages waiting for a slot were received before this decision: they get their
-    // counts before the bye, unless Redis failed (then the client re-sends them).
-    const waiting = this.waiting.splice(0);
-    if (!this.storeFailed) for (const ack of waiting) this.count(ack);
+    // counts before the bye, unless Redis failed or the session was taken (then the
+    // client re-sends them). A resumed connection's wait for its lease, whose answer counts them.
+    if (this.storeFailed || this.outdone) this.waiting.length = 0;
+    else if (!this.waitsForLease) for (const ack of this.waiting.splice(0)) this.count(ack);
     this.recordClose(reason, detail);
     this.whenIdle(() => {
       if (this.finished) return;

@@ -21,7 +21,7 @@ import type { ConnectionRegistry } from './connection-registry.js';
 import type { FleetChannel } from './heartbeat.js';
 import { originAllowed } from './origin-policy.js';
 import { requestIdFrom } from './request-id.js';
-import { recordInvalidSession, resolveSessionId, sessionInHandshake } from './session-request.js';
+import { askInHandshake, recordRefusal, resolveRequest, type Resume } from './session-request.js';
 import {
   ABNORMAL_CLOSURE,
   SessionConnection,
@@ -53,6 +53,8 @@ export function adapterKey(redisKeyPrefix: string): string {
 
 interface SocketData {
   sessionId: string;
+  /** Where the client resumes (auth.last, auth.pending), when it said. */
+  resume: Resume | undefined;
   requestId: string;
 }
 
@@ -216,19 +218,20 @@ export class SocketIoGateway implements FleetChannel {
     if (this.deps.isDraining()) return next(closeError(CLOSE.shuttingDown));
     const { handshake } = socket;
     socket.data.requestId = requestIdFrom(handshake.headers);
-    const sessionId = resolveSessionId(sessionInHandshake(handshake.auth, handshake.query.session));
-    if (sessionId !== undefined) {
-      socket.data.sessionId = sessionId;
-      return next();
+    const asked = resolveRequest(askInHandshake(handshake.auth, handshake.query));
+    if ('refused' in asked) {
+      recordRefusal(this.deps, asked.refused, socket.data.requestId, 'socketio');
+      return next(closeError(asked.refused));
     }
-    recordInvalidSession(this.deps, socket.data.requestId, 'socketio');
-    next(closeError(CLOSE.invalidSession));
+    socket.data.sessionId = asked.sessionId;
+    socket.data.resume = asked.resume;
+    next();
   }
 
   private accept(socket: ChatSocket): void {
-    const { sessionId, requestId } = socket.data;
+    const { sessionId, requestId, resume } = socket.data;
     const context: LogContext = { request_id: requestId, session: sessionTag(sessionId), transport: 'socketio' };
-    const connection = new SessionConnection(sessionId, new SocketIoSink(socket), context, this.deps);
+    const connection = new SessionConnection(sessionId, new SocketIoSink(socket), context, this.deps, resume);
     socket.on('message', (text, ack) => {
       const reply = typeof ack === 'function' ? (ack as Ack) : undefined;
       if (typeof text === 'string') connection.receive(Buffer.byteLength(text), reply);

@@ -90,6 +90,15 @@ export const CLOSE = Object.freeze({
   rateLimited: close(4502, 'message rate limit exceeded', false, 'rate_limited'),
   /** The client stopped reading: more than MAX_BUFFERED_BYTES of replies wait to be written to it. */
   slowConsumer: close(4503, 'client is not reading', false, 'slow_consumer'),
+  /**
+   * A newer connection resumed this session (another tab, or the client itself after
+   * giving this connection up), or a client without `last` counted on it: this
+   * connection's counts no longer line up with the session's, so it ends rather than
+   * skip or repeat one (DESIGN.md, "Exactly once").
+   */
+  sessionTaken: close(4505, 'session resumed on another connection', false, 'session_taken'),
+  /** ?last= or ?pending= (auth.last, auth.pending) not a whole number, or given without a session. */
+  invalidResume: close(4506, 'invalid resume position', false, 'invalid_resume'),
   /** Redis did not confirm a count in time: reconnect later and re-send the message. */
   storeUnavailable: close(1013, 'session store unavailable, retry later', true, 'store_unavailable'),
 });

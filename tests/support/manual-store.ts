@@ -5,7 +5,7 @@
  * always answers in order, so only this store can show what SessionConnection
  * does when answers come back out of order or a failure sits between successes.
  */
-import type { OpenedSession, SessionStore } from '../../services/gateway/store/session-store.js';
+import type { LeasedSession, OpenedSession, SessionStore } from '../../services/gateway/store/session-store.js';
 
 export class Deferred<T> {
   readonly promise: Promise<T>;
@@ -22,8 +22,12 @@ export class Deferred<T> {
 
 export class ManualStore implements SessionStore {
   readonly opens: Array<Deferred<OpenedSession>> = [];
+  readonly leasedOpens: Array<Deferred<LeasedSession>> = [];
   readonly increments: Array<Deferred<number>> = [];
-  /** The session id of every call, in order (`open <id>`, `increment <id>`). */
+  /**
+   * Every call, in order: `open <id>`, `increment <id>`, and for resumed connections
+   * `open-leased <id> last=<n>`, `increment-leased <id> lease=<l> expected=<e>`.
+   */
   readonly calls: string[] = [];
 
   open(sessionId: string): Promise<OpenedSession> {
@@ -35,6 +39,21 @@ export class ManualStore implements SessionStore {
 
   increment(sessionId: string): Promise<number> {
     this.calls.push(`increment ${sessionId}`);
+    const answer = new Deferred<number>();
+    this.increments.push(answer);
+    return answer.promise;
+  }
+
+  openLeased(sessionId: string, last: number): Promise<LeasedSession> {
+    this.calls.push(`open-leased ${sessionId} last=${last}`);
+    const answer = new Deferred<LeasedSession>();
+    this.leasedOpens.push(answer);
+    return answer.promise;
+  }
+
+  /** Answered through `increments`, with the unleased ones, in call order. */
+  incrementLeased(sessionId: string, lease: number, expected: number): Promise<number> {
+    this.calls.push(`increment-leased ${sessionId} lease=${lease} expected=${expected}`);
     const answer = new Deferred<number>();
     this.increments.push(answer);
     return answer.promise;

@@ -47,6 +47,8 @@ describe('protocol', () => {
         tooManyInflight: 4501,
         rateLimited: 4502,
         slowConsumer: 4503,
+        sessionTaken: 4505,
+        invalidResume: 4506,
         storeUnavailable: 1013,
       });
     });

@@ -31,7 +31,9 @@ engine_detect() {
   if [[ -z $ENGINE ]]; then
     if docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
       ENGINE=docker
-    elif command -v podman >/dev/null; then
+    elif command -v podman >/dev/null || { [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; }; then
+      # No Docker engine answers: podman, installed below when missing (root on Debian),
+      # which is what a fresh CI machine here has to go on (a docker CLI without an engine).
       ENGINE=podman
     else
       die "no container engine: install Docker with Compose v2, or (Debian) podman, docker-compose, catatonit and debootstrap"

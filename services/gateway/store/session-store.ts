@@ -121,11 +121,7 @@ export interface OpenedSession {
   resumed: boolean;
 }
 
-export interface SessionStore {
-  open(sessionId: string): Promise<OpenedSession>;
-  /** Counts one message; resolves with the new count once Redis has stored it. */
-  increment(sessionId: string): Promise<number>;
-}
+
 
 /** What a leased open found: the count to continue from, and the lease its connection now holds. */
 export interface LeasedSession extends OpenedSession {
@@ -138,17 +134,20 @@ export interface LeasedSession extends OpenedSession {
 export const STALE_LEASE = -1;
 
 /**
- * Counters for connections that resume with the last count they saw: exactly once
- * across lost replies, delayed and resent commands and lost writes (DESIGN.md,
- * "Exactly once").
+ * The session counters. Unleased calls serve clients that do not say which count they
+ * saw last (at least once); leased ones serve those that do, exactly once across lost
+ * replies, delayed and resent commands and lost writes (DESIGN.md, "Exactly once").
  */
-export interface LeasedSessionStore {
+export interface SessionStore {
+  open(sessionId: string): Promise<OpenedSession>;
+  /** Counts one message; resolves with the new count once Redis has stored it. */
+  increment(sessionId: string): Promise<number>;
   openLeased(sessionId: string, last: number): Promise<LeasedSession>;
   /** The new count, or STALE_LEASE when a newer connection holds the session. */
   incrementLeased(sessionId: string, lease: number, expected: number): Promise<number>;
 }
 
-export class RedisSessionStore implements SessionStore, LeasedSessionStore {
+export class RedisSessionStore implements SessionStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly keyPrefix: string,

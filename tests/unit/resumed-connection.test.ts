@@ -1,0 +1,135 @@
+/**
+ * A SessionConnection whose client resumes with the last count it saw (exactly
+ * once, DESIGN.md), in-process over a store the test answers by hand: the lease
+ * taken before any increment, each increment naming its expected count, re-sends
+ * answered with the counts the store already gave them, and a stale lease ending
+ * the connection with 4505.
+ */
+import assert from 'node:assert/strict';
+import { createLogger } from '../../services/gateway/logger.js';
+import { Metrics } from '../../services/gateway/metrics.js';
+import type { Resume } from '../../services/gateway/resume-plan.js';
+import { SessionConnection } from '../../services/gateway/session-connection.js';
+import { STALE_LEASE } from '../../services/gateway/store/session-store.js';
+import { CLOSE } from '../../shared/protocol/closes.js';
+import { randomSessionId } from '../../shared/protocol/session-id.js';
+import { ManualStore, settled } from '../support/manual-store.js';
+import { RecordingSink } from '../support/recording-sink.js';
+
+const SESSION = randomSessionId();
+
+function resumed(resume: Resume): { connection: SessionConnection; store: ManualStore; sink: RecordingSink } {
+  const store = new ManualStore();
+  const sink = new RecordingSink();
+  const connection = new SessionConnection(
+    SESSION,
+    sink,
+    { request_id: 'unit' },
+    {
+      store,
+      metrics: new Metrics(),
+      logger: createLogger({ level: 'error', replica: 'unit', version: 'blue' }),
+      maxMessageBytes: 1024,
+      maxInflight: 64,
+      maxMessagesPerSecond: 0,
+      maxBufferedBytes: 1000,
+    },
+    resume,
+  );
+  connection.open();
+  return { connection, store, sink };
+}
+
+/** The store's calls after the open, without the session id. */
+const incrementsOf = (store: ManualStore): string[] =>
+  store.calls.filter((call) => call.startsWith('increment')).map((call) => call.replace(` ${SESSION}`, ''));
+
+describe('SessionConnection resumed with last (unit)', () => {
+  it('takes the lease before any increment, then counts what arrived meanwhile with its expected counts, in order', async () => {
+    const { connection, store, sink } = resumed({ last: 5, pending: 0 });
+    assert.deepEqual(store.calls, [`open-leased ${SESSION} last=5`]);
+    connection.receive(1);
+    connection.receive(1);
+    await settled();
+    assert.deepEqual(incrementsOf(store), [], 'no increment before the lease is known');
+    store.leasedOpens[0]!.resolve({ count: 5, resumed: true, lease: 3, raisedBy: 0 });
+    await settled();
+    connection.receive(1);
+    assert.deepEqual(incrementsOf(store), ['increment-leased lease=3 expected=5', 'increment-leased lease=3 expected=6', 'increment-leased lease=3 expected=7']);
+    for (const [index, count] of [6, 7, 8].entries()) store.nthIncrement(index + 1).resolve(count);
+    await settled();
+    assert.deepEqual(sink.events, ['count 6', 'count 7', 'count 8']);
+  });
+
+  it('answers the first re-sends with the counts the store gave them, counting only the rest', async () => {
+    const { connection, store, sink } = resumed({ last: 5, pending: 3 });
+    store.leasedOpens[0]!.resolve({ count: 7, resumed: true, lease: 2, raisedBy: 0 });
+    await settled();
+    for (let i = 0; i < 3; i += 1) connection.receive(1);
+    assert.deepEqual(incrementsOf(store), ['increment-leased lease=2 expected=7'], 'two re-sends were counted already');
+    store.nthIncrement(1).resolve(8);
+    await settled();
+    assert.deepEqual(sink.events, ['count 6', 'count 7', 'count 8']);
+  });
+
+  it('answers re-sends that arrived before the open in the same way, and acks them on socket.io', async () => {
+    const { connection, store, sink } = resumed({ last: 5, pending: 2 });
+    const acked: number[] = [];
+    connection.receive(1, ({ count }) => acked.push(count));
+    connection.receive(1, ({ count }) => acked.push(count));
+    store.leasedOpens[0]!.resolve({ count: 6, resumed: true, lease: 2, raisedBy: 0 });
+    await settled();
+    assert.deepEqual(incrementsOf(store), ['increment-leased lease=2 expected=6']);
+    store.nthIncrement(1).resolve(7);
+    await settled();
+    assert.deepEqual(sink.events, ['count 6', 'count 7']);
+    assert.deepEqual(acked, [6, 7]);
+  });
+
+  it("says bye with the client's last until the replayed counts went out", async () => {
+    const { connection, store, sink } = resumed({ last: 5, pending: 2 });
+    store.leasedOpens[0]!.resolve({ count: 7, resumed: true, lease: 2, raisedBy: 0 });
+    await settled();
+    connection.close(CLOSE.shuttingDown);
+    await settled();
+    assert.deepEqual(sink.events, ['bye 5', 'close 1001']);
+  });
+
+  it('replays nothing when the gap is larger than what the client has unanswered (another connection counted)', async () => {
+    const { connection, store, sink } = resumed({ last: 5, pending: 1 });
+    store.leasedOpens[0]!.resolve({ count: 9, resumed: true, lease: 4, raisedBy: 0 });
+    await settled();
+    connection.receive(1);
+    assert.deepEqual(incrementsOf(store), ['increment-leased lease=4 expected=9']);
+    store.nthIncrement(1).resolve(10);
+    connection.close(CLOSE.shuttingDown);
+    await settled();
+    assert.deepEqual(sink.events, ['count 10', 'bye 10', 'close 1001']);
+  });
+
+  it('ends with bye + 4505 when the store says a newer connection holds the lease, and sends no count after it', async () => {
+    const { connection, store, sink } = resumed({ last: 0, pending: 0 });
+    store.leasedOpens[0]!.resolve({ count: 0, resumed: false, lease: 1, raisedBy: 0 });
+    await settled();
+    connection.receive(1);
+    connection.receive(1);
+    connection.receive(1);
+    store.nthIncrement(1).resolve(1);
+    store.nthIncrement(2).resolve(STALE_LEASE);
+    store.nthIncrement(3).resolve(STALE_LEASE);
+    await settled();
+    assert.deepEqual(sink.events, ['count 1', 'bye 1', 'close 4505']);
+    assert.equal(sink.closedWith, CLOSE.sessionTaken);
+    connection.receive(1);
+    assert.equal(incrementsOf(store).length, 3, 'nothing more is counted');
+  });
+
+  it('fails messages waiting for the lease when the open fails: bye-less 1013, nothing counted', async () => {
+    const { connection, store, sink } = resumed({ last: 3, pending: 0 });
+    connection.receive(1);
+    store.leasedOpens[0]!.reject(new Error('Command timed out'));
+    await settled();
+    assert.deepEqual(incrementsOf(store), []);
+    assert.deepEqual(sink.events, ['close 1013']);
+  });
+});
