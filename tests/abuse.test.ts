@@ -5,11 +5,11 @@
  * documented answer, is counted by kind, and the replica keeps serving everyone else.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { PlainClient, range, textOf } from '../tools/harness/clients.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
+import { exchange } from './support/raw-websocket.js';
 import { NativeStack } from './support/stack.js';
 
 // A client that stops reading is in tests/session-connection.test.ts: filling the kernel's
@@ -31,30 +31,6 @@ function refusedHandshake(url: string, headers: Record<string, string>): Promise
     });
     ws.once('error', () => undefined);
   });
-}
-
-/** Writes `request` on a raw TCP connection and collects what comes back until the server closes. */
-function rawExchange(port: number, request: string, timeoutMs = 5000): Promise<{ response: string; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    let response = '';
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (response += chunk));
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ response, ms: performance.now() - started });
-    });
-    socket.on('error', () => undefined);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close within ${timeoutMs} ms; got ${JSON.stringify(response)}`));
-    }, timeoutMs);
-  });
-}
-
-function jsonBodyOf(response: string): unknown {
-  return JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as unknown;
 }
 
 describe('bad input and abuse', function () {
@@ -138,25 +114,27 @@ describe('bad input and abuse', function () {
 
   describe('HTTP before any route', () => {
     it('answers headers that never finish (slowloris) with 408 and JSON within HTTP_HEADERS_TIMEOUT_MS, and counts it', async () => {
-      const { response, ms } = await rawExchange(strict.port, 'GET /ws/chat/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n');
-      assert.match(response, /^HTTP\/1\.1 408 /);
-      assert.deepEqual(jsonBodyOf(response), { error: 'request_timeout' });
+      const started = performance.now();
+      const response = await exchange(strict.port, 'GET /ws/chat/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n');
+      const ms = performance.now() - started;
+      assert.match(response.statusLine, /^HTTP\/1\.1 408 /);
+      assert.deepEqual(JSON.parse(response.body), { error: 'request_timeout' });
       // 500 ms timeout, checked every 500 ms (the checking interval is at most the timeout).
       assert.ok(ms >= 450 && ms < 2500, `closed after ${Math.round(ms)} ms`);
       assert.equal(await strict.metric('wschat_errors_total', { kind: 'http_headers_timeout' }), 1);
     });
 
     it('answers headers over 16 KiB with 431 and JSON', async () => {
-      const { response } = await rawExchange(strict.port, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
-      assert.match(response, /^HTTP\/1\.1 431 /);
-      assert.deepEqual(jsonBodyOf(response), { error: 'headers_too_large' });
+      const response = await exchange(strict.port, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+      assert.match(response.statusLine, /^HTTP\/1\.1 431 /);
+      assert.deepEqual(JSON.parse(response.body), { error: 'headers_too_large' });
       assert.equal(await strict.metric('wschat_errors_total', { kind: 'http_headers_too_large' }), 1);
     });
 
     it('answers garbage with 400 and JSON, and keeps serving', async () => {
-      const { response } = await rawExchange(strict.port, 'HELLO THERE\r\n\r\n');
-      assert.match(response, /^HTTP\/1\.1 400 /);
-      assert.deepEqual(jsonBodyOf(response), { error: 'bad_request' });
+      const response = await exchange(strict.port, 'HELLO THERE\r\n\r\n');
+      assert.match(response.statusLine, /^HTTP\/1\.1 400 /);
+      assert.deepEqual(JSON.parse(response.body), { error: 'bad_request' });
       assert.equal(await strict.probe('/healthz'), 200);
     });
   });

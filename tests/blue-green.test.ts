@@ -6,10 +6,12 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { range } from '../tools/harness/clients.js';
-import { assertUnbroken, percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from './support/closed-loop.js';
+import { percentile } from './support/latency.js';
+import { type LoopClient, loopClientsOf } from './support/loop-clients.js';
+import { assertUnbroken } from './support/session-assertions.js';
 import { HttpPoller } from './support/http-poller.js';
 import { eventually } from '../tools/harness/processes.js';
+import { metricSum } from '../tools/harness/prometheus-text.js';
 import { NativeStack, type ScriptRun } from './support/stack.js';
 
 const PLAIN_CLIENTS = 150;
@@ -18,17 +20,14 @@ const HEARTBEAT_INTERVAL_MS = 1000;
 
 async function activeConnections(urls: string[]): Promise<number> {
   let total = 0;
-  for (const url of urls) {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    for (const match of text.matchAll(/^wschat_connections_active\{[^}]*\} (\d+)$/gm)) total += Number(match[1]);
-  }
+  for (const url of urls) total += await metricSum(`${url}/metrics`, 'wschat_connections_active');
   return total;
 }
 
 describe('blue/green release under live traffic', function () {
   this.timeout(120_000);
   let stack: NativeStack;
-  let clients: ClosedLoopClient[] = [];
+  let clients: LoopClient[] = [];
   /** Here, not in the test: a failed assertion must not leave it polling (it kept mocha's process alive). */
   let poller: HttpPoller | undefined;
 
@@ -43,10 +42,7 @@ describe('blue/green release under live traffic', function () {
   });
 
   it('moves every client to green with unbroken counts, no failed request, old colour gone within 10 s', async () => {
-    clients = [
-      ...range(1, PLAIN_CLIENTS).map(() => new PlainLoopClient([stack.wsUrl], { thinkMs: 100 })),
-      ...range(1, SOCKETIO_CLIENTS).map(() => new SocketIoLoopClient(stack.httpUrl, { thinkMs: 100 })),
-    ];
+    clients = loopClientsOf(stack, PLAIN_CLIENTS, SOCKETIO_CLIENTS, { thinkMs: 100 });
     for (const client of clients) client.start();
     await eventually(() => clients.every((client) => client.counts.length >= 3), 'every client counting', 20_000);
     poller = new HttpPoller(stack.httpUrl);

@@ -24,6 +24,7 @@ import {
   type RawFrame,
 } from './support/raw-websocket.js';
 import { eventually, RedisServer, ReplicaProcess } from '../tools/harness/processes.js';
+import { metricSum } from '../tools/harness/prometheus-text.js';
 
 /** Large enough for 64-bit lengths (over 65,535 bytes), small enough to test the limit cheaply. */
 const MAX_MESSAGE_BYTES = 70_000;
@@ -499,10 +500,6 @@ describe('RFC 6455 conformance of /ws/chat/ (raw frames)', function () {
   });
 
   async function errorsTotal(): Promise<number> {
-    const text = await (await fetch(`${replica.httpUrl}/metrics`)).text();
-    return text
-      .split('\n')
-      .filter((line) => line.startsWith('wschat_errors_total{'))
-      .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+    return metricSum(`${replica.httpUrl}/metrics`, 'wschat_errors_total');
   }
 });

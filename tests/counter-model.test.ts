@@ -22,7 +22,7 @@ import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { isValidSessionId } from '../shared/protocol/session-id.js';
 import { textOf } from '../tools/harness/clients.js';
-import { eventually, RedisServer, ReplicaProcess, type LogLine } from '../tools/harness/processes.js';
+import { eventually, RedisServer, ReplicaProcess, withTimeout, type LogLine } from '../tools/harness/processes.js';
 
 const REPLICAS = 3;
 const MAX_CONNECTIONS = 5;
@@ -69,16 +69,6 @@ interface RealConnection {
   readonly acks: number[];
 }
 
-function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), STEP_TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 async function connectPlain(replica: ReplicaProcess, session: string | undefined): Promise<RealConnection> {
   const requestId = randomUUID();
   const url = session === undefined ? replica.wsUrl : `${replica.wsUrl}?session=${session}`;
@@ -88,7 +78,7 @@ async function connectPlain(replica: ReplicaProcess, session: string | undefined
   ws.on('upgrade', (response) => (assigned = String(response.headers['x-session-id'])));
   ws.on('message', (data, isBinary) => frames.push(isBinary ? '<binary>' : textOf(data)));
   const closed = new Promise<string>((resolve) => ws.on('close', (code, reason) => resolve(`${code} ${reason.toString()}`)));
-  await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), 'the plain handshake');
+  await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), STEP_TIMEOUT_MS, 'the plain handshake');
   return {
     requestId,
     frames,
@@ -98,9 +88,9 @@ async function connectPlain(replica: ReplicaProcess, session: string | undefined
     sendUncountable: () => ws.send(Buffer.from([1, 2, 3]), { binary: true }),
     close: async () => {
       ws.close(1000);
-      await withTimeout(closed, 'the client close');
+      await withTimeout(closed, STEP_TIMEOUT_MS, 'the client close');
     },
-    serverClosed: () => withTimeout(closed, 'the server close'),
+    serverClosed: () => withTimeout(closed, STEP_TIMEOUT_MS, 'the server close'),
   };
 }
 
@@ -124,6 +114,7 @@ async function connectSocketIo(replica: ReplicaProcess, session: string | undefi
       socket.once('session', (frame: { session: string }) => resolve(frame.session));
       socket.once('connect_error', reject);
     }),
+    STEP_TIMEOUT_MS,
     'the socket.io connect',
   );
   return {
@@ -135,9 +126,9 @@ async function connectSocketIo(replica: ReplicaProcess, session: string | undefi
     sendUncountable: () => socket.emit('message', 42),
     close: async () => {
       socket.disconnect();
-      await withTimeout(disconnected, 'the client disconnect');
+      await withTimeout(disconnected, STEP_TIMEOUT_MS, 'the client disconnect');
     },
-    serverClosed: () => withTimeout(disconnected, 'the server disconnect'),
+    serverClosed: () => withTimeout(disconnected, STEP_TIMEOUT_MS, 'the server disconnect'),
   };
 }
 

@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { range } from '../tools/harness/clients.js';
-import { PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from './support/closed-loop.js';
+import { type LoopClient, loopClientsOf } from './support/loop-clients.js';
 import { eventually, sleep } from '../tools/harness/processes.js';
 import { NativeStack } from './support/stack.js';
 import { repoRoot } from '../tools/harness/repo-root.js';
@@ -39,7 +38,7 @@ async function query(prometheusUrl: string, expr: string): Promise<{ status: str
 describe('grafana dashboard', function () {
   this.timeout(120_000);
   let stack: NativeStack | undefined;
-  let clients: ClosedLoopClient[] = [];
+  let clients: LoopClient[] = [];
 
   before(async function () {
     // .ci/run installs Prometheus; a developer machine may not have it.
@@ -54,10 +53,7 @@ describe('grafana dashboard', function () {
 
   it('has panels whose every query parses and returns data from a live stack', async () => {
     const live = stack!;
-    clients = [
-      ...range(1, 10).map(() => new PlainLoopClient([live.wsUrl], { thinkMs: 50 })),
-      ...range(1, 5).map(() => new SocketIoLoopClient(live.httpUrl, { thinkMs: 50 })),
-    ];
+    clients = loopClientsOf(live, 10, 5, { thinkMs: 50 });
     for (const client of clients) client.start();
     // A release, so that drains have been reported and the shutdown panel has data.
     const promotion = await live.promote();

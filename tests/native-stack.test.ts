@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PlainClient } from '../tools/harness/clients.js';
 import { eventually, sleep } from '../tools/harness/processes.js';
-import { NativeStack } from './support/stack.js';
+import { NativeStack, outputOf } from './support/stack.js';
 import { repoRoot } from '../tools/harness/repo-root.js';
 
 
@@ -29,11 +29,6 @@ function treeWithEdit(file: string, from: string, to: string): string {
   assert.ok(source.includes(from), `${file} no longer contains ${JSON.stringify(from)}: update this test's edit`);
   writeFileSync(path.join(copy, file), source.replace(from, to));
   return copy;
-}
-
-async function publicVersion(stack: NativeStack): Promise<string> {
-  const response = await fetch(`${stack.httpUrl}/version`, { headers: { connection: 'close' } });
-  return ((await response.json()) as { version: string }).version;
 }
 
 describe('native stack', function () {
@@ -110,18 +105,17 @@ describe('native stack', function () {
       client.sendMany(5);
       await client.waitForCounts(5);
       const monitor = stack.spawn('monitor.sh', ['--duration', '4', '--interval', '2']);
-      let output = '';
-      monitor.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-      monitor.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      const output = outputOf(monitor);
       await sleep(1000);
       appendFileSync(path.join(stack.runDir, 'logs', 'replica-blue-1.log'), '{"level":"error","message":"monitor test line"}\n');
       const code = await new Promise<number | null>((resolve) => monitor.on('exit', resolve));
       client.close();
-      assert.equal(code, 0, output);
-      assert.match(output, /ERROR \[replica-blue-1\.log\] \{"level":"error","message":"monitor test line"\}/);
-      assert.match(output, /top counters over 2 replica\(s\)\n {2}wschat_\w+/);
-      assert.match(output, /wschat_messages_total\{transport="plain"\} +\d+/);
-      assert.match(output, /monitor stopped after 4s/);
+      const printed = output();
+      assert.equal(code, 0, printed);
+      assert.match(printed, /ERROR \[replica-blue-1\.log\] \{"level":"error","message":"monitor test line"\}/);
+      assert.match(printed, /top counters over 2 replica\(s\)\n {2}wschat_\w+/);
+      assert.match(printed, /wschat_messages_total\{transport="plain"\} +\d+/);
+      assert.match(printed, /monitor stopped after 4s/);
     });
 
     it('says so when the stack is not up', async () => {
@@ -150,7 +144,7 @@ describe('native stack', function () {
         const refused = await stack.promote();
         assert.notEqual(refused.code, 0);
         assert.match(refused.output, /a promotion is running/);
-        assert.equal(await publicVersion(stack), 'blue');
+        assert.equal(await stack.publicVersion(), 'blue');
       } finally {
         holder.kill();
       }
@@ -170,7 +164,7 @@ describe('native stack', function () {
       } finally {
         squatter.close();
       }
-      assert.equal(await publicVersion(stack), 'blue');
+      assert.equal(await stack.publicVersion(), 'blue');
       const status = await stack.status();
       assert.doesNotMatch(status.output, /replica-green-\d +up/, status.output);
       live.send('after');
@@ -185,16 +179,16 @@ describe('native stack', function () {
       killed.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
       await eventually(() => output.includes('step 2/4'), 'the killed promotion to reach its smoke tests', 30_000);
       killed.kill('SIGKILL');
-      assert.equal(await publicVersion(stack), 'blue', 'nothing flipped');
+      assert.equal(await stack.publicVersion(), 'blue', 'nothing flipped');
 
       const rerun = await stack.promote('green');
       assert.equal(rerun.code, 0, rerun.output);
       assert.match(rerun.output, /green has processes left from an earlier run/);
-      assert.equal(await publicVersion(stack), 'green');
+      assert.equal(await stack.publicVersion(), 'green');
 
       const back = await stack.promote();
       assert.equal(back.code, 0, back.output);
-      assert.equal(await publicVersion(stack), 'blue');
+      assert.equal(await stack.publicVersion(), 'blue');
       // No source changed since green's build: blue's release is a copy of it, not a new compile.
       assert.match(back.output, /compiled code is current \(sources [0-9a-f]+\): reused/);
       assert.match(back.output, /page is current \(sources [0-9a-f]+\): reused/);
@@ -237,7 +231,7 @@ describe('native stack', function () {
           new RegExp(`promotion to green aborted \\(smoke tests failed: ${first}: delivers the fleet heartbeat; ${second}: delivers the fleet heartbeat\\); blue is still live`),
         );
         assert.doesNotMatch(output, /step 3\/4/, 'never flipped');
-        assert.equal(await publicVersion(stack), 'blue');
+        assert.equal(await stack.publicVersion(), 'blue');
         const status = await stack.status();
         assert.doesNotMatch(status.output, /replica-green-\d +up/, status.output);
       } finally {

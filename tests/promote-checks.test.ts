@@ -17,8 +17,9 @@ import { existsSync } from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
 import { sendTextFrame, silentWebSocket } from './support/raw-websocket.js';
-import { metricSum, pgrep } from './support/faults.js';
+import { pgrep } from './support/process-table.js';
 import { eventually } from '../tools/harness/processes.js';
+import { metricSum } from '../tools/harness/prometheus-text.js';
 import { SourceCopy } from './support/source-copy.js';
 import { NativeStack, type Colour } from './support/stack.js';
 
@@ -82,7 +83,7 @@ describe('promote.sh checks', function () {
       const socket = await silentWebSocket(Number(new URL(url).port), '/socket.io/?EIO=4&transport=websocket');
       sendTextFrame(socket, '40'); // socket.io's CONNECT packet: the replica opens a session for it
       stubborn.push(socket);
-      await eventually(async () => (await metricSum(url, 'wschat_connections_active')) === 1, `the silent peer's session on ${url}`);
+      await eventually(async () => (await metricSum(`${url}/metrics`, 'wschat_connections_active')) === 1, `the silent peer's session on ${url}`);
     }
 
     const run = await stack.promote('green');

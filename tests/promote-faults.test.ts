@@ -11,18 +11,15 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { range } from '../tools/harness/clients.js';
-import { killStackLeftovers, pgrep, PlainLoop, processGroup, processRuns, SocketIoLoop, spawnScriptGroup, stackPid, type LoopClient } from './support/faults.js';
+import { type LoopClient, loopClientLabel, loopClientsOf } from './support/loop-clients.js';
+import { pgrep, processGroup, processRuns } from './support/process-table.js';
 import { eventually } from '../tools/harness/processes.js';
-import { NativeStack, type Colour } from './support/stack.js';
+import { NativeStack, outputOf, type Colour } from './support/stack.js';
+import { killStackLeftovers, stackPid } from './support/stack-run-dir.js';
 
 const PLAIN_CLIENTS = 100;
 const SOCKETIO_CLIENTS = 30;
 const THINK_MS = 100;
-
-async function publicVersion(stack: NativeStack): Promise<string> {
-  const response = await fetch(`${stack.httpUrl}/version`, { headers: { connection: 'close' } });
-  return ((await response.json()) as { version: string }).version;
-}
 
 describe('promote.sh killed halfway, then re-run', function () {
   this.timeout(150_000);
@@ -45,15 +42,17 @@ describe('promote.sh killed halfway, then re-run', function () {
 
   /** Runs promote.sh as a process group and SIGKILLs the group once `killAt` shows in its output. Returns its output. */
   async function killPromotion(target: Colour, killAt: RegExp): Promise<string> {
-    const run = spawnScriptGroup(stack, 'promote.sh', [target]);
-    const exited = new Promise((resolve) => run.child.on('exit', resolve));
-    await eventually(() => killAt.test(run.output()) || run.child.exitCode !== null, `promote.sh to reach ${killAt}`, 60_000, 20);
-    assert.equal(run.child.exitCode, null, `promote.sh ended before it could be killed:\n${run.output()}`);
-    process.kill(-run.child.pid!, 'SIGKILL');
+    // stack.spawn starts it as the leader of a process group of its own.
+    const child = stack.spawn('promote.sh', [target]);
+    const output = outputOf(child);
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    await eventually(() => killAt.test(output()) || child.exitCode !== null, `promote.sh to reach ${killAt}`, 60_000, 20);
+    assert.equal(child.exitCode, null, `promote.sh ended before it could be killed:\n${output()}`);
+    process.kill(-child.pid!, 'SIGKILL');
     await exited;
     // Nothing of the group survives (the script's helpers, its build or smoke tests, whatever ran).
-    await eventually(async () => (await processGroup(run.child.pid!)).length === 0, 'every process of the group to die', 3000);
-    return run.output();
+    await eventually(async () => (await processGroup(child.pid!)).length === 0, 'every process of the group to die', 3000);
+    return output();
   }
 
   /** The last lines of each replica log of `colour`, for failure messages. */
@@ -75,7 +74,7 @@ describe('promote.sh killed halfway, then re-run', function () {
   /** Exactly one colour live and running, every replica process accounted for by a pidfile. */
   async function assertOneLiveColour(colour: Colour): Promise<void> {
     const other: Colour = colour === 'blue' ? 'green' : 'blue';
-    assert.equal(await publicVersion(stack), colour, 'the public side serves the live colour');
+    assert.equal(await stack.publicVersion(), colour, 'the public side serves the live colour');
     const internal = await (await fetch(`http://127.0.0.1:${stack.env.NGINX_STATUS_PORT}/active-colour`)).json();
     assert.deepEqual(internal, { colour });
     const pidfiles = readdirSync(path.join(stack.runDir, 'pids')).filter((name) => name.startsWith('replica-')).sort();
@@ -89,17 +88,14 @@ describe('promote.sh killed halfway, then re-run', function () {
   }
 
   it('ends with one live colour, no orphan process, and traffic served without a lost or repeated count', async () => {
-    clients = [
-      ...range(1, PLAIN_CLIENTS).map(() => new PlainLoop([stack.wsUrl], THINK_MS)),
-      ...range(1, SOCKETIO_CLIENTS).map(() => new SocketIoLoop(stack.httpUrl, THINK_MS)),
-    ];
+    clients = loopClientsOf(stack, PLAIN_CLIENTS, SOCKETIO_CLIENTS, { thinkMs: THINK_MS });
     for (const client of clients) client.start();
     await eventually(() => clients.every((client) => client.counts.length >= 3), 'every client counting', 30_000);
 
     // 1. Killed in step 1, once green's replicas were started (the script waits for them to be ready).
     const first = await killPromotion('green', /replica-green-1 ready/);
     assert.doesNotMatch(first, /step 2\/4/, 'killed in step 1');
-    assert.equal(await publicVersion(stack), 'blue', 'nothing flipped');
+    assert.equal(await stack.publicVersion(), 'blue', 'nothing flipped');
     const orphans = await releaseProcesses('green');
     assert.equal(orphans.length, 2, `the killed run left both green replicas running:\n${first}\n${logTails('green')}`);
 
@@ -116,7 +112,7 @@ describe('promote.sh killed halfway, then re-run', function () {
     const redis = new Redis(`redis://127.0.0.1:${stack.env.REDIS_PORT}`);
     try {
       for (const [index, client] of clients.entries()) {
-        const name = `client ${index} (${client instanceof PlainLoop ? 'plain' : 'socket.io'})`;
+        const name = loopClientLabel(client, index);
         assert.deepEqual(client.counts, range(1, client.counts.length), `${name}: counts 1..N`);
         assert.equal(client.answered, client.counts.length, `${name}: one count per message sent (re-sent only when uncounted)`);
         assert.equal(Number(await redis.get(`wschat:session:${client.session}`)), client.counts.length, `${name}: Redis holds what it saw`);

@@ -8,22 +8,13 @@
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { PlainClient, SocketIoClient, range } from '../tools/harness/clients.js';
-import {
-  assertByesConsistent,
-  assertLoopSession,
-  assertSessionIntact,
-  PlainFlooder,
-  PlainLoop,
-  SocketIoLoop,
-  type LoopClient,
-  quantile,
-  roundTrips,
-  Sampler,
-  scrape,
-  SocketIoFlooder,
-  stopLoops,
-} from './support/faults.js';
+import { PlainFlooder, SocketIoFlooder } from './support/flooders.js';
+import { percentile, roundTrips } from './support/latency.js';
+import { loopClientLabel, PlainLoopClient, SocketIoLoopClient, type LoopClient } from './support/loop-clients.js';
+import { Sampler, stopLoops } from './support/probes.js';
+import { assertByesConsistent, assertLoopSession, assertSessionIntact } from './support/session-assertions.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
+import { scrape, sumOf } from '../tools/harness/prometheus-text.js';
 
 const HEARTBEAT_INTERVAL_MS = 500;
 const REDIS_COMMAND_TIMEOUT_MS = 1000;
@@ -31,16 +22,12 @@ const MAX_INFLIGHT = 64;
 /** Pause between a count and the next message: ~10 messages/s per closed-loop client, ~3,000/s in all. */
 const THINK_MS = 100;
 
-function label(client: LoopClient, index: number): string {
-  return `client ${index} (${client instanceof PlainLoop ? 'plain' : 'socket.io'})`;
-}
-
 /** Closed-loop clients spread over the replicas: plain ones try the replicas in turn, socket.io ones stay on one. */
 function loopClients(replicas: ReplicaProcess[], plain: number, socketIo: number, thinkMs: number): LoopClient[] {
   const urls = replicas.map((replica) => replica.wsUrl);
   return [
-    ...range(0, plain - 1).map((i) => new PlainLoop([...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)], thinkMs)),
-    ...range(0, socketIo - 1).map((i) => new SocketIoLoop(replicas[i % replicas.length]!.httpUrl, thinkMs)),
+    ...range(0, plain - 1).map((i) => new PlainLoopClient([...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)], { thinkMs })),
+    ...range(0, socketIo - 1).map((i) => new SocketIoLoopClient(replicas[i % replicas.length]!.httpUrl, { thinkMs })),
   ];
 }
 
@@ -167,9 +154,9 @@ describe('Redis killed under traffic', function () {
     let unseen = 0;
     try {
       for (const [index, client] of clients.entries()) {
-        const name = label(client, index);
+        const name = loopClientLabel(client, index);
         assert.ok(client.closes.length > 0, `${name} felt the outage`);
-        if (client instanceof PlainLoop) assert.deepEqual(new Set(client.closes), new Set([1013]), `${name}: ${client.closes.join(',')}`);
+        if (client instanceof PlainLoopClient) assert.deepEqual(new Set(client.closes), new Set([1013]), `${name}: ${client.closes.join(',')}`);
         else assert.deepEqual(new Set(client.closes), new Set(['transport close']), `${name}: ${client.closes.join(',')}`);
         assertByesConsistent(name, client);
         const stored = Number(await inspect.get(`wschat:session:${client.session}`));
@@ -262,11 +249,11 @@ describe('Redis slow (DEBUG SLEEP) under traffic', function () {
       () =>
         Promise.all(
           replicas.map(async (replica) => {
-            const metric = await scrape(replica.httpUrl);
+            const { samples } = await scrape(`${replica.httpUrl}/metrics`);
             return {
-              rss: metric('process_resident_memory_bytes'),
-              inflight: metric('wschat_messages_inflight'),
-              connections: metric('wschat_connections_active'),
+              rss: sumOf(samples, 'process_resident_memory_bytes'),
+              inflight: sumOf(samples, 'wschat_messages_inflight'),
+              connections: sumOf(samples, 'wschat_connections_active'),
               healthz: await replica.probe('/healthz'),
               readyz: await replica.probe('/readyz'),
             };
@@ -334,8 +321,8 @@ describe('Redis slow (DEBUG SLEEP) under traffic', function () {
           `peak in flight ${peakInflight} on ${Math.min(...connections)}-${Math.max(...connections)} connections\n`,
       );
     }
-    const p50Before = quantile(baseline, 50);
-    const p50After = quantile(recovered, 50);
+    const p50Before = percentile(baseline, 50);
+    const p50After = percentile(recovered, 50);
     process.stdout.write(`      round trip p50 ${p50Before.toFixed(2)} ms before, ${p50After.toFixed(2)} ms after the sleep\n`);
     assert.ok(p50After <= Math.max(5 * p50Before, p50Before + 20), `latency did not recover: p50 ${p50Before} ms before, ${p50After} ms after`);
 
@@ -353,8 +340,8 @@ describe('Redis slow (DEBUG SLEEP) under traffic', function () {
     const inspect = redis.client();
     try {
       for (const [index, client] of clients.entries()) {
-        const name = label(client, index);
-        if (client instanceof PlainLoop) assert.ok(client.closes.every((code) => code === 1013), `${name}: ${client.closes.join(',')}`);
+        const name = loopClientLabel(client, index);
+        if (client instanceof PlainLoopClient) assert.ok(client.closes.every((code) => code === 1013), `${name}: ${client.closes.join(',')}`);
         else assert.ok(client.closes.every((reason) => reason === 'transport close'), `${name}: ${client.closes.join(',')}`);
         assertByesConsistent(name, client);
         assertLoopSession(name, client, Number(await inspect.get(`wschat:session:${client.session}`)));

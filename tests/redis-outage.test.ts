@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { range } from '../tools/harness/clients.js';
-import { PlainLoopClient } from './support/closed-loop.js';
+import { PlainLoopClient } from './support/loop-clients.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 
 const HEARTBEAT_INTERVAL_MS = 300;

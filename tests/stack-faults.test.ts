@@ -15,23 +15,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { PlainClient, SocketIoClient, range } from '../tools/harness/clients.js';
-import {
-  assertLoopSession,
-  PlainLoop,
-  SocketIoLoop,
-  type LoopClient,
-  childrenOf,
-  ConnectProber,
-  metricSum,
-  processRuns,
-  Sampler,
-  stackLog,
-  stackPid,
-  killStackLeftovers,
-  stackShell,
-  stopLoops,
-} from './support/faults.js';
+import { type LoopClient, loopClientLabel, loopClientsOf, PlainLoopClient } from './support/loop-clients.js';
+import { ConnectProber, Sampler, stopLoops } from './support/probes.js';
+import { childrenOf, processRuns } from './support/process-table.js';
+import { assertLoopSession } from './support/session-assertions.js';
+import { killStackLeftovers, stackLog, stackPid, stackShell } from './support/stack-run-dir.js';
 import { eventually, sleep } from '../tools/harness/processes.js';
+import { metricSum } from '../tools/harness/prometheus-text.js';
 import { NativeStack } from './support/stack.js';
 
 const HEARTBEAT_INTERVAL_MS = 500;
@@ -40,10 +30,6 @@ const SOCKETIO_CLIENTS = 50;
 /** ~10 messages/s per client: 2,000/s through Nginx. */
 const THINK_MS = 100;
 const SHUTDOWN_TIMEOUT_S = 3;
-
-function label(client: LoopClient, index: number): string {
-  return `client ${index} (${client instanceof PlainLoop ? 'plain' : 'socket.io'})`;
-}
 
 const wsUrlOf = (httpUrl: string): string => `${httpUrl.replace(/^http/, 'ws')}/ws/chat/`;
 
@@ -74,10 +60,7 @@ describe('native stack faults under live traffic', function () {
 
   async function startClients(): Promise<void> {
     await stopClients();
-    clients = [
-      ...range(1, PLAIN_CLIENTS).map(() => new PlainLoop([stack.wsUrl], THINK_MS)),
-      ...range(1, SOCKETIO_CLIENTS).map(() => new SocketIoLoop(stack.httpUrl, THINK_MS)),
-    ];
+    clients = loopClientsOf(stack, PLAIN_CLIENTS, SOCKETIO_CLIENTS, { thinkMs: THINK_MS });
     for (const client of clients) client.start();
     await eventually(() => clients.every((client) => client.counts.length >= 3), 'every client counting', 30_000);
   }
@@ -103,8 +86,8 @@ describe('native stack faults under live traffic', function () {
       await PlainClient.connect(wsUrlOf(survivorUrl)),
       await SocketIoClient.connect(survivorUrl),
     ];
-    const onVictim = await metricSum(victimUrl, 'wschat_connections_active');
-    const onSurvivor = await metricSum(survivorUrl, 'wschat_connections_active');
+    const onVictim = await metricSum(`${victimUrl}/metrics`, 'wschat_connections_active');
+    const onSurvivor = await metricSum(`${survivorUrl}/metrics`, 'wschat_connections_active');
     assert.equal(onVictim + onSurvivor, clients.length + watchers.length, 'every socket is on a replica');
     assert.ok(onVictim >= 20, `${onVictim} clients on the victim`);
 
@@ -115,7 +98,7 @@ describe('native stack faults under live traffic', function () {
     await everyClientCountsAgain(5);
     await sleep(Math.max(0, killedAt + 10 * HEARTBEAT_INTERVAL_MS - Date.now()));
     const windowEnd = Date.now() - 200;
-    assert.equal(await metricSum(survivorUrl, 'wschat_connections_active'), clients.length + watchers.length, 'all on the survivor');
+    assert.equal(await metricSum(`${survivorUrl}/metrics`, 'wschat_connections_active'), clients.length + watchers.length, 'all on the survivor');
     await stopClients();
     for (const watcher of watchers) watcher.close();
 
@@ -123,11 +106,11 @@ describe('native stack faults under live traffic', function () {
     const disrupted = clients.filter((client) => client.closes.length > 0);
     assert.equal(disrupted.length, onVictim, 'exactly the victim’s clients lost their connection');
     for (const [index, client] of clients.entries()) {
-      const name = label(client, index);
+      const name = loopClientLabel(client, index);
       assert.ok(client.closes.length <= 1, `${name}: closed ${client.closes.length} times`);
       assert.equal(client.handshakeFailures, 0, `${name}: a reconnect through Nginx failed`);
       assert.deepEqual(client.byes, [], `${name}: a SIGKILLed replica says no bye`);
-      if (client instanceof PlainLoop) assert.ok(client.closes.every((code) => code === 1006), `${name}: ${client.closes.join(',')}`);
+      if (client instanceof PlainLoopClient) assert.ok(client.closes.every((code) => code === 1006), `${name}: ${client.closes.join(',')}`);
       else assert.ok(client.closes.every((reason) => reason === 'transport close' || reason === 'transport error'), `${name}: ${client.closes.join(',')}`);
       const inRedis = await stored(client);
       unseen += assertLoopSession(name, client, inRedis);
@@ -188,9 +171,9 @@ describe('native stack faults under live traffic', function () {
     await stopClients();
 
     for (const [index, client] of clients.entries()) {
-      const name = label(client, index);
+      const name = loopClientLabel(client, index);
       assert.equal(client.closes.length, 1, `${name}: closed ${client.closes.length} times`);
-      if (client instanceof PlainLoop) assert.deepEqual(client.closes, [1006], name);
+      if (client instanceof PlainLoopClient) assert.deepEqual(client.closes, [1006], name);
       else assert.ok(['transport close', 'transport error'].includes(String(client.closes[0])), `${name}: ${client.closes.join(',')}`);
       assertLoopSession(name, client, await stored(client));
     }
@@ -254,7 +237,7 @@ describe('native stack faults under live traffic', function () {
       `sockets were cut ${firstCut.at - hupAt} ms after the reload (worker_shutdown_timeout ${SHUTDOWN_TIMEOUT_S}s)`,
     );
     for (const [index, client] of clients.entries()) {
-      const name = label(client, index);
+      const name = loopClientLabel(client, index);
       assertLoopSession(name, client, await stored(client));
       assert.equal(client.handshakeFailures, 0, `${name}: a reconnect failed`);
       assert.ok(client.closes.slice(closesBefore[index]).every((code) => code === 1006 || code === 'transport close'), `${name}: ${client.closes.join(',')}`);

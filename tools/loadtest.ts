@@ -26,6 +26,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import type { CoordinatorMessage, ReferenceMessage, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './bench/loadtest-protocol.js';
+import { scrape, sumOf } from './harness/prometheus-text.js';
 
 const SOCKETS_PER_WORKER = 8000;
 const SOURCE_ADDRESSES_PER_WORKER = 50;
@@ -121,12 +122,10 @@ async function sampleServers(urls: string[]): Promise<ServerSample | undefined> 
   if (urls.length === 0) return undefined;
   const sample: ServerSample = { processes: urls.length, rssBytes: 0, cpuSeconds: 0, connections: 0 };
   for (const url of urls) {
-    const text = await (await fetch(url)).text();
-    const value = (pattern: RegExp): number =>
-      [...text.matchAll(pattern)].reduce((sum, match) => sum + Number(match[1]), 0);
-    sample.rssBytes += value(/^process_resident_memory_bytes (\S+)$/gm);
-    sample.cpuSeconds += value(/^process_cpu_seconds_total (\S+)$/gm);
-    sample.connections += value(/^wschat_connections_active\{[^}]*\} (\S+)$/gm);
+    const { samples } = await scrape(url);
+    sample.rssBytes += sumOf(samples, 'process_resident_memory_bytes');
+    sample.cpuSeconds += sumOf(samples, 'process_cpu_seconds_total');
+    sample.connections += sumOf(samples, 'wschat_connections_active');
   }
   return sample;
 }

@@ -60,6 +60,9 @@ compose_metrics() {
 }
 
 # Reads Prometheus texts on stdin; prints the five largest counters, summed per series.
+# Its own few lines rather than tools/harness/prometheus-text.ts (the reader every
+# TypeScript caller uses): monitor.sh runs where dist/ need not be built (a stack
+# dev-up compiled into its run folder, or the Compose stack).
 # shellcheck disable=SC2016 # JavaScript, not shell: its ${...} are template literals
 readonly TOP_COUNTERS='
 let text = "";

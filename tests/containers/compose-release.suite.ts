@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
-import { range } from '../../tools/harness/clients.js';
-import { assertUnbroken, percentile, PlainLoopClient, SocketIoLoopClient, type ClosedLoopClient } from '../support/closed-loop.js';
+import { percentile } from '../support/latency.js';
+import { type LoopClient, loopClientsOf } from '../support/loop-clients.js';
+import { assertUnbroken } from '../support/session-assertions.js';
 import { ComposeStack } from '../support/compose-stack.js';
 import { HttpPoller } from '../support/http-poller.js';
 import { eventually } from '../../tools/harness/processes.js';
@@ -38,7 +39,7 @@ describe('Compose stack (containers)', function () {
   let stack: ComposeStack;
   /** Set once this suite started the stack: a stack found already up is never taken down. */
   let ours = false;
-  let clients: ClosedLoopClient[] = [];
+  let clients: LoopClient[] = [];
   const report: Record<string, unknown> = { date: new Date().toISOString() };
 
   before(async function () {
@@ -124,10 +125,7 @@ describe('Compose stack (containers)', function () {
 
   describe('docker-promote', () => {
     it('moves 100 live clients to green and back: counts unbroken and equal to Redis, no failed request', async () => {
-      clients = [
-        ...range(1, PLAIN_CLIENTS).map(() => new PlainLoopClient([stack.wsUrl], { thinkMs: 100 })),
-        ...range(1, SOCKETIO_CLIENTS).map(() => new SocketIoLoopClient(stack.httpUrl, { thinkMs: 100 })),
-      ];
+      clients = loopClientsOf(stack, PLAIN_CLIENTS, SOCKETIO_CLIENTS, { thinkMs: 100 });
       for (const client of clients) client.start();
       await eventually(() => clients.every((client) => client.counts.length >= 3), 'every client counting', 30_000);
       const poller = new HttpPoller(stack.httpUrl);

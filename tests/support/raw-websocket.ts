@@ -145,22 +145,23 @@ export function upgradeRequest(options: HandshakeOptions = {}): { text: string; 
   return { text: `${requestLine}\r\n${lines.join('\r\n')}\r\n\r\n`, key };
 }
 
-/** The HTTP response a handshake got: status, headers (lowercase names), body, and the bytes after it. */
+/** The HTTP response a handshake got: status (and its whole line), headers (lowercase names), body, and the bytes after it. */
 export interface HandshakeResponse {
   status: number;
+  statusLine: string;
   headers: Record<string, string>;
   body: string;
   rest: Buffer;
 }
 
-function parseResponseHead(head: string): Pick<HandshakeResponse, 'status' | 'headers'> {
+function parseResponseHead(head: string): Pick<HandshakeResponse, 'status' | 'statusLine' | 'headers'> {
   const [statusLine = '', ...lines] = head.split('\r\n');
   const headers: Record<string, string> = {};
   for (const line of lines) {
     const colon = line.indexOf(':');
     if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
-  return { status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0), headers };
+  return { status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0), statusLine, headers };
 }
 
 export interface ExchangeOptions {

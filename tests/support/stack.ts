@@ -74,14 +74,20 @@ export function runScript(script: string, args: string[], env: Record<string, st
   return collect(spawnScript(script, args, env));
 }
 
-/** Waits for a script started by spawnScript to end, keeping all it printed. */
-export function collect(child: ChildProcessByStdio<null, Readable, Readable>): Promise<ScriptRun> {
-  const started = Date.now();
+/** What a script started by spawnScript has printed so far, stdout and stderr interleaved, for a test that acts while it runs. */
+export function outputOf(child: ChildProcessByStdio<null, Readable, Readable>): () => string {
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  return () => output;
+}
+
+/** Waits for a script started by spawnScript to end, keeping all it printed. */
+export function collect(child: ChildProcessByStdio<null, Readable, Readable>): Promise<ScriptRun> {
+  const started = Date.now();
+  const output = outputOf(child);
   return new Promise((resolve) => {
-    child.on('exit', (code) => resolve({ code, output, durationMs: Date.now() - started }));
+    child.on('exit', (code) => resolve({ code, output: output(), durationMs: Date.now() - started }));
   });
 }
 
@@ -158,6 +164,12 @@ export class NativeStack {
 
   get wsUrl(): string {
     return `ws://127.0.0.1:${this.env.STACK_PORT}/ws/chat/`;
+  }
+
+  /** The version the public side serves (GET /version through Nginx, on a connection of its own): the live colour. */
+  async publicVersion(): Promise<string> {
+    const response = await fetch(`${this.httpUrl}/version`, { headers: { connection: 'close' } });
+    return ((await response.json()) as { version: string }).version;
   }
 
   replicaUrls(colour: Colour): string[] {

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket, { type RawData } from 'ws';
-import { eventually } from './processes.js';
+import { eventually, withTimeout } from './processes.js';
 
 export type Frame = { count: number } | { ts: string } | { bye: true; total: number } | Record<string, unknown>;
 
@@ -167,16 +167,4 @@ export function textOf(data: RawData): string {
 
 export function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, index) => from + index);
-}
-
-async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

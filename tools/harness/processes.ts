@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
+import { scrape, valueOf } from './prometheus-text.js';
 import { repoRoot } from './repo-root.js';
 
 export const REPLICA_MAIN = path.join(repoRoot, 'dist/services/gateway/main.js');
@@ -86,6 +87,19 @@ export async function killAll(children: ChildProcess[]): Promise<void> {
         }),
     ),
   );
+}
+
+/** `promise`, or a rejection naming `what` once `timeoutMs` passed without it settling. */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -291,17 +305,9 @@ export class ReplicaProcess {
     }
   }
 
-  /** The value of one metric series from /metrics (0 when absent). */
+  /** The value of one metric series from /metrics: the first that carries `labels` (0 when absent). */
   async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    const text = await (await fetch(`${this.httpUrl}/metrics`)).text();
-    const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-    for (const line of text.split('\n')) {
-      const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-      if (match?.[1] !== name) continue;
-      const labelText = match[2] ?? '';
-      if (wanted.every((pair) => labelText.includes(pair))) return Number(match[3]);
-    }
-    return 0;
+    return valueOf((await scrape(`${this.httpUrl}/metrics`)).samples, name, labels) ?? 0;
   }
 
   events(event: string): LogLine[] {

@@ -146,6 +146,9 @@ http_body() {
 }
 
 # metric_sum URL NAME: the sum of every series of metric NAME at URL ("-" when unreachable).
+# A line filter, not tools/harness/prometheus-text.ts (the reader every TypeScript caller
+# uses): status.sh runs where dist/ need not be built (dev-up compiles into the run folder),
+# and prom-client writes one sample a line, the value last.
 metric_sum() {
   node -e '
     const [url, name] = process.argv.slice(1);
