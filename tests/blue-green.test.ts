@@ -13,6 +13,7 @@ import { HttpPoller } from './support/http-poller.js';
 import { eventually } from '../tools/harness/processes.js';
 import { metricSum } from '../tools/harness/prometheus-text.js';
 import { NativeStack, type ScriptRun } from './support/stack.js';
+import { storedCounts } from '../tools/harness/session-keys.js';
 
 const PLAIN_CLIENTS = 150;
 const SOCKETIO_CLIENTS = 50;
@@ -64,7 +65,7 @@ describe('blue/green release under live traffic', function () {
 
     const redis = new Redis(`redis://127.0.0.1:${stack.env.REDIS_PORT}`);
     try {
-      assertUnbroken(clients, await redis.mget(clients.map((client) => `wschat:session:${client.session}`)), 1);
+      assertUnbroken(clients, await storedCounts(redis, clients.map((client) => client.session)), 1);
     } finally {
       redis.disconnect();
     }

@@ -16,6 +16,7 @@ import { pgrep, processGroup, processRuns } from './support/process-table.js';
 import { eventually } from '../tools/harness/processes.js';
 import { NativeStack, outputOf, type Colour } from './support/stack.js';
 import { killStackLeftovers, stackPid } from './support/stack-run-dir.js';
+import { storedCount } from '../tools/harness/session-keys.js';
 
 const PLAIN_CLIENTS = 100;
 const SOCKETIO_CLIENTS = 30;
@@ -115,7 +116,7 @@ describe('promote.sh killed halfway, then re-run', function () {
         const name = loopClientLabel(client, index);
         assert.deepEqual(client.counts, range(1, client.counts.length), `${name}: counts 1..N`);
         assert.equal(client.answered, client.counts.length, `${name}: one count per message sent (re-sent only when uncounted)`);
-        assert.equal(Number(await redis.get(`wschat:session:${client.session}`)), client.counts.length, `${name}: Redis holds what it saw`);
+        assert.equal(await storedCount(redis, client.session), client.counts.length, `${name}: Redis holds what it saw`);
         assert.equal(client.handshakeFailures, 0, `${name}: failed handshakes`);
         assert.equal(client.byes.length, 1, `${name}: one bye, from the one completed release`);
         assert.equal(client.byes[0]!.total, client.byes[0]!.lastCount, `${name}: the bye carries the last count`);

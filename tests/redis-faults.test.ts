@@ -15,6 +15,7 @@ import { Sampler, stopLoops } from './support/probes.js';
 import { assertByesConsistent, assertLoopSession, assertSessionIntact } from './support/session-assertions.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 import { scrape, sumOf } from '../tools/harness/prometheus-text.js';
+import { storedCount } from '../tools/harness/session-keys.js';
 
 const HEARTBEAT_INTERVAL_MS = 500;
 const REDIS_COMMAND_TIMEOUT_MS = 1000;
@@ -159,7 +160,7 @@ describe('Redis killed under traffic', function () {
         if (client instanceof PlainLoopClient) assert.deepEqual(new Set(client.closes), new Set([1013]), `${name}: ${client.closes.join(',')}`);
         else assert.deepEqual(new Set(client.closes), new Set(['transport close']), `${name}: ${client.closes.join(',')}`);
         assertByesConsistent(name, client);
-        const stored = Number(await inspect.get(`wschat:session:${client.session}`));
+        const stored = (await storedCount(inspect, client.session)) ?? 0;
         unseen += assertLoopSession(name, client, stored);
       }
     } finally {
@@ -344,13 +345,13 @@ describe('Redis slow (DEBUG SLEEP) under traffic', function () {
         if (client instanceof PlainLoopClient) assert.ok(client.closes.every((code) => code === 1013), `${name}: ${client.closes.join(',')}`);
         else assert.ok(client.closes.every((reason) => reason === 'transport close'), `${name}: ${client.closes.join(',')}`);
         assertByesConsistent(name, client);
-        assertLoopSession(name, client, Number(await inspect.get(`wschat:session:${client.session}`)));
+        assertLoopSession(name, client, (await storedCount(inspect, client.session)) ?? 0);
       }
       for (const [index, flooder] of flooders.entries()) {
         const name = `flooder ${index}`;
         assert.ok(flooder.closes.length > 0, `${name} was never closed while Redis slept`);
         assert.ok(flooder.closes.every((code) => code === 1013), `${name}: ${flooder.closes.join(',')}`);
-        assertSessionIntact(name, flooder.counts, Number(await inspect.get(`wschat:session:${flooder.session}`)), Number.POSITIVE_INFINITY);
+        assertSessionIntact(name, flooder.counts, (await storedCount(inspect, flooder.session)) ?? 0, Number.POSITIVE_INFINITY);
       }
       // socket.io cannot stop reading one client: over the in-flight bound it is closed for good (bye, then 4501).
       for (const [index, flooder] of ioFlooders.entries()) {

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { range } from '../tools/harness/clients.js';
 import { PlainLoopClient } from './support/loop-clients.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
+import { storedCount } from '../tools/harness/session-keys.js';
 
 const HEARTBEAT_INTERVAL_MS = 300;
 
@@ -59,7 +60,7 @@ describe('Redis outage', () => {
       // Messages that Redis could not confirm in time end in bye + 1013 ("retry later"), nothing else.
       assert.ok(client.closes.length > 0, `session ${index} felt the outage`);
       assert.deepEqual(new Set(client.closes), new Set([1013]), `session ${index}: ${client.closes.join(',')}`);
-      const stored = Number(await inspect.get(`wschat:session:${client.session}`));
+      const stored = (await storedCount(inspect, client.session)) ?? 0;
       assert.ok(stored >= counts.at(-1)!, `session ${index}: saw ${counts.at(-1)}, Redis has ${stored}`);
     }
     const ticksAfter = replicas

@@ -23,6 +23,7 @@ import { killStackLeftovers, stackLog, stackPid, stackShell } from './support/st
 import { eventually, sleep } from '../tools/harness/processes.js';
 import { metricSum } from '../tools/harness/prometheus-text.js';
 import { NativeStack } from './support/stack.js';
+import { storedCount } from '../tools/harness/session-keys.js';
 
 const HEARTBEAT_INTERVAL_MS = 500;
 const PLAIN_CLIENTS = 150;
@@ -75,7 +76,7 @@ describe('native stack faults under live traffic', function () {
   }
 
   async function stored(client: LoopClient): Promise<number> {
-    return Number(await redis.get(`wschat:session:${client.session}`));
+    return (await storedCount(redis, client.session)) ?? 0;
   }
 
   it('one replica SIGKILLed: its clients resume on the survivor through Nginx, the others never notice, the beat goes on', async () => {

@@ -14,11 +14,12 @@
  *   1009: a client bug) it stops and fails what is pending: reconnecting would only
  *   repeat the refusal.
  *
- * Delivery is at least once: a message whose count was lost with the connection
- * (1006, 1013) may have been counted already, and its re-send gets the next count,
- * so a session's counts can skip one forward. They never repeat or go backwards.
- * After a drain (1001) nothing skips: the replica answers every message it read
- * before its bye and counts none after it.
+ * Delivery is exactly once: every connection says which count the client saw last
+ * and how many of its messages went out without one (`?last=&pending=`), so a
+ * message counted whose reply was lost with the connection (1006, 1013) is answered
+ * with that count when it is re-sent, not counted again; a count the store lost is
+ * never handed out again (DESIGN.md, "Exactly once"). Two clients on one session
+ * (two tabs) end the older connection with 4505, which is not retried.
  */
 import { backoffDelay, backoffOptions, type BackoffOptions } from './backoff.js';
 import { isPrivateReconnectCode } from '../protocol/closes.js';
@@ -44,7 +45,7 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 export interface ChatClientOptions {
   /**
-   * The ws:// or wss:// URL of /ws/chat/, without `?session=` (the client adds it),
+   * The ws:// or wss:// URL of /ws/chat/, without `?session=`, `?last=` and `?pending=` (the client adds them),
    * or a function giving the URL for each connection attempt (1, 2, ...).
    */
   url: string | ((attempt: number) => string);
@@ -248,7 +249,9 @@ export class ChatClient {
     this.connections += 1;
     const { url } = this.options;
     const base = typeof url === 'function' ? url(this.connections) : url;
-    const socket = new this.options.WebSocket(withSession(base, this.sessionId));
+    // The messages sent before and still without a count lead the queue, and go out first again.
+    const pending = this.queue.filter((entry) => entry.everSent).length;
+    const socket = new this.options.WebSocket(withResume(base, this.sessionId, this.lastCount ?? 0, pending));
     this.socket = socket;
     this.socketOpened = false;
     this.currentState = 'connecting';
@@ -371,9 +374,11 @@ export class ChatClient {
   }
 }
 
-/** `url` with `session=<id>` in its query (replacing any there). */
-function withSession(url: string, sessionId: string): string {
+/** `url` with `session=<id>&last=<n>&pending=<u>` in its query (replacing any there). */
+function withResume(url: string, sessionId: string, last: number, pending: number): string {
   const parsed = new URL(url);
   parsed.searchParams.set('session', sessionId);
+  parsed.searchParams.set('last', String(last));
+  parsed.searchParams.set('pending', String(pending));
   return parsed.toString();
 }

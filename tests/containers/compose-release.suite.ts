@@ -153,7 +153,7 @@ describe('Compose stack (containers)', function () {
       await poller.stop();
       await Promise.all(clients.map((client) => client.stop()));
 
-      assertUnbroken(clients, await stack.redisValues(clients.map((client) => `wschat:session:${client.session}`)), promotions.length);
+      assertUnbroken(clients, await stack.storedCounts(clients.map((client) => client.session)), promotions.length);
       assert.deepEqual(poller.failures, [], `HTTP requests through Nginx that failed (of ${poller.requests})`);
 
       const reconnects = clients.flatMap((client) => client.reconnectMs);

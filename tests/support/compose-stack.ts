@@ -12,6 +12,7 @@ import path from 'node:path';
 import { freePort } from '../../tools/harness/processes.js';
 import { collect, runScript, spawnScript, type Colour, type ScriptRun } from './stack.js';
 import { repoRoot } from '../../tools/harness/repo-root.js';
+import { sessionKey, STORED_COUNTS_LUA } from '../../tools/harness/session-keys.js';
 
 const COMPOSE_LIB = path.join(repoRoot, 'tools/compose/compose-lib.sh');
 
@@ -90,12 +91,17 @@ export class ComposeStack {
   }
 
   /** Redis's values for `keys` (MGET), read inside the Redis container: it is not published. */
-  async redisValues(keys: string[]): Promise<Array<string | null>> {
+  /** What the stack's Redis holds for each session, whichever form its key has (tools/harness/session-keys.ts). */
+  async storedCounts(sessionIds: string[]): Promise<Array<number | undefined>> {
     const [redis] = await this.containers('redis');
     if (redis === undefined) throw new Error('no running Redis container');
-    const output = await this.engineOk(['exec', redis, 'redis-cli', '--no-raw', 'MGET', ...keys]);
+    const keys = sessionIds.map((id) => sessionKey(id));
+    const output = await this.engineOk(['exec', redis, 'redis-cli', '--no-raw', 'EVAL', STORED_COUNTS_LUA, String(keys.length), ...keys]);
     // --no-raw: `1) "12"` per value, `(nil)` for a missing key.
-    return output.split('\n').map((line) => /"(.*)"$/.exec(line)?.[1] ?? null);
+    return output.split('\n').map((line) => {
+      const value = /"(.*)"$/.exec(line)?.[1];
+      return value === undefined ? undefined : Number(value);
+    });
   }
 
   async liveColour(): Promise<Colour> {

@@ -75,7 +75,7 @@ export function assertByesConsistent(label: string, client: LoopClient): void {
  * client library) exactly one drain close (1001) per release and nothing else, and
  * the store holding exactly N (`stored[i]`: client i's stored count, as Redis gave it).
  */
-export function assertUnbroken(clients: LoopClient[], stored: Array<string | null>, releases: number): void {
+export function assertUnbroken(clients: LoopClient[], stored: Array<number | undefined>, releases: number): void {
   for (const [index, client] of clients.entries()) {
     const label = loopClientLabel(client, index);
     const expected = Array.from({ length: client.counts.length }, (_, at) => at + 1);
@@ -84,6 +84,6 @@ export function assertUnbroken(clients: LoopClient[], stored: Array<string | nul
     if (client instanceof PlainLoopClient) assert.deepEqual(client.closes, Array(releases).fill(1001), `${label}: closes`);
     assert.equal(client.byes.length, releases, `${label}: one bye per release`);
     for (const bye of client.byes) assert.equal(bye.total, bye.lastCount, `${label}: the bye total is the last count before it`);
-    assert.equal(Number(stored[index]), client.counts.length, `${label}: Redis holds exactly the counts the client saw`);
+    assert.equal(stored[index], client.counts.length, `${label}: Redis holds exactly the counts the client saw`);
   }
 }
