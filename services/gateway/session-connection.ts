@@ -244,7 +244,7 @@ export class SessionConnection {
     this.replays = [...plan.replay];
     this.sessionOpened(session, { last: resume.last, replays: plan.replay.length, raised: session.raisedBy });
     if (plan.replay.length > 0) this.confirmed = resume.last;
-    if (this.storeFailed || this.outdone) this.waiting.length = 0;
+    // Nothing can have failed yet: this is the session's first answer.
     for (const ack of this.waiting.splice(0)) this.count(ack);
     this.resumeReading();
     return session.count;

@@ -6,7 +6,7 @@
  *                            refreshed on open and on every message. A string while only
  *                            unleased connections used it; a hash {c: count, l: lease,
  *                            r: last count given under lease l} once a leased connection
- *                            did (see LeasedSessionStore). One key per session either way,
+ *                            did (the leased scripts below). One key per session either way,
  *                            so Redis Cluster needs no hash tag.
  *
  * Each operation is one Lua script, so one round trip does the read-or-increment
@@ -42,25 +42,30 @@ if not count then return -1 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return tonumber(count)`;
 
+/** INCR first: a string key (the usual case) costs no TYPE call; WRONGTYPE means the hash form. */
 const INCREMENT_SCRIPT = `
-local count
-if redis.call('TYPE', KEYS[1]).ok == 'hash' then
+local count = redis.pcall('INCR', KEYS[1])
+if type(count) == 'table' and count.err then
   count = redis.call('HINCRBY', KEYS[1], 'c', 1)
   redis.call('HINCRBY', KEYS[1], 'l', 1)
-else
-  count = redis.call('INCR', KEYS[1])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return count`;
 
-/** Turns a string session key into the hash form, keeping its count. */
-const AS_HASH = `
-local function as_hash(key)
-  if redis.call('TYPE', key).ok == 'string' then
+/**
+ * The hash form's lease, last count given and count, in one read; a string key (only
+ * unleased connections used it) is turned into the hash form first, keeping its count.
+ */
+const LEASE_FIELDS = `
+local function lease_fields(key)
+  local got = redis.pcall('HMGET', key, 'l', 'r', 'c')
+  if got.err then
     local count = redis.call('GET', key)
     redis.call('DEL', key)
     redis.call('HSET', key, 'c', count)
+    got = {false, false, count}
   end
+  return tonumber(got[1] or '0'), tonumber(got[2] or '0'), tonumber(got[3] or '0')
 end`;
 
 /**
@@ -70,12 +75,11 @@ end`;
  * none is handed out again), marks every count so far as given (`r`), and answers
  * {count, lease, known (0/1), raisedBy}. An unknown session is created.
  */
-const OPEN_LEASED_SCRIPT = `${AS_HASH}
+const OPEN_LEASED_SCRIPT = `${LEASE_FIELDS}
 local key = KEYS[1]
 local known = redis.call('EXISTS', key)
-as_hash(key)
+local _, _, count = lease_fields(key)
 local last = tonumber(ARGV[2])
-local count = tonumber(redis.call('HGET', key, 'c') or '0')
 local raised = 0
 if count < last then raised = last - count; count = last end
 local lease = redis.call('HINCRBY', key, 'l', 1)
@@ -98,16 +102,14 @@ return {count, lease, known, raised}`;
  *   count is handed out twice.
  * An unleased increment (a client that does not send `last`) takes the lease too.
  */
-const INCREMENT_LEASED_SCRIPT = `${AS_HASH}
+const INCREMENT_LEASED_SCRIPT = `${LEASE_FIELDS}
 local key = KEYS[1]
-as_hash(key)
 local lease = tonumber(ARGV[2])
 local expected = tonumber(ARGV[3])
-local held = tonumber(redis.call('HGET', key, 'l') or '0')
+local held, given, count = lease_fields(key)
 if held > lease then return -1 end
 if held < lease then redis.call('HSET', key, 'l', lease) end
-if tonumber(redis.call('HGET', key, 'r') or '0') > expected then return expected + 1 end
-local count = tonumber(redis.call('HGET', key, 'c') or '0')
+if given > expected then return expected + 1 end
 if count < expected then count = expected end
 count = count + 1
 redis.call('HSET', key, 'c', count, 'r', count)
@@ -120,8 +122,6 @@ export interface OpenedSession {
   /** True when Redis already knew the session. */
   resumed: boolean;
 }
-
-
 
 /** What a leased open found: the count to continue from, and the lease its connection now holds. */
 export interface LeasedSession extends OpenedSession {
