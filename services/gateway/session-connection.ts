@@ -112,10 +112,11 @@ export class SessionConnection {
    */
   private readonly waiting: Array<Ack | undefined> = [];
   private paused = false;
-  /** Redis failed once: later counts are not sent (the client could not tell which message they belong to). */
-  private storeFailed = false;
-  /** A newer connection took the session's lease: later counts are not sent either. */
-  private outdone = false;
+  /**
+   * Set once Redis failed (1013) or a newer connection took the lease (4505): later
+   * counts are not sent (the client could not tell which message they belong to).
+   */
+  private countsStopped: KnownClose | undefined;
   /** Resumed connections: the lease the open took, undefined until Redis answered it. */
   private lease: number | undefined;
   /** Resumed connections: the count the next increment expects before it. */
@@ -258,7 +259,7 @@ export class SessionConnection {
   }
 
   private reply(count: number, ack: Ack | undefined, started: number): void {
-    if (this.storeFailed || this.outdone || this.finished || !this.stillReading()) return;
+    if (this.countsStopped !== undefined || this.finished || !this.stillReading()) return;
     // Only a count handed to the transport is confirmed: a bye never reports one the client cannot get.
     this.sink.sendCount(count, ack);
     this.confirmed = count;
@@ -293,19 +294,20 @@ export class SessionConnection {
 
   /** The store answered a stale lease: a newer connection resumed the session; this one ends. */
   private leaseLost(): void {
-    if (!this.outdone) {
-      this.outdone = true;
-      this.log('info', 'session resumed on another connection', { event: 'session_taken' });
-    }
-    this.close(CLOSE.sessionTaken);
+    this.stopCounting(CLOSE.sessionTaken, () => this.log('info', 'session resumed on another connection', { event: 'session_taken' }));
   }
 
   private storeFailure(error: unknown): void {
-    if (!this.storeFailed) {
-      this.storeFailed = true;
-      this.log('warn', 'session store failed', { event: 'store_error', ...errorFields(error) });
+    this.stopCounting(CLOSE.storeUnavailable, () => this.log('warn', 'session store failed', { event: 'store_error', ...errorFields(error) }));
+  }
+
+  /** No count goes out after this; the first cause is logged once, and the connection ends with `reason`. */
+  private stopCounting(reason: KnownClose, logFirst: () => void): void {
+    if (this.countsStopped === undefined) {
+      this.countsStopped = reason;
+      logFirst();
     }
-    this.close(CLOSE.storeUnavailable);
+    this.close(reason);
   }
 
   /**
@@ -323,7 +325,7 @@ export class SessionConnection {
     // Messages waiting for a slot were received before this decision: they get their
     // counts before the bye, unless Redis failed or the session was taken (then the
     // client re-sends them). A resumed connection's wait for its lease, whose answer counts them.
-    if (this.storeFailed || this.outdone) this.waiting.length = 0;
+    if (this.countsStopped !== undefined) this.waiting.length = 0;
     else if (!this.waitsForLease) for (const ack of this.waiting.splice(0)) this.count(ack);
     this.recordClose(reason, detail);
     this.whenIdle(() => {
