@@ -61,8 +61,8 @@ describe('promote.sh checks', function () {
     // Every increment adds 2: the replica starts, answers /readyz 200 and counts 2, 4, 6.
     broken = SourceCopy.withChange({
       file: 'services/gateway/store/session-store.ts',
-      find: "redis.call('INCR', KEYS[1])",
-      replace: "redis.call('INCRBY', KEYS[1], 2)",
+      find: "redis.pcall('INCR', KEYS[1])",
+      replace: "redis.pcall('INCRBY', KEYS[1], 2)",
     });
     const run = await stack.promote('green', broken.root);
 
