@@ -58,11 +58,11 @@ describe('promote.sh checks', function () {
   }
 
   it('refuses a release that is ready but counts wrong: non-zero, the check named, blue still live, green gone', async () => {
-    // Every increment adds 2: the replica starts, answers /readyz 200 and counts 2, 4, 6.
+    // Every unleased increment adds 2: the replica starts, answers /readyz 200 and counts 2, 4, 6.
     broken = SourceCopy.withChange({
       file: 'services/gateway/store/session-store.ts',
-      find: "redis.pcall('INCR', KEYS[1])",
-      replace: "redis.pcall('INCRBY', KEYS[1], 2)",
+      find: 'this.redis.incr(key).then(',
+      replace: 'this.redis.incrby(key, 2).then(',
     });
     const run = await stack.promote('green', broken.root);
 

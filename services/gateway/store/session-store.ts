@@ -2,26 +2,32 @@
  * Session counters in Redis.
  *
  * Key layout (prefix = REDIS_KEY_PREFIX, default "wschat:"):
- *   <prefix>session:<uuid>   the session's message count; TTL SESSION_TTL_SECONDS,
- *                            refreshed on open and on every message. A string while only
+ *   <prefix>session:<uuid>   the session's message count. A string while only
  *                            unleased connections used it; a hash {c: count, l: lease,
  *                            r: last count given under lease l} once a leased connection
  *                            did (the leased scripts below). One key per session either way,
  *                            so Redis Cluster needs no hash tag.
  *
- * Each operation is one Lua script, so one round trip does the read-or-increment
- * and the TTL refresh atomically; with auto-pipelining, concurrent messages share
- * writes to the socket.
+ * Lifetime: at least SESSION_TTL_SECONDS after the session's last open or message, and
+ * at most one refresh period more (TtlRefreshes). Every refresh sets the key's TTL to
+ * SESSION_TTL_SECONDS plus that period, so a message that skips the refresh, later in
+ * the same period, still leaves the key at least SESSION_TTL_SECONDS to live.
+ *
+ * An unleased message is one plain INCR (the common case: no Lua, the same command a
+ * bare counter would send), with a PEXPIRE beside it when the session's refresh is
+ * due; the key's hash form answers WRONGTYPE, and only then does the increment script
+ * run. Opens and leased messages are one Lua script each, so the read, the fencing and
+ * the refresh are atomic. With auto-pipelining, concurrent messages share writes.
  */
 import type { Result } from 'ioredis';
 import type { RedisClient } from './redis-client.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    wschatSessionOpen(key: string, ttlSeconds: number): Result<number, Context>;
-    wschatSessionIncrement(key: string, ttlSeconds: number): Result<number, Context>;
-    wschatSessionOpenLeased(key: string, ttlSeconds: number, last: number): Result<[number, number, number, number], Context>;
-    wschatSessionIncrementLeased(key: string, ttlSeconds: number, lease: number, expected: number): Result<number, Context>;
+    wschatSessionOpen(key: string, ttlMs: number): Result<number, Context>;
+    wschatSessionIncrement(key: string, ttlMs: number): Result<number, Context>;
+    wschatSessionOpenLeased(key: string, ttlMs: number, last: number): Result<[number, number, number, number], Context>;
+    wschatSessionIncrementLeased(key: string, ttlMs: number, lease: number, expected: number): Result<number, Context>;
   }
 }
 
@@ -39,17 +45,20 @@ local kind = redis.call('TYPE', KEYS[1]).ok
 local count
 if kind == 'hash' then count = redis.call('HGET', KEYS[1], 'c') else count = redis.call('GET', KEYS[1]) end
 if not count then return -1 end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return tonumber(count)`;
 
-/** INCR first: a string key (the usual case) costs no TYPE call; WRONGTYPE means the hash form. */
+/**
+ * An unleased increment that met the hash form (the plain INCR answered WRONGTYPE).
+ * INCR first all the same: the key may have expired and come back as a string since.
+ */
 const INCREMENT_SCRIPT = `
 local count = redis.pcall('INCR', KEYS[1])
 if type(count) == 'table' and count.err then
   count = redis.call('HINCRBY', KEYS[1], 'c', 1)
   redis.call('HINCRBY', KEYS[1], 'l', 1)
 end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return count`;
 
 /**
@@ -84,7 +93,7 @@ local raised = 0
 if count < last then raised = last - count; count = last end
 local lease = redis.call('HINCRBY', key, 'l', 1)
 redis.call('HSET', key, 'c', count, 'r', count)
-redis.call('EXPIRE', key, ARGV[1])
+redis.call('PEXPIRE', key, ARGV[1])
 return {count, lease, known, raised}`;
 
 /**
@@ -113,7 +122,7 @@ if given > expected then return expected + 1 end
 if count < expected then count = expected end
 count = count + 1
 redis.call('HSET', key, 'c', count, 'r', count)
-redis.call('EXPIRE', key, ARGV[1])
+redis.call('PEXPIRE', key, ARGV[1])
 return count`;
 
 export interface OpenedSession {
@@ -147,12 +156,55 @@ export interface SessionStore {
   incrementLeased(sessionId: string, lease: number, expected: number): Promise<number>;
 }
 
+/**
+ * A session's TTL is refreshed once per period per replica, not on every message:
+ * the PEXPIRE beside an INCR was a second command per message for a deadline a day
+ * away. The longest period is a minute; a short SESSION_TTL_SECONDS gets a tenth of it.
+ */
+const MAX_REFRESH_PERIOD_MS = 60_000;
+const REFRESH_PERIODS_PER_TTL = 10;
+
+/**
+ * Which sessions had their TTL refreshed in the current period. It holds the ids of
+ * the sessions that sent a message in the last period at most (their strings are the
+ * connections' own), and empties when the next period starts.
+ */
+export class TtlRefreshes {
+  private readonly refreshed = new Set<string>();
+  private periodEnds = 0;
+
+  constructor(readonly periodMs: number) {}
+
+  /** True, once per period, for each session: its refresh is due now. */
+  due(sessionId: string, now = performance.now()): boolean {
+    if (now >= this.periodEnds) {
+      this.refreshed.clear();
+      this.periodEnds = now + this.periodMs;
+    }
+    if (this.refreshed.has(sessionId)) return false;
+    this.refreshed.add(sessionId);
+    return true;
+  }
+}
+
+/** What Redis answers a command on a key of the wrong type: here, INCR on the hash form. */
+function isWrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('WRONGTYPE');
+}
+
 export class RedisSessionStore implements SessionStore {
+  /** The TTL every refresh sets: SESSION_TTL_SECONDS plus one refresh period (TtlRefreshes). */
+  private readonly ttlMs: number;
+  private readonly refreshes: TtlRefreshes;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keyPrefix: string,
-    private readonly ttlSeconds: number,
+    ttlSeconds: number,
   ) {
+    const periodMs = Math.min(MAX_REFRESH_PERIOD_MS, (ttlSeconds * 1000) / REFRESH_PERIODS_PER_TTL);
+    this.refreshes = new TtlRefreshes(periodMs);
+    this.ttlMs = ttlSeconds * 1000 + periodMs;
     redis.defineCommand('wschatSessionOpen', { numberOfKeys: 1, lua: OPEN_SCRIPT });
     redis.defineCommand('wschatSessionIncrement', { numberOfKeys: 1, lua: INCREMENT_SCRIPT });
     redis.defineCommand('wschatSessionOpenLeased', { numberOfKeys: 1, lua: OPEN_LEASED_SCRIPT });
@@ -160,21 +212,49 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async open(sessionId: string): Promise<OpenedSession> {
-    const count = await this.redis.wschatSessionOpen(this.key(sessionId), this.ttlSeconds);
+    const count = await this.redis.wschatSessionOpen(this.key(sessionId), this.ttlMs);
     return count < 0 ? { count: 0, resumed: false } : { count, resumed: true };
   }
 
+  /**
+   * INCR, and PEXPIRE after it in the same pipeline when the session's refresh is due.
+   * A count of 1 that came without a refresh is a key INCR just created (Redis lost
+   * it: a failover, a restore, a FLUSHALL): it gets its TTL at once, or it would never
+   * expire. WRONGTYPE is the hash form: the increment script counts it (and takes the
+   * lease from the leased connection that made it). Commands of one connection run in
+   * order, so a later message's INCR fails the same way, and the scripts run in order;
+   * only a key deleted between the two answers could reorder them, and that resets
+   * the count anyway.
+   */
   increment(sessionId: string): Promise<number> {
-    return this.redis.wschatSessionIncrement(this.key(sessionId), this.ttlSeconds);
+    const key = this.key(sessionId);
+    const refresh = this.refreshes.due(sessionId);
+    const counted = this.redis.incr(key).then(
+      (count) => {
+        if (count === 1 && !refresh) this.restoreTtl(key);
+        return count;
+      },
+      (error: unknown) => {
+        if (isWrongType(error)) return this.redis.wschatSessionIncrement(key, this.ttlMs);
+        throw error;
+      },
+    );
+    if (!refresh) return counted;
+    return Promise.all([counted, this.redis.pexpire(key, this.ttlMs)]).then(([count]) => count);
   }
 
   async openLeased(sessionId: string, last: number): Promise<LeasedSession> {
-    const [count, lease, known, raisedBy] = await this.redis.wschatSessionOpenLeased(this.key(sessionId), this.ttlSeconds, last);
+    const [count, lease, known, raisedBy] = await this.redis.wschatSessionOpenLeased(this.key(sessionId), this.ttlMs, last);
     return { count, lease, resumed: known === 1, raisedBy };
   }
 
   incrementLeased(sessionId: string, lease: number, expected: number): Promise<number> {
-    return this.redis.wschatSessionIncrementLeased(this.key(sessionId), this.ttlSeconds, lease, expected);
+    return this.redis.wschatSessionIncrementLeased(this.key(sessionId), this.ttlMs, lease, expected);
+  }
+
+  /** The count is confirmed already: a PEXPIRE that fails (Redis failing) leaves the key without a TTL until its next refresh. */
+  private restoreTtl(key: string): void {
+    this.redis.pexpire(key, this.ttlMs).catch(() => undefined);
   }
 
   private key(sessionId: string): string {
