@@ -9,6 +9,7 @@
  */
 import client from 'prom-client';
 import { CLOSE } from '../../shared/protocol/closes.js';
+import { TallyHistogram, type TallySeries } from './tally-histogram.js';
 
 export type Transport = 'plain' | 'socketio';
 export const TRANSPORTS: readonly Transport[] = ['plain', 'socketio'];
@@ -41,10 +42,34 @@ export const ERROR_KINDS = [
 ] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
+/**
+ * A count the per-message path keeps as a plain number; the registry reads it when
+ * scraped (prom-client's inc() builds and hashes a label key on every call).
+ */
+export class PlainCount {
+  value = 0;
+
+  inc(): void {
+    this.value += 1;
+  }
+
+  dec(): void {
+    this.value -= 1;
+  }
+
+  /** What was counted since the last take. */
+  take(): number {
+    const { value } = this;
+    this.value = 0;
+    return value;
+  }
+}
+
 /** One transport's labelled series, bound once: the per-message path does no label lookups. */
 export interface TransportMetrics {
-  messages: ReturnType<client.Counter<'transport'>['labels']>;
-  messageDuration: ReturnType<client.Histogram<'transport'>['labels']>;
+  /** Messages counted since the last scrape, added to wschat_messages_total then. */
+  messages: PlainCount;
+  messageDuration: TallySeries;
   connectionsActive: ReturnType<client.Gauge<'transport'>['labels']>;
   connectionsOpened: ReturnType<client.Counter<'transport'>['labels']>;
   sessionsResumed: ReturnType<client.Counter<'transport'>['labels']>;
@@ -59,6 +84,9 @@ export class Metrics {
     help: 'Text messages counted (confirmed by Redis and answered), by transport.',
     labelNames: ['transport'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [transport, bound] of this.byTransport) this.messages.inc({ transport }, bound.messages.take());
+    },
   });
 
   readonly connectionsActive = new client.Gauge({
@@ -68,10 +96,16 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly messagesInflight = new client.Gauge({
+  /** Messages awaiting their count from Redis, all connections: read when scraped. */
+  readonly messagesInflight = new PlainCount();
+
+  private readonly messagesInflightGauge: client.Gauge = new client.Gauge({
     name: `${METRIC_PREFIX}messages_inflight`,
     help: 'Messages awaiting their count from Redis, all connections of this replica.',
     registers: [this.registry],
+    collect: () => {
+      this.messagesInflightGauge.set(this.messagesInflight.value);
+    },
   });
 
   readonly connectionsOpened = new client.Counter({
@@ -99,7 +133,7 @@ export class Metrics {
     let bound = this.byTransport.get(transport);
     if (bound === undefined) {
       bound = {
-        messages: this.messages.labels(transport),
+        messages: new PlainCount(),
         messageDuration: this.messageDuration.labels(transport),
         connectionsActive: this.connectionsActive.labels(transport),
         connectionsOpened: this.connectionsOpened.labels(transport),
@@ -115,12 +149,13 @@ export class Metrics {
     this.errorsByKind.inc({ kind });
   }
 
-  readonly messageDuration = new client.Histogram({
+  readonly messageDuration = new TallyHistogram({
     name: `${METRIC_PREFIX}message_duration_seconds`,
     help: 'From a text message arriving to its count being written back, by transport.',
-    labelNames: ['transport'] as const,
+    labelName: 'transport',
+    labelValues: TRANSPORTS,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [this.registry],
+    registry: this.registry,
   });
 
   readonly sessionsResumed = new client.Counter({
