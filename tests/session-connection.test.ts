@@ -14,6 +14,7 @@ import { randomSessionId } from '../shared/protocol/session-id.js';
 import { RedisSessionStore, type LeasedSession, type OpenedSession, type SessionStore } from '../services/gateway/store/session-store.js';
 import { SessionConnection, type TransportSink } from '../services/gateway/session-connection.js';
 import { eventually, RedisServer } from '../tools/harness/processes.js';
+import { HeartbeatPacket } from '../services/gateway/heartbeat-packet.js';
 
 /** A transport whose unread backlog the test sets; it records every write. */
 class RecordingSink implements TransportSink {
@@ -25,8 +26,8 @@ class RecordingSink implements TransportSink {
   sendCount(count: number): void {
     this.written.push(`count ${count}`);
   }
-  sendHeartbeat(_serialized: string, ts: string): void {
-    this.written.push(`heartbeat ${ts}`);
+  sendHeartbeat(packet: HeartbeatPacket): void {
+    this.written.push(`heartbeat ${packet.ts}`);
   }
   sendBye(total: number): void {
     this.written.push(`bye ${total}`);
@@ -152,7 +153,7 @@ describe('SessionConnection', () => {
         assert.equal(sink.closedWith, reason, 'closed synchronously, without waiting for Redis');
         store.releaseAll();
         await settled();
-        session.sendHeartbeat('{"ts":"t"}', 't');
+        session.sendHeartbeat(new HeartbeatPacket('t'));
         session.close(CLOSE.shuttingDown);
         await settled();
         assert.deepEqual(sink.written, []);

@@ -21,6 +21,7 @@ import type { Metrics, Transport } from './metrics.js';
 import { isValidSessionId } from '../../shared/protocol/session-id.js';
 import { type FleetHeartbeat, type HeartbeatMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import { HeartbeatPacket } from './heartbeat-packet.js';
 
 /** How heartbeats travel between replicas; the socket.io gateway implements it. */
 export interface FleetChannel {
@@ -164,23 +165,23 @@ export class Heartbeat {
       metrics.error('heartbeat_malformed');
       return;
     }
-    const serialized = JSON.stringify({ ts } satisfies HeartbeatMessage);
+    const packet = new HeartbeatPacket(ts);
     let sockets = 0;
     registry.forEach((connection) => {
       if (connection.sessionId !== session) return;
-      connection.sendHeartbeat(serialized, ts);
+      connection.sendHeartbeat(packet);
       sockets += 1;
     });
     if (sockets > 0) logger.info('heartbeat probe delivered', { event: 'heartbeat_probe', session: sessionTag(session), sockets, ts });
   }
 
-  /** Writes the heartbeat to every local socket, serialised once. */
+  /** Writes the heartbeat to every local socket, serialised once and encoded once per transport. */
   private deliver(message: HeartbeatMessage): void {
     const { registry, metrics } = this.deps;
-    const serialized = JSON.stringify(message);
+    const packet = new HeartbeatPacket(message.ts);
     const delivered: Record<Transport, number> = { plain: 0, socketio: 0 };
     registry.forEach((connection) => {
-      connection.sendHeartbeat(serialized, message.ts);
+      connection.sendHeartbeat(packet);
       delivered[connection.transport] += 1;
     });
     metrics.heartbeatTicksDelivered.inc();

@@ -11,6 +11,12 @@ import type { ConnectionRegistry } from './connection-registry.js';
 import { closeForReceiverError, type ReceiverError } from './receiver-errors.js';
 import { askInQuery, recordRefusal, resolveRequest, type Refusal, type Resume } from './session-request.js';
 import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
+import type { HeartbeatPacket } from './heartbeat-packet.js';
+import { textFrame } from './text-frame.js';
+
+function plainHeartbeatFrame(packet: HeartbeatPacket): Buffer {
+  return textFrame(packet.json);
+}
 
 /**
  * ws closes the socket itself when its frame parser rejects input: its receiver's
@@ -40,15 +46,25 @@ export class ChatWebSocket extends WebSocket {
 class PlainSink implements TransportSink {
   readonly transport = 'plain';
 
-  constructor(private readonly ws: ChatWebSocket) {}
+  /** `socket` is the one `ws` runs on: whole frames built here go to it in one write (text-frame.ts). */
+  constructor(
+    private readonly ws: ChatWebSocket,
+    private readonly socket: Duplex,
+  ) {}
 
   sendCount(count: number): void {
     // Hot path: the same bytes as JSON.stringify({ count }) for an integer, without the generic walk.
-    this.ws.send(`{"count":${count}}`);
+    this.write(textFrame(`{"count":${count}}`));
   }
 
-  sendHeartbeat(serialized: string): void {
-    this.ws.send(serialized);
+  /** The same frame, built by the first socket of the tick, to every socket. */
+  sendHeartbeat(packet: HeartbeatPacket): void {
+    this.write(packet.encoded(plainHeartbeatFrame));
+  }
+
+  /** What ws.send() does with a text frame once the socket is open, in one write; nothing once it is not. */
+  private write(frame: Buffer): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.socket.write(frame);
   }
 
   /** The close frame that follows carries the code and reason. */
@@ -154,7 +170,7 @@ export class PlainEndpoint {
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       const chat = ws as ChatWebSocket;
       if ('refused' in asked) this.refuse(chat, asked.refused, requestId);
-      else this.accept(chat, asked.sessionId, asked.resume, requestId);
+      else this.accept(chat, socket, asked.sessionId, asked.resume, requestId);
     });
   }
 
@@ -170,9 +186,9 @@ export class PlainEndpoint {
     ws.close(refused.code, refused.reason);
   }
 
-  private accept(ws: ChatWebSocket, sessionId: string, resume: Resume | undefined, requestId: string): void {
+  private accept(ws: ChatWebSocket, socket: Duplex, sessionId: string, resume: Resume | undefined, requestId: string): void {
     const context: LogContext = { request_id: requestId, session: sessionTag(sessionId), transport: 'plain' };
-    const connection = new SessionConnection(sessionId, new PlainSink(ws), context, this.deps, resume);
+    const connection = new SessionConnection(sessionId, new PlainSink(ws, socket), context, this.deps, resume);
     ws.receiverErrorsRouted = true;
     ws.on('message', (data, isBinary) => {
       if (isBinary) connection.close(CLOSE.binaryFrame);

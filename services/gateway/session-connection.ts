@@ -24,6 +24,7 @@
  * answered with the counts the store already gave them, and a newer connection on
  * the session (a stale lease) ends this one with 4505.
  */
+import type { HeartbeatPacket } from './heartbeat-packet.js';
 import { errorFields, type LogContext, type Logger } from './logger.js';
 import type { Metrics, Transport, TransportMetrics } from './metrics.js';
 import { CLOSE, type KnownClose, type ServerClose } from '../../shared/protocol/closes.js';
@@ -38,8 +39,8 @@ export type Ack = (reply: CountMessage) => void;
 export interface TransportSink {
   readonly transport: Transport;
   sendCount(count: number, ack: Ack | undefined): void;
-  /** The heartbeat, already serialised once for the whole fan-out. */
-  sendHeartbeat(serialized: string, ts: string): void;
+  /** The tick's heartbeat, serialised once for the whole fan-out and encoded once per transport. */
+  sendHeartbeat(packet: HeartbeatPacket): void;
   /** `reason` is the close that follows, for a transport whose close carries no code (socket.io). */
   sendBye(total: number, reason: ServerClose): void;
   close(reason: ServerClose): void;
@@ -355,8 +356,8 @@ export class SessionConnection {
     this.log(level, 'closing connection', detail === undefined ? fields : { ...fields, detail });
   }
 
-  sendHeartbeat(serialized: string, ts: string): void {
-    if (this.current.state === 'open' && this.stillReading()) this.sink.sendHeartbeat(serialized, ts);
+  sendHeartbeat(packet: HeartbeatPacket): void {
+    if (this.current.state === 'open' && this.stillReading()) this.sink.sendHeartbeat(packet);
   }
 
   /**

@@ -19,6 +19,8 @@ import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
 import { SOCKETIO_PATH, type CountMessage, type FleetHeartbeat, type HeartbeatMessage, type SocketIoByeMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { FleetChannel } from './heartbeat.js';
+import type { HeartbeatPacket } from './heartbeat-packet.js';
+import { textFrame } from './text-frame.js';
 import { originAllowed } from './origin-policy.js';
 import { requestIdFrom } from './request-id.js';
 import { askInHandshake, recordRefusal, resolveRequest, type Resume } from './session-request.js';
@@ -94,8 +96,16 @@ class SocketIoSink implements TransportSink {
     ack?.(reply);
   }
 
-  sendHeartbeat(_serialized: string, ts: string): void {
-    this.socket.emit('heartbeat', { ts });
+  /**
+   * What socket.emit('heartbeat', {ts}) writes, encoded and framed once per tick
+   * (socketIoHeartbeat) instead of once per socket; engine.io writes the frame as it is
+   * over WebSocket, and the packet over polling. The same readiness check as emit's.
+   */
+  sendHeartbeat(packet: HeartbeatPacket): void {
+    const { conn } = this.socket;
+    if (conn.readyState !== 'open') return;
+    const { encoded, options } = packet.encoded(socketIoHeartbeat);
+    conn.write(encoded, options);
   }
 
   sendBye(total: number, reason: ServerClose): void {
@@ -134,6 +144,25 @@ class SocketIoSink implements TransportSink {
   }
 
   resume(): void {}
+}
+
+/** engine.io's write() options (engine.io itself is socket.io's dependency, not this project's). */
+type SendOptions = NonNullable<Parameters<Socket['conn']['write']>[1]>;
+
+/** socket.io protocol v5: an EVENT packet (type 2) to the main namespace is the type then the JSON array. */
+const EVENT_PACKET_TYPE = '2';
+/** engine.io protocol v4: a "message" packet (type 4) carries a socket.io packet. */
+const MESSAGE_PACKET_TYPE = '4';
+
+/**
+ * The heartbeat event as socket.io's encoder writes it (`2["heartbeat",{"ts":"..."}]`),
+ * and its WebSocket frame, which engine.io sends as it is (`wsPreEncodedFrame`, the
+ * option socket.io's own broadcasts use: socket.io-adapter's _encode).
+ */
+function socketIoHeartbeat(packet: HeartbeatPacket): { encoded: string; options: SendOptions } {
+  const encoded = `${EVENT_PACKET_TYPE}["heartbeat",${packet.json}]`;
+  const wsPreEncodedFrame = [textFrame(MESSAGE_PACKET_TYPE + encoded)];
+  return { encoded, options: { wsPreEncodedFrame } as SendOptions };
 }
 
 export interface SocketIoGatewayDeps extends ConnectionDeps {

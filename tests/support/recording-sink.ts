@@ -6,6 +6,7 @@
 import type { Ack, TransportSink } from '../../services/gateway/session-connection.js';
 import type { Transport } from '../../services/gateway/metrics.js';
 import type { ServerClose } from '../../shared/protocol/closes.js';
+import type { HeartbeatPacket } from '../../services/gateway/heartbeat-packet.js';
 
 export class RecordingSink implements TransportSink {
   /** `count n`, `heartbeat ts`, `bye n`, `close code`, `pause`, `resume`, in the order asked. */
@@ -28,8 +29,8 @@ export class RecordingSink implements TransportSink {
     // As socket.io's sink does: the ack carries the same reply.
     ack?.({ count });
   }
-  sendHeartbeat(_serialized: string, ts: string): void {
-    this.events.push(`heartbeat ${ts}`);
+  sendHeartbeat(packet: HeartbeatPacket): void {
+    this.events.push(`heartbeat ${packet.ts}`);
   }
   sendBye(total: number): void {
     this.events.push(`bye ${total}`);

@@ -11,6 +11,7 @@ import { CLOSE } from '../../shared/protocol/closes.js';
 import { randomSessionId } from '../../shared/protocol/session-id.js';
 import { ManualStore, settled } from '../support/manual-store.js';
 import { RecordingSink } from '../support/recording-sink.js';
+import { HeartbeatPacket } from '../../services/gateway/heartbeat-packet.js';
 
 function harness(): { connection: SessionConnection; store: ManualStore; sink: RecordingSink } {
   const store = new ManualStore();
@@ -46,7 +47,7 @@ describe('SessionConnection status (unit)', () => {
     assert.equal(described(connection.status), 'closing 1001');
     connection.receive(1);
     assert.equal(store.increments.length, 1, 'closing: a new message starts no increment');
-    connection.sendHeartbeat('{}', 'ts');
+    connection.sendHeartbeat(new HeartbeatPacket('ts'));
     assert.deepEqual(sink.events, [], 'closing: no heartbeat');
 
     store.nthIncrement(1).resolve(1);

@@ -14,6 +14,7 @@ import { settled } from '../support/manual-store.js';
 import { RecordingSink } from '../support/recording-sink.js';
 import { metricValue } from '../support/in-process.js';
 import { MAX_BUFFERED_BYTES, openedSession, sessionHarness } from '../support/session-harness.js';
+import { HeartbeatPacket } from '../../services/gateway/heartbeat-packet.js';
 
 const counts = (from: number, to: number): string[] => range(from, to).map((n) => `count ${n}`);
 const closed = (reason: { code: number }): string => `close ${reason.code}`;
@@ -90,7 +91,7 @@ describe('SessionConnection edges (unit)', () => {
       connection.close(CLOSE.protocolError, 'WS_ERR_INVALID_OPCODE');
       assert.deepEqual(sink.events, ['count 3', closed(CLOSE.protocolError)], 'synchronously, with no bye');
       store.nthIncrement(2).resolve(4);
-      connection.sendHeartbeat('{"ts":"t"}', 't');
+      connection.sendHeartbeat(new HeartbeatPacket('t'));
       await settled();
       assert.deepEqual(sink.events, ['count 3', closed(CLOSE.protocolError)]);
       assert.equal(sink.closedWith, CLOSE.protocolError);

@@ -11,6 +11,7 @@ import { settled } from '../support/manual-store.js';
 import { MAX_BUFFERED_BYTES, MAX_MESSAGE_BYTES, openedSession, sessionHarness } from '../support/session-harness.js';
 import { RecordingSink } from '../support/recording-sink.js';
 import { metricValue } from '../support/in-process.js';
+import { HeartbeatPacket } from '../../services/gateway/heartbeat-packet.js';
 
 const counts = (from: number, to: number): string[] => range(from, to).map((n) => `count ${n}`);
 
@@ -173,7 +174,7 @@ describe('SessionConnection (unit)', () => {
       assert.deepEqual(sink.written, counts(1, 3));
 
       sink.backlog = MAX_BUFFERED_BYTES + 1;
-      connection.sendHeartbeat('{"ts":"t"}', 't');
+      connection.sendHeartbeat(new HeartbeatPacket('t'));
       connection.receive(1);
       await settled();
       assert.equal(store.increments.length, 3, 'the heartbeat found the backlog: the message after it is not counted');
@@ -189,7 +190,7 @@ describe('SessionConnection (unit)', () => {
       const { connection, store } = await openedSession(0, {}, sink);
       for (let i = 0; i < 5; i += 1) connection.receive(1);
       for (let n = 1; n <= 5; n += 1) store.nthIncrement(n).resolve(n);
-      connection.sendHeartbeat('{"ts":"t"}', 't');
+      connection.sendHeartbeat(new HeartbeatPacket('t'));
       await settled();
       assert.deepEqual(sink.written, ['heartbeat t', ...counts(1, 5)]);
       assert.equal(sink.closedWith, undefined);
@@ -229,9 +230,9 @@ describe('SessionConnection (unit)', () => {
 
     it('sends heartbeats while open and none once it decided to close', async () => {
       const { connection, sink } = await openedSession();
-      connection.sendHeartbeat('{"ts":"a"}', 'a');
+      connection.sendHeartbeat(new HeartbeatPacket('a'));
       connection.close(CLOSE.shuttingDown);
-      connection.sendHeartbeat('{"ts":"b"}', 'b');
+      connection.sendHeartbeat(new HeartbeatPacket('b'));
       await settled();
       assert.deepEqual(sink.events, ['heartbeat a', 'bye 0', 'close 1001']);
     });
