@@ -81,13 +81,15 @@ export type ConnectionStatus =
   | { readonly state: 'closing' | 'closed'; readonly reason: KnownClose }
   | { readonly state: 'gone'; readonly reason: KnownClose | undefined };
 
-/** What Redis answered: the count, or the error. */
-type Outcome = { count: number } | { error: unknown };
-
-/** The session's open or one message, waiting for Redis, in arrival order. */
+/**
+ * The session's open or one message, waiting for Redis, in arrival order. What Redis
+ * answered is written into the entry (no object per answer: this is the hot path).
+ */
 interface Pending {
-  /** Undefined until Redis answered. */
-  outcome: Outcome | undefined;
+  /** 'waiting' until Redis answered; then 'counted' (`count` holds the count) or 'failed' (`error` holds why). */
+  state: 'waiting' | 'counted' | 'failed';
+  count: number;
+  error: unknown;
   /** The open is first in every FIFO; it carries no reply. */
   readonly kind: 'open' | 'message';
   readonly ack: Ack | undefined;
@@ -181,21 +183,22 @@ export class SessionConnection {
     // Decided to close: the client gets no count for this one and will re-send it after reconnecting.
     if (this.decided !== undefined) return;
     if (bytes > this.deps.maxMessageBytes) return this.close(CLOSE.messageTooBig);
-    if (this.rate !== undefined && !this.rate.take()) return this.close(CLOSE.rateLimited);
+    const now = performance.now();
+    if (this.rate !== undefined && !this.rate.take(now)) return this.close(CLOSE.rateLimited);
     if (this.waitsForLease) {
       // They wait with the others over the bound (a socket.io client that floods before
       // the open answers meets the bound there too).
       if (this.waiting.length < this.deps.maxInflight || this.throttle()) this.waiting.push(ack);
       return;
     }
-    if (this.inflight < this.deps.maxInflight && this.waiting.length === 0) return this.count(ack);
+    if (this.inflight < this.deps.maxInflight && this.waiting.length === 0) return this.count(ack, now);
     if (this.throttle()) this.waiting.push(ack);
   }
 
-  private count(ack: Ack | undefined): void {
+  private count(ack: Ack | undefined, now = performance.now()): void {
     this.inflight += 1;
     this.deps.metrics.messagesInflight.inc();
-    this.track('message', ack, this.increment());
+    this.track('message', ack, this.increment(), now);
   }
 
   private increment(): Promise<number> {
@@ -209,20 +212,28 @@ export class SessionConnection {
   }
 
   /** Queues an operation in arrival order; its answer is acted on once all before it were. */
-  private track(kind: Pending['kind'], ack: Ack | undefined, answer: Promise<number>): void {
-    const entry: Pending = { kind, ack, started: performance.now(), outcome: undefined };
+  private track(kind: Pending['kind'], ack: Ack | undefined, answer: Promise<number>, started = performance.now()): void {
+    const entry: Pending = { kind, ack, started, state: 'waiting', count: 0, error: undefined };
     this.pending.push(entry);
     answer.then(
-      (count) => this.answered(entry, { count }),
-      (error: unknown) => this.answered(entry, { error }),
+      (count) => {
+        entry.state = 'counted';
+        entry.count = count;
+        this.answered();
+      },
+      (error: unknown) => {
+        entry.state = 'failed';
+        entry.error = error;
+        this.answered();
+      },
     );
   }
 
-  private answered(entry: Pending, outcome: Outcome): void {
-    entry.outcome = outcome;
-    for (let head = this.pending[0]; head?.outcome !== undefined; head = this.pending[0]) {
+  /** Settles every answered entry at the head of the FIFO. */
+  private answered(): void {
+    for (let head = this.pending[0]; head !== undefined && head.state !== 'waiting'; head = this.pending[0]) {
       this.pending.shift();
-      this.settle(head, head.outcome);
+      this.settle(head);
     }
     if (this.pending.length === 0) this.runIdleTasks();
   }
@@ -252,10 +263,10 @@ export class SessionConnection {
     return session.count;
   }
 
-  private settle(entry: Pending, outcome: Outcome): void {
-    if ('error' in outcome) this.storeFailure(outcome.error);
-    else if (outcome.count === STALE_LEASE) this.leaseLost();
-    else if (entry.kind === 'message') this.reply(outcome.count, entry.ack, entry.started);
+  private settle(entry: Pending): void {
+    if (entry.state === 'failed') this.storeFailure(entry.error);
+    else if (entry.count === STALE_LEASE) this.leaseLost();
+    else if (entry.kind === 'message') this.reply(entry.count, entry.ack, entry.started);
     if (entry.kind === 'message') this.slotFreed();
   }
 
@@ -403,7 +414,8 @@ export class SessionConnection {
   }
 
   private runIdleTasks(): void {
-    if (this.pending.length > 0) return;
+    // Run after every answer that empties the FIFO: nothing to allocate when there is nothing to run.
+    if (this.pending.length > 0 || this.idleTasks.length === 0) return;
     const tasks = this.idleTasks;
     this.idleTasks = [];
     for (const task of tasks) task();
