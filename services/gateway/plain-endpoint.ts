@@ -14,7 +14,8 @@ import { SessionConnection, type ConnectionDeps, type TransportSink } from './se
 import type { HeartbeatPacket } from './heartbeat-packet.js';
 import { textFrame } from './text-frame.js';
 
-function plainHeartbeatFrame(packet: HeartbeatPacket): Buffer {
+/** A plain socket's heartbeat: its JSON in one text frame. */
+export function plainHeartbeatFrame(packet: HeartbeatPacket): Buffer {
   return textFrame(packet.json);
 }
 

@@ -159,7 +159,7 @@ const MESSAGE_PACKET_TYPE = '4';
  * and its WebSocket frame, which engine.io sends as it is (`wsPreEncodedFrame`, the
  * option socket.io's own broadcasts use: socket.io-adapter's _encode).
  */
-function socketIoHeartbeat(packet: HeartbeatPacket): { encoded: string; options: SendOptions } {
+export function socketIoHeartbeat(packet: HeartbeatPacket): { encoded: string; options: SendOptions } {
   const encoded = `${EVENT_PACKET_TYPE}["heartbeat",${packet.json}]`;
   const wsPreEncodedFrame = [textFrame(MESSAGE_PACKET_TYPE + encoded)];
   return { encoded, options: { wsPreEncodedFrame } as SendOptions };
