@@ -36,6 +36,8 @@ export class ChatWebSocket extends WebSocket {
   receiverErrorsRouted = false;
   /** Answered the last liveness ping (or has not been pinged yet). */
   alive = true;
+  /** The session on this socket, for the listeners, which are shared by every socket (no closures per socket). */
+  connection: SessionConnection | undefined;
 
   override close(code?: number, data?: string | Buffer): void {
     const fromReceiver = code !== undefined && data === undefined;
@@ -111,8 +113,17 @@ export class PlainEndpoint {
    */
   private readonly socketOf = new WeakMap<SessionConnection, ChatWebSocket>();
   private livenessTimer: NodeJS.Timeout | undefined;
+  /** One close listener for every socket of this endpoint; ws calls it with the socket as `this`. */
+  private readonly onClose: (this: WebSocket, code: number) => void;
 
   constructor(private readonly deps: PlainEndpointDeps) {
+    const { registry } = deps;
+    this.onClose = function onClose(this: WebSocket, code: number): void {
+      const { connection } = chat(this);
+      if (connection === undefined) return;
+      registry.delete(connection);
+      connection.transportClosed(code);
+    };
     this.wss = new WebSocketServer({
       noServer: true,
       WebSocket: ChatWebSocket,
@@ -191,21 +202,36 @@ export class PlainEndpoint {
     const context: LogContext = { request_id: requestId, session: sessionTag(sessionId), transport: 'plain' };
     const connection = new SessionConnection(sessionId, new PlainSink(ws, socket), context, this.deps, resume);
     ws.receiverErrorsRouted = true;
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) connection.close(CLOSE.binaryFrame);
-      else connection.receive(byteLength(data));
-    });
-    ws.on('pong', () => (ws.alive = true));
-    ws.on('close', (code) => {
-      this.deps.registry.delete(connection);
-      connection.transportClosed(code);
-    });
+    ws.connection = connection;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('close', this.onClose);
     // Only ws's frame parser emits 'error' here (socket errors end in 'close'; deflate is off).
-    ws.on('error', (error: ReceiverError) => connection.close(closeForReceiverError(error), error.code));
+    ws.on('error', onReceiverError);
     this.socketOf.set(connection, ws);
     this.deps.registry.add(connection);
     connection.open();
   }
+}
+
+/** Every socket of the endpoint is one: the server is built with `WebSocket: ChatWebSocket`. */
+function chat(ws: WebSocket): ChatWebSocket {
+  return ws as ChatWebSocket;
+}
+
+/** The listeners every session's socket shares; ws calls them with the socket as `this`. */
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  const { connection } = chat(this);
+  if (isBinary) connection?.close(CLOSE.binaryFrame);
+  else connection?.receive(byteLength(data));
+}
+
+function onPong(this: WebSocket): void {
+  chat(this).alive = true;
+}
+
+function onReceiverError(this: WebSocket, error: ReceiverError): void {
+  chat(this).connection?.close(closeForReceiverError(error), error.code);
 }
 
 function byteLength(data: RawData): number {

@@ -96,6 +96,9 @@ interface Pending {
   readonly started: number;
 }
 
+/** Every open connection's status: one object, not one per connection. */
+const OPEN: ConnectionStatus = Object.freeze({ state: 'open' });
+
 export class SessionConnection {
   /**
    * The last count handed to the transport (or loaded at open): what a bye reports.
@@ -107,13 +110,14 @@ export class SessionConnection {
   /** The open and the messages sent to Redis, oldest first; answered strictly in this order. */
   private readonly pending: Pending[] = [];
   /** Run once `pending` is empty: the bye and close, the final log line. */
-  private idleTasks: Array<() => void> = [];
+  /** Allocated when a task waits: most connections never have one until they close. */
+  private idleTasks: Array<() => void> | undefined;
   /**
    * Messages received over the bound, waiting for a slot (their acks). Pausing a
    * socket stops reading it, but what was already read still arrives; it waits here
    * rather than in Redis, a few bytes each.
    */
-  private readonly waiting: Array<Ack | undefined> = [];
+  private waiting: Array<Ack | undefined> | undefined;
   private paused = false;
   /**
    * Set once Redis failed (1013) or a newer connection took the lease (4505): later
@@ -125,8 +129,8 @@ export class SessionConnection {
   /** Resumed connections: the count the next increment expects before it. */
   private expected = 0;
   /** Resumed connections: the counts the first re-sends get, which the store already gave them. */
-  private replays: number[] = [];
-  private current: ConnectionStatus = { state: 'open' };
+  private replays: number[] | undefined;
+  private current: ConnectionStatus = OPEN;
   private readonly transportMetrics: TransportMetrics;
   private readonly rate: TokenBucket | undefined;
 
@@ -188,11 +192,30 @@ export class SessionConnection {
     if (this.waitsForLease) {
       // They wait with the others over the bound (a socket.io client that floods before
       // the open answers meets the bound there too).
-      if (this.waiting.length < this.deps.maxInflight || this.throttle()) this.waiting.push(ack);
+      if (this.waitingCount < this.deps.maxInflight || this.throttle()) this.wait(ack);
       return;
     }
-    if (this.inflight < this.deps.maxInflight && this.waiting.length === 0) return this.count(ack, now);
-    if (this.throttle()) this.waiting.push(ack);
+    if (this.inflight < this.deps.maxInflight && this.waitingCount === 0) return this.count(ack, now);
+    if (this.throttle()) this.wait(ack);
+  }
+
+  /**
+   * The waiting list, like the replays and the idle tasks, exists only while it holds
+   * something: an idle socket keeps none of them (docs/benchmarks.md, memory).
+   */
+  private get waitingCount(): number {
+    return this.waiting?.length ?? 0;
+  }
+
+  private wait(ack: Ack | undefined): void {
+    (this.waiting ??= []).push(ack);
+  }
+
+  /** Every waiting ack, oldest first; the list is gone after. */
+  private takeWaiting(): Array<Ack | undefined> {
+    const waiting = this.waiting ?? [];
+    this.waiting = undefined;
+    return waiting;
   }
 
   private count(ack: Ack | undefined, now = performance.now()): void {
@@ -204,7 +227,7 @@ export class SessionConnection {
   private increment(): Promise<number> {
     if (this.lease === undefined) return this.deps.store.increment(this.sessionId);
     // A re-send the old connection had counted: its count, without counting it again.
-    const replayed = this.replays.shift();
+    const replayed = this.replays?.shift();
     if (replayed !== undefined) return Promise.resolve(replayed);
     const expected = this.expected;
     this.expected += 1;
@@ -254,11 +277,11 @@ export class SessionConnection {
     const plan = planResume(session.count, resume.last, resume.pending);
     this.lease = session.lease;
     this.expected = session.count;
-    this.replays = [...plan.replay];
+    this.replays = plan.replay.length > 0 ? [...plan.replay] : undefined;
     this.sessionOpened(session, { last: resume.last, replays: plan.replay.length, raised: session.raisedBy });
     if (plan.replay.length > 0) this.confirmed = resume.last;
     // Nothing can have failed yet: this is the session's first answer.
-    for (const ack of this.waiting.splice(0)) this.count(ack);
+    for (const ack of this.takeWaiting()) this.count(ack);
     this.resumeReading();
     return session.count;
   }
@@ -293,7 +316,7 @@ export class SessionConnection {
   private slotFreed(): void {
     this.inflight -= 1;
     this.deps.metrics.messagesInflight.dec();
-    if (this.waiting.length > 0) return this.count(this.waiting.shift());
+    if (this.waiting !== undefined && this.waiting.length > 0) return this.count(this.waiting.shift());
     this.resumeReading();
   }
 
@@ -337,8 +360,8 @@ export class SessionConnection {
     // Messages waiting for a slot were received before this decision: they get their
     // counts before the bye, unless Redis failed or the session was taken (then the
     // client re-sends them). A resumed connection's wait for its lease, whose answer counts them.
-    if (this.countsStopped !== undefined) this.waiting.length = 0;
-    else if (!this.waitsForLease) for (const ack of this.waiting.splice(0)) this.count(ack);
+    if (this.countsStopped !== undefined) this.waiting = undefined;
+    else if (!this.waitsForLease) for (const ack of this.takeWaiting()) this.count(ack);
     this.recordClose(reason, detail);
     this.whenIdle(() => {
       if (this.finished) return;
@@ -349,7 +372,7 @@ export class SessionConnection {
 
   /** RFC 6455 §7.1.7 _Fail the WebSocket Connection_: the close frame now, and nothing after it. */
   private fail(reason: KnownClose, detail: string | undefined): void {
-    this.waiting.length = 0;
+    this.waiting = undefined;
     this.recordClose(reason, detail);
     this.sendClose(reason);
   }
@@ -392,7 +415,7 @@ export class SessionConnection {
     this.current = { state: 'gone', reason };
     // No reply can reach the client now, and it re-sends them after reconnecting:
     // counting them would skip counts (those already at Redis cannot be called back).
-    this.waiting.length = 0;
+    this.waiting = undefined;
     const by = reason !== undefined ? 'server' : code === ABNORMAL_CLOSURE ? 'abnormal' : 'client';
     this.transportMetrics.connectionsActive.dec();
     // Only server-sent codes become label values; client codes are arbitrary numbers.
@@ -409,15 +432,15 @@ export class SessionConnection {
    * where closing the socket at once would re-enter it.
    */
   private whenIdle(task: () => void): void {
-    this.idleTasks.push(task);
+    (this.idleTasks ??= []).push(task);
     if (this.pending.length === 0) queueMicrotask(() => this.runIdleTasks());
   }
 
   private runIdleTasks(): void {
     // Run after every answer that empties the FIFO: nothing to allocate when there is nothing to run.
-    if (this.pending.length > 0 || this.idleTasks.length === 0) return;
     const tasks = this.idleTasks;
-    this.idleTasks = [];
+    if (this.pending.length > 0 || tasks === undefined) return;
+    this.idleTasks = undefined;
     for (const task of tasks) task();
   }
 

@@ -11,6 +11,7 @@ import type { Metrics, Transport } from './metrics.js';
 import { CLOSE } from '../../shared/protocol/closes.js';
 import { isValidSessionId, randomSessionId } from '../../shared/protocol/session-id.js';
 import type { Resume } from './resume-plan.js';
+import { flattened } from './flat-string.js';
 
 export type { Resume };
 
@@ -34,7 +35,8 @@ const FIELDS = ['session', 'last', 'pending'] as const;
 
 /** The id to serve: a fresh one when `requested` is undefined, `requested` when valid, else undefined (refuse). */
 export function resolveSessionId(requested: unknown): string | undefined {
-  if (requested === undefined) return randomSessionId();
+  // Flattened: the connection keeps it for its life (flat-string.ts).
+  if (requested === undefined) return flattened(randomSessionId());
   return isValidSessionId(requested) ? requested : undefined;
 }
 
