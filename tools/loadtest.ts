@@ -319,7 +319,11 @@ class Coordinator {
       sockets: { requested: this.options.sockets, held: heldSockets },
       connect: { seconds: run.connectSeconds, per_second: Math.round(this.options.sockets / run.connectSeconds), handshake: summary(merged('handshake')) },
       messages: { total: sum((r) => r.messages), round_trips_per_second: Math.round(window.roundTrips / run.holdSeconds), round_trip: summary(merged('roundTrip')) },
-      heartbeat: { ...heartbeats, fan_out: summary(merged('fanOut')) },
+      heartbeat: {
+        ...heartbeats,
+        fan_out: summary(merged('fanOut')),
+        tick_to_last_socket_ms: run.ticks.map((ts) => Math.max(0, ...this.results.map((r) => r.tickToLast[ts] ?? 0))),
+      },
       errors,
       closes: add((r) => r.closes),
       server: before && held && stopped ? serverFigures({ before, held, stopped }, window) : 'no server metrics (pass --metrics)',

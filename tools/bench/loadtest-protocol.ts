@@ -35,6 +35,8 @@ export interface WorkerResult {
   handshake: string;
   roundTrip: string;
   fanOut: string;
+  /** Per tick (its `ts`, steady-state ticks only): ms from the tick to this worker's last socket reading it. */
+  tickToLast: Record<string, number>;
   /** What the worker did and spent between the coordinator's hold and stop: its own cost. */
   window: WorkerWindow;
 }

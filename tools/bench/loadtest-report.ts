@@ -78,7 +78,14 @@ export interface Report {
   sockets: { requested: number; held: number };
   connect: { seconds: number; per_second: number; handshake: Latency };
   messages: { total: number; round_trips_per_second: number; round_trip: Latency };
-  heartbeat: { ticks_checked: number; missed: number; duplicated: number; fan_out: Latency };
+  heartbeat: {
+    ticks_checked: number;
+    missed: number;
+    duplicated: number;
+    fan_out: Latency;
+    /** Per tick checked: ms from the tick to the last socket reading it (all workers), the time to read one heartbeat. */
+    tick_to_last_socket_ms: number[];
+  };
   errors: Record<string, number>;
   closes: Record<string, number>;
   server: ServerFigures | string;
@@ -145,7 +152,7 @@ export function runMarkdown(r: Report, title = `Load test ${r.date}: ${r.ok ? 'P
     `| sockets held / requested | ${r.sockets.held} / ${r.sockets.requested} |`,
     `| connect | ${r.connect.seconds} s, ${r.connect.per_second}/s; handshake ${ms(r.connect.handshake)} |`,
     `| messages | ${r.messages.total}, ${r.messages.round_trips_per_second} round trips/s while held; ${ms(r.messages.round_trip)} |`,
-    `| heartbeat | ${r.heartbeat.ticks_checked} ticks checked, ${r.heartbeat.missed} missed, ${r.heartbeat.duplicated} duplicated; fan-out ${ms(r.heartbeat.fan_out)} |`,
+    `| heartbeat | ${r.heartbeat.ticks_checked} ticks checked, ${r.heartbeat.missed} missed, ${r.heartbeat.duplicated} duplicated; fan-out ${ms(r.heartbeat.fan_out)}; tick to last socket ${r.heartbeat.tick_to_last_socket_ms.join(', ') || 'n/a'} ms |`,
     `| errors | ${JSON.stringify(r.errors)} |`,
     `| server | ${JSON.stringify(r.server)} |`,
     `| redis | ${r.redis === null ? 'not read (no --redis)' : `${r.redis.cpu_us_per_message ?? 'n/a'} µs CPU per round trip`} |`,

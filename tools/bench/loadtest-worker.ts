@@ -46,6 +46,7 @@ class Worker {
   private readonly handshake = histogram();
   private readonly roundTrip = histogram();
   private readonly fanOut = histogram();
+  private readonly tickToLast: Record<string, number> = {};
   private readonly errors: Record<string, number> = {};
   private readonly closes: Record<string, number> = {};
   private messages = 0;
@@ -163,7 +164,12 @@ class Worker {
     this.frames += 1;
     this.heartbeatFrames += 1;
     session.heartbeats.push(ts);
-    if (tickAt >= this.fanOutSince) this.fanOut.recordValue(micros(Date.now() - tickAt));
+    if (tickAt >= this.fanOutSince) {
+      const elapsedMs = Date.now() - tickAt;
+      this.fanOut.recordValue(micros(elapsedMs));
+      // Frames of a tick arrive in time order: the last one read is the tick's reading time.
+      this.tickToLast[ts] = elapsedMs;
+    }
   }
 
   private frame(session: Session, frame: ServerFrame): void {
@@ -274,6 +280,7 @@ class Worker {
       handshake: hdr.encodeIntoCompressedBase64(this.handshake),
       roundTrip: hdr.encodeIntoCompressedBase64(this.roundTrip),
       fanOut: hdr.encodeIntoCompressedBase64(this.fanOut),
+      tickToLast: this.tickToLast,
       window,
     };
   }
