@@ -327,15 +327,19 @@ class Coordinator {
       errors,
       closes: add((r) => r.closes),
       server: before && held && stopped ? serverFigures({ before, held, stopped }, window) : 'no server metrics (pass --metrics)',
-      redis: redisHeld === undefined || redisStopped === undefined ? null : { cpu_us_per_message: microsPer(redisStopped - redisHeld, window.roundTrips) },
+      redis:
+        redisHeld === undefined || redisStopped === undefined
+          ? null
+          : { cpu_us_per_message: window.roundTrips * 2 >= window.frames ? microsPer(redisStopped - redisHeld, window.roundTrips) : null },
       load_generator: {
         workers: this.options.workers,
         cpu_seconds: Math.round(generatorCpu * 100) / 100,
         round_trips: window.roundTrips,
         frames: window.frames,
         heartbeat_frames: sum((r) => r.window.heartbeatFrames),
+        pings: sum((r) => r.window.pings),
         cpu_us_per_frame: microsPer(generatorCpu, window.frames),
-        cpu_us_per_round_trip: microsPer(generatorCpu, window.roundTrips),
+        cpu_us_per_round_trip: window.roundTrips * 2 >= window.frames ? microsPer(generatorCpu, window.roundTrips) : null,
       },
     };
     const ok =

@@ -4,6 +4,7 @@
  * client can do (tools/bench/raw-heartbeat-client.ts), alternately, in one run:
  *
  *   npm run bench:reader -- [--sockets 15000] [--heartbeat-ms 2000] [--repeat 3] [--url http://...]
+ *     [--workers N (the load test's; default: its own choice)]
  *
  * Without --url it forks the ceiling (tools/bench/reference-server.ts --heartbeat-ms,
  * no Redis: a tick framed once and written to every socket), so what is measured is
@@ -38,6 +39,8 @@ interface Reading {
   tick_to_last_ms: number[];
   cpu_us_per_frame: number | null;
   ok: boolean;
+  /** What failed, for a reading whose checks failed. */
+  failure?: string;
 }
 
 async function startCeiling(heartbeatMs: number): Promise<{ url: string; stop: () => void }> {
@@ -51,18 +54,24 @@ async function startCeiling(heartbeatMs: number): Promise<{ url: string; stop: (
   return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
 }
 
-async function readWithLoadTest(url: string, sockets: number, heartbeatMs: number): Promise<Reading> {
+async function readWithLoadTest(url: string, sockets: number, heartbeatMs: number, workers: string | undefined): Promise<Reading> {
   const reportDir = mkdtempSync(path.join(os.tmpdir(), 'wschat-reader-'));
   try {
     const durationS = Math.ceil((TICKS * heartbeatMs + 1200) / 1000) + 1;
     const args = ['--url', url, '--sockets', String(sockets), '--socketio', '0', '--rate', '0', '--messages', '1'];
     args.push('--heartbeat-ms', String(heartbeatMs), '--duration', String(durationS), '--metrics', '', '--report-dir', reportDir);
+    if (workers !== undefined) args.push('--workers', workers);
     // A failed check exits 1 with its report written: the reading is kept and marked.
     await run(process.execPath, [path.join(here, '../loadtest.js'), ...args], { maxBuffer: 64 * 1024 * 1024 }).catch(() => undefined);
     const file = readdirSync(reportDir).find((name) => name.endsWith('.json'));
     if (file === undefined) throw new Error('the load test wrote no report');
     const report = JSON.parse(readFileSync(path.join(reportDir, file), 'utf8')) as Report;
-    return { reader: 'load test', tick_to_last_ms: report.heartbeat.tick_to_last_socket_ms, cpu_us_per_frame: report.load_generator.cpu_us_per_frame, ok: report.ok };
+    const reading: Reading = { reader: 'load test', tick_to_last_ms: report.heartbeat.tick_to_last_socket_ms, cpu_us_per_frame: report.load_generator.cpu_us_per_frame, ok: report.ok };
+    if (!report.ok) {
+      const { missed, duplicated, ticks_checked } = report.heartbeat;
+      reading.failure = JSON.stringify({ held: report.sockets.held, errors: report.errors, closes: report.closes, ticks_checked, missed, duplicated });
+    }
+    return reading;
   } finally {
     rmSync(reportDir, { recursive: true, force: true });
   }
@@ -74,8 +83,9 @@ async function readWithRawClient(url: string, sockets: number, heartbeatMs: numb
   const { stdout } = await run(process.execPath, [path.join(here, 'raw-heartbeat-client.js'), ...args]);
   const result = JSON.parse(stdout) as RawResult;
   const complete = result.sockets === sockets && result.ticks.every((tick) => tick.frames === sockets);
+  const failure = complete ? {} : { failure: JSON.stringify({ sockets: result.sockets, frames: result.ticks.map((tick) => tick.frames) }) };
   const perTick = result.ticks.map((tick) => tick.last_ms ?? Number.POSITIVE_INFINITY);
-  return { reader: 'raw client', tick_to_last_ms: perTick, cpu_us_per_frame: result.cpu_us_per_frame === null ? null : Math.round(result.cpu_us_per_frame * 100) / 100, ok: complete };
+  return { reader: 'raw client', tick_to_last_ms: perTick, cpu_us_per_frame: result.cpu_us_per_frame === null ? null : Math.round(result.cpu_us_per_frame * 100) / 100, ok: complete, ...failure };
 }
 
 async function main(): Promise<void> {
@@ -85,6 +95,7 @@ async function main(): Promise<void> {
       'heartbeat-ms': { type: 'string', default: '2000' },
       repeat: { type: 'string', default: '3' },
       url: { type: 'string' },
+      workers: { type: 'string' },
     },
   });
   const sockets = Number(values.sockets);
@@ -95,7 +106,7 @@ async function main(): Promise<void> {
   const readings: Reading[] = [];
   try {
     for (let pair = 0; pair < repeat; pair += 1) {
-      readings.push(await readWithLoadTest(url, sockets, heartbeatMs));
+      readings.push(await readWithLoadTest(url, sockets, heartbeatMs, values.workers));
       readings.push(await readWithRawClient(url, sockets, heartbeatMs));
       process.stderr.write(`pair ${pair + 1}/${repeat}: ${JSON.stringify(readings.slice(-2))}\n`);
     }
@@ -116,7 +127,8 @@ async function main(): Promise<void> {
     '|---|---|---|---|---|---|---|---|',
     ...pairs.map(({ loadTest: l, raw: r }, index) => {
       const [lt, rt] = [l.tick_to_last_ms, r.tick_to_last_ms];
-      return `| ${index + 1} | ${lt.join(', ')} | ${rt.join(', ')} | ${ratio(median(lt), median(rt))} | ${ratio(Math.max(...lt), Math.max(...rt))} | ${l.cpu_us_per_frame ?? 'n/a'} | ${r.cpu_us_per_frame ?? 'n/a'} | ${l.ok && r.ok ? 'ok' : 'FAIL'} |`;
+      const checks = l.ok && r.ok ? 'ok' : `FAIL ${[l.failure, r.failure].filter(Boolean).join(' ')}`;
+      return `| ${index + 1} | ${lt.join(', ')} | ${rt.join(', ')} | ${ratio(median(lt), median(rt))} | ${ratio(Math.max(...lt), Math.max(...rt))} | ${l.cpu_us_per_frame ?? 'n/a'} | ${r.cpu_us_per_frame ?? 'n/a'} | ${checks} |`;
     }),
     '',
   ];

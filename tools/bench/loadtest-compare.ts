@@ -14,7 +14,7 @@ export const RATIOS = {
   own_fan_out_mean: "server's own fan-out, tick to its last write (mean)",
   rss_per_connection: 'memory per socket (RSS growth, no forced GC)',
   server_cpu_per_message: "server processes' CPU per message",
-  server_cpu_per_frame: "server processes' CPU per frame sent",
+  server_cpu_per_frame: "server processes' CPU per frame sent (heartbeats and pings too)",
 } as const;
 
 export type RatioName = keyof typeof RATIOS;
@@ -113,6 +113,7 @@ function runsTable(pairs: Pair[]): string[] {
     row('server CPU µs / message', (r) => server(r)?.cpu_us_per_message),
     row('server CPU µs / frame sent', (r) => server(r)?.cpu_us_per_frame),
     row('Redis CPU µs / message', (r) => r.redis?.cpu_us_per_message),
+    row('frames read while held (heartbeats, pings)', (r) => `${r.load_generator.frames} (${r.load_generator.heartbeat_frames}, ${r.load_generator.pings})`),
     row('load generator CPU µs / frame', (r) => r.load_generator.cpu_us_per_frame),
     row('load generator CPU µs / round trip', (r) => r.load_generator.cpu_us_per_round_trip),
     row('RSS KiB / socket', (r) => server(r)?.rss_per_connection_kib),

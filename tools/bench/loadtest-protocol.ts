@@ -45,9 +45,10 @@ export interface WorkerWindow {
   /** This worker process's CPU (user + system). */
   cpuSeconds: number;
   roundTrips: number;
-  /** Every frame received: counts, heartbeats, anything else. */
+  /** Every frame received: counts, heartbeats, pings, anything else. */
   frames: number;
   heartbeatFrames: number;
+  pings: number;
 }
 
 /** Coordinator to worker: start; every socket of every worker is connected (since); stop and report. */

@@ -50,9 +50,12 @@ export interface ServerFigures {
   rss_per_connection_kib: number;
   /** CPU of every server process over the hold window. */
   cpu_seconds: number;
-  /** Window CPU over the window's round trips (null without any). */
+  /**
+   * Window CPU over the window's round trips; null unless round trips are at least half
+   * the frames (a heartbeat scenario's CPU is its fan-out's: read cpu_us_per_frame).
+   */
   cpu_us_per_message: number | null;
-  /** Window CPU over every frame the generator received in the window (counts and heartbeats). */
+  /** Window CPU over every frame the generator received in the window (counts, heartbeats, pings). */
   cpu_us_per_frame: number | null;
   connections_at_hold: number;
   own_fan_out: OwnFanOut | null;
@@ -65,6 +68,8 @@ export interface GeneratorFigures {
   round_trips: number;
   frames: number;
   heartbeat_frames: number;
+  /** WebSocket pings among the frames (each answered with a pong by ws): the product's liveness sweep. */
+  pings: number;
   cpu_us_per_frame: number | null;
   cpu_us_per_round_trip: number | null;
 }
@@ -89,7 +94,7 @@ export interface Report {
   errors: Record<string, number>;
   closes: Record<string, number>;
   server: ServerFigures | string;
-  /** Redis's own CPU over the hold window per round trip, when its URL is known. */
+  /** Redis's own CPU over the hold window per round trip (null as for the server), when its URL is known. */
   redis: { cpu_us_per_message: number | null } | null;
   load_generator: GeneratorFigures;
 }
@@ -132,7 +137,7 @@ export function serverFigures(
     replicas: held.processes,
     rss_per_connection_kib: round((held.rssBytes - before.rssBytes) / Math.max(1, held.connections) / 1024),
     cpu_seconds: round(cpuSeconds, 2),
-    cpu_us_per_message: microsPer(cpuSeconds, window.roundTrips),
+    cpu_us_per_message: window.roundTrips * 2 >= window.frames ? microsPer(cpuSeconds, window.roundTrips) : null,
     cpu_us_per_frame: microsPer(cpuSeconds, window.frames),
     connections_at_hold: held.connections,
     own_fan_out: ownFanOut(held.fanOut, stopped.fanOut),

@@ -52,8 +52,9 @@ class Worker {
   private messages = 0;
   private frames = 0;
   private heartbeatFrames = 0;
+  private pings = 0;
   /** Counters and CPU at the coordinator's hold: the window's figures are taken from here. */
-  private atHold: { cpu: NodeJS.CpuUsage; messages: number; frames: number; heartbeatFrames: number } | undefined;
+  private atHold: { cpu: NodeJS.CpuUsage; messages: number; frames: number; heartbeatFrames: number; pings: number } | undefined;
   private readonly heartbeatScanner = new HeartbeatScanner();
   private connected = 0;
   private stopping = false;
@@ -118,6 +119,11 @@ class Worker {
       if (!session.open) failed('handshake_failed');
     });
     ws.on('message', (data: Buffer) => this.plainFrame(session, data));
+    // ws answers each ping with a pong: the generator's work too, so it counts as a frame read.
+    ws.on('ping', () => {
+      this.frames += 1;
+      this.pings += 1;
+    });
     ws.on('close', (code) => this.closed(session, code));
   }
 
@@ -223,19 +229,24 @@ class Worker {
   /** Every worker has connected its sockets at `since`; ticks from then on are the steady state. */
   hold(since: number): void {
     this.fanOutSince = since;
-    this.atHold = { cpu: process.cpuUsage(), messages: this.messages, frames: this.frames, heartbeatFrames: this.heartbeatFrames };
+    this.atHold = this.counters();
   }
 
   /** What this process did and spent since hold (all zero if hold never came). */
   private window(): WorkerWindow {
-    const from = this.atHold ?? { cpu: process.cpuUsage(), messages: this.messages, frames: this.frames, heartbeatFrames: this.heartbeatFrames };
+    const from = this.atHold ?? this.counters();
     const cpu = process.cpuUsage(from.cpu);
     return {
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       roundTrips: this.messages - from.messages,
       frames: this.frames - from.frames,
       heartbeatFrames: this.heartbeatFrames - from.heartbeatFrames,
+      pings: this.pings - from.pings,
     };
+  }
+
+  private counters(): NonNullable<Worker['atHold']> {
+    return { cpu: process.cpuUsage(), messages: this.messages, frames: this.frames, heartbeatFrames: this.heartbeatFrames, pings: this.pings };
   }
 
   progress(): WorkerMessage {
