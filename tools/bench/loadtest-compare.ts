@@ -110,6 +110,10 @@ function runsTable(pairs: Pair[]): string[] {
     row('round trip p50 / p99 ms', (r) => `${r.messages.round_trip.p50_ms} / ${r.messages.round_trip.p99_ms}`),
     row('fan-out p50 / p99 ms (client)', (r) => (r.heartbeat.fan_out.count > 0 ? `${r.heartbeat.fan_out.p50_ms} / ${r.heartbeat.fan_out.p99_ms}` : 'n/a')),
     row("server's own fan-out mean ms", (r) => server(r)?.own_fan_out?.mean_ms),
+    row("server's own fan-out p50 / p99 at or under (bucket) ms", (r) => {
+      const own = server(r)?.own_fan_out;
+      return own === null || own === undefined ? undefined : `${own.p50_le_ms ?? '>10000'} / ${own.p99_le_ms ?? '>10000'}`;
+    }),
     row('server CPU µs / message', (r) => server(r)?.cpu_us_per_message),
     row('server CPU µs / frame sent', (r) => server(r)?.cpu_us_per_frame),
     row('Redis CPU µs / message', (r) => r.redis?.cpu_us_per_message),
