@@ -35,6 +35,7 @@ interface FrameBuilder {
 }
 const { Sender } = wsModule as unknown as { Sender: FrameBuilder };
 const TEXT_OPCODE = 1;
+const OPEN = 1;
 
 /** Keys of this process's connections: unique per run, gone ten minutes after their first count. */
 const KEY_PREFIX = `wschat-ceiling:${process.pid}-${Date.now()}:`;
@@ -52,8 +53,8 @@ if (!Number.isInteger(port) || !Number.isInteger(heartbeatMs) || heartbeatMs < 0
 const redis = values.redis === undefined ? undefined : new Redis(values.redis, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
 redis?.on('error', (error: Error) => process.stderr.write(`reference server: redis: ${error.message}\n`));
 
-/** The raw TCP socket of every open WebSocket: what the heartbeat writes to. */
-const sockets = new Set<Socket>();
+/** Every WebSocket not yet closed, and its raw TCP socket: what the heartbeat writes to. */
+const sockets = new Map<WebSocket, Socket>();
 let connectionIds = 0;
 const fanOut: FanOutHistogram = { count: 0, sum: 0, buckets: FAN_OUT_BUCKETS.map((le) => ({ le, count: 0 })) };
 
@@ -87,7 +88,8 @@ function broadcast(tick: number): void {
     const frame = Buffer.concat(Sender.frame(text, { fin: true, rsv1: false, opcode: TEXT_OPCODE, mask: false, readOnly: false }));
     // ws writes each of its frames whole and synchronously (no compression here), so a
     // raw write between two of them cannot split one.
-    for (const socket of sockets) socket.write(frame);
+    // Only to open ones: nothing may follow a close frame (as the product checks its connection's state).
+    for (const [ws, socket] of sockets) if (ws.readyState === OPEN) socket.write(frame);
     record((Date.now() - tick) / 1000);
   }
   scheduleHeartbeat();
@@ -107,11 +109,10 @@ function scheduleHeartbeat(): void {
 
 const server = new WebSocketServer({ host: '127.0.0.1', port, path: '/ws/chat/', perMessageDeflate: false, clientTracking: false });
 server.on('connection', (ws, request) => {
-  const socket = request.socket;
-  sockets.add(socket);
+  sockets.set(ws, request.socket);
   if (redis === undefined) countInMemory(ws);
   else countInRedis(ws, redis);
-  ws.on('close', () => sockets.delete(socket));
+  ws.on('close', () => sockets.delete(ws));
   ws.on('error', () => ws.terminate());
 });
 if (heartbeatMs > 0) scheduleHeartbeat();
