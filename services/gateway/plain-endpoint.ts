@@ -46,12 +46,15 @@ export class ChatWebSocket extends WebSocket {
   }
 }
 
+/** RFC 6455 §5.5.2: a final ping frame with no payload, unmasked (a server's). */
+const PING_FRAME = Buffer.from([0x89, 0x00]);
+
 class PlainSink implements TransportSink {
   readonly transport = 'plain';
 
   /** `socket` is the one `ws` runs on: whole frames built here go to it in one write (text-frame.ts). */
   constructor(
-    private readonly ws: ChatWebSocket,
+    readonly ws: ChatWebSocket,
     private readonly socket: Duplex,
   ) {}
 
@@ -63,6 +66,11 @@ class PlainSink implements TransportSink {
   /** The same frame, built by the first socket of the tick, to every socket. */
   sendHeartbeat(packet: HeartbeatPacket): void {
     this.write(packet.encoded(plainHeartbeatFrame));
+  }
+
+  /** The liveness ping: one empty ping frame, the same bytes ws.ping() writes, shared by every socket. */
+  ping(): void {
+    this.write(PING_FRAME);
   }
 
   /** What ws.send() does with a text frame once the socket is open, in one write; nothing once it is not. */
@@ -111,8 +119,10 @@ export class PlainEndpoint {
    * sessions (socket.io runs its own ping/pong). A lookup, not a second set of live
    * sockets: it holds nothing the registry has let go of.
    */
-  private readonly socketOf = new WeakMap<SessionConnection, ChatWebSocket>();
+  private readonly socketOf = new WeakMap<SessionConnection, PlainSink>();
   private livenessTimer: NodeJS.Timeout | undefined;
+  /** The wall-clock instant the last sweep was scheduled for. */
+  private lastSweep = 0;
   /** One close listener for every socket of this endpoint; ws calls it with the socket as `this`. */
   private readonly onClose: (this: WebSocket, code: number) => void;
 
@@ -144,24 +154,45 @@ export class PlainEndpoint {
    * A peer that vanished without a FIN (a closed laptop, a NAT that forgot the
    * flow) would hold its socket forever; every interval, sockets that did not
    * answer the previous ping are dropped and the others are pinged.
+   *
+   * Sweeps fall half-way between two wall-clock multiples of the interval. The
+   * interval is HEARTBEAT_INTERVAL_MS, whose ticks fall on those multiples: a sweep
+   * started at any other phase could land on a tick, and the tick's fan-out would
+   * wait behind a ping to every socket (seen in the 15,000-socket fan-out runs,
+   * docs/benchmarks.md).
    */
   startLiveness(): void {
-    this.livenessTimer ??= setInterval(() => this.sweep(), this.deps.pingIntervalMs);
+    if (this.livenessTimer === undefined) this.scheduleSweep();
   }
 
   stopLiveness(): void {
-    clearInterval(this.livenessTimer);
+    clearTimeout(this.livenessTimer);
     this.livenessTimer = undefined;
+  }
+
+  private scheduleSweep(): void {
+    const interval = this.deps.pingIntervalMs;
+    const now = Date.now();
+    // A timer may fire a little early on the wall clock: never sweep twice within an
+    // interval, or the second would drop every socket whose pong is still on its way.
+    const aligned = Math.floor((now - interval / 2) / interval) * interval + interval + interval / 2;
+    const next = Math.max(aligned, this.lastSweep + interval);
+    this.livenessTimer = setTimeout(() => {
+      this.lastSweep = next;
+      this.sweep();
+      this.scheduleSweep();
+    }, next - now);
   }
 
   private sweep(): void {
     this.deps.registry.forEach((connection) => {
-      const ws = this.socketOf.get(connection);
-      if (ws !== undefined) this.checkLiveness(ws);
+      const sink = this.socketOf.get(connection);
+      if (sink !== undefined) this.checkLiveness(sink);
     });
   }
 
-  private checkLiveness(ws: ChatWebSocket): void {
+  private checkLiveness(sink: PlainSink): void {
+    const { ws } = sink;
     // A socket paused for backpressure cannot have read its pong: its silence is ours.
     if (ws.isPaused) {
       ws.alive = true;
@@ -173,7 +204,7 @@ export class PlainEndpoint {
       return;
     }
     ws.alive = false;
-    ws.ping();
+    sink.ping();
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
@@ -200,7 +231,8 @@ export class PlainEndpoint {
 
   private accept(ws: ChatWebSocket, socket: Duplex, sessionId: string, resume: Resume | undefined, requestId: string): void {
     const context: LogContext = { request_id: requestId, session: sessionTag(sessionId), transport: 'plain' };
-    const connection = new SessionConnection(sessionId, new PlainSink(ws, socket), context, this.deps, resume);
+    const sink = new PlainSink(ws, socket);
+    const connection = new SessionConnection(sessionId, sink, context, this.deps, resume);
     ws.receiverErrorsRouted = true;
     ws.connection = connection;
     ws.on('message', onMessage);
@@ -208,7 +240,7 @@ export class PlainEndpoint {
     ws.on('close', this.onClose);
     // Only ws's frame parser emits 'error' here (socket errors end in 'close'; deflate is off).
     ws.on('error', onReceiverError);
-    this.socketOf.set(connection, ws);
+    this.socketOf.set(connection, sink);
     this.deps.registry.add(connection);
     connection.open();
   }
