@@ -417,6 +417,7 @@ export class SessionConnection {
     // counting them would skip counts (those already at Redis cannot be called back).
     this.waiting = undefined;
     const by = reason !== undefined ? 'server' : code === ABNORMAL_CLOSURE ? 'abnormal' : 'client';
+    this.deps.store.released?.(this.sessionId);
     this.transportMetrics.connectionsActive.dec();
     // Only server-sent codes become label values; client codes are arbitrary numbers.
     this.deps.metrics.connectionsClosed.inc({ transport: this.transport, code: reason?.code.toString() ?? by });

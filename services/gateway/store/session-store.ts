@@ -154,6 +154,8 @@ export interface SessionStore {
   openLeased(sessionId: string, last: number): Promise<LeasedSession>;
   /** The new count, or STALE_LEASE when a newer connection holds the session. */
   incrementLeased(sessionId: string, lease: number, expected: number): Promise<number>;
+  /** A connection on the session closed: the store may drop what it keeps in memory for it. */
+  released?(sessionId: string): void;
 }
 
 /**
@@ -166,8 +168,10 @@ const REFRESH_PERIODS_PER_TTL = 10;
 
 /**
  * Which sessions had their TTL refreshed in the current period. It holds the ids of
- * the sessions that sent a message in the last period at most (their strings are the
- * connections' own), and empties when the next period starts.
+ * the open sessions that sent a message in the current period (their strings are the
+ * connections' own): a closing connection's id leaves it, or a replica taking a
+ * thousand connects a second would keep a minute of closed sessions' ids (~100 bytes
+ * each; tests/memory-cycles.test.ts). Forgetting one costs at most an extra refresh.
  */
 export class TtlRefreshes {
   private readonly refreshed = new Set<string>();
@@ -184,6 +188,10 @@ export class TtlRefreshes {
     if (this.refreshed.has(sessionId)) return false;
     this.refreshed.add(sessionId);
     return true;
+  }
+
+  forget(sessionId: string): void {
+    this.refreshed.delete(sessionId);
   }
 }
 
@@ -250,6 +258,10 @@ export class RedisSessionStore implements SessionStore {
 
   incrementLeased(sessionId: string, lease: number, expected: number): Promise<number> {
     return this.redis.wschatSessionIncrementLeased(this.key(sessionId), this.ttlMs, lease, expected);
+  }
+
+  released(sessionId: string): void {
+    this.refreshes.forget(sessionId);
   }
 
   /** The count is confirmed already: a PEXPIRE that fails (Redis failing) leaves the key without a TTL until its next refresh. */
