@@ -3,7 +3,7 @@
  * packet to and from the Redis port (no reset, no FIN), so the replica's connections
  * stay open and silent. The replica must notice within its bound (a PING unanswered
  * for REDIS_COMMAND_TIMEOUT_MS, probed every half of it), turn /readyz 503, move its
- * clients with bye + 1013, and come back by itself once the packets flow again.
+ * clients with bye + 1013, refuse new handshakes with 503, and come back by itself once the packets flow again.
  * Needs root (iptables); the rules are removed after the test whatever happens.
  * Writes what it measured to reports/redis-partition.json.
  */
@@ -65,6 +65,9 @@ describe('a replica partitioned from Redis (packets dropped, no reset)', functio
       assert.deepEqual(client.replies(), [{ count: 1 }, { bye: true, total: 1 }], `client ${index}: its count, then the bye`);
     }
     assert.ok(replica.events('redis_stalled').some((line) => line.role === 'commands'), 'the stall is logged');
+    // A new handshake is refused while the partition lasts (503 store_unavailable: Nginx would try the next replica).
+    await assert.rejects(PlainClient.connect(replica.wsUrl), /handshake refused with HTTP 503/);
+    assert.equal(await replica.metric('wschat_errors_total', { kind: 'upgrade_store_unavailable' }), 1);
 
     await blackhole(redis.port, false);
     const healed = Date.now();

@@ -30,6 +30,7 @@ describe('refusals', () => {
     server = http.createServer((_request, response) => response.end());
     router = new UpgradeRouter({
       isDraining: () => false,
+      storeReady: () => true,
       originAllowed: () => true,
       plain: (_request, socket) => {
         routed.push('plain');

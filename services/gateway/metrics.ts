@@ -28,6 +28,7 @@ export const ERROR_KINDS = [
   'heartbeat_malformed',
   'peer_unresponsive',
   'upgrade_while_draining',
+  'upgrade_store_unavailable',
   'upgrade_not_found',
   'upgrade_http_version',
   'origin_refused',

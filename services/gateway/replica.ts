@@ -90,6 +90,7 @@ export class Replica {
       redis: this.redis,
       subscriber: this.subscriber,
       isDraining: () => this.isDraining(),
+      storeReady: () => this.storeReady(),
     });
     // engine.io installed its own upgrade listener; one router owns every upgrade instead,
     // so that draining and unknown paths are answered the same way on both endpoints.
@@ -102,6 +103,7 @@ export class Replica {
     this.plain = plain;
     const upgrades = new UpgradeRouter({
       isDraining: () => this.isDraining(),
+      storeReady: () => this.storeReady(),
       originAllowed: (request) => originAllowed(config.allowedOrigins, request.headers),
       plain: (request, socket, head, requestId) => plain.handleUpgrade(request, socket, head, requestId),
       socketIo: (request, socket, head) => this.gateway.handleUpgrade(request, socket, head),
@@ -144,11 +146,16 @@ export class Replica {
     return this.lifecycle.draining;
   }
 
+  /** The command connection counts go through is up and answering (a stalled one has been replaced and is reconnecting). */
+  storeReady(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   readiness(): Readiness {
     const reasons: string[] = [];
     if (this.lifecycle.phase === 'starting') reasons.push('starting');
     if (this.isDraining()) reasons.push('draining');
-    if (this.redis.status !== 'ready') reasons.push('redis');
+    if (!this.storeReady()) reasons.push('redis');
     if (this.subscriber.status !== 'ready') reasons.push('adapter');
     return { ready: reasons.length === 0, reasons };
   }

@@ -144,6 +144,8 @@ export interface SocketIoGatewayDeps extends ConnectionDeps {
   /** Adapter subscriber: a connection of its own (subscriber mode blocks other commands). */
   subscriber: RedisClient;
   isDraining: () => boolean;
+  /** False while the session store's connection is down or stalled (see upgrade-router.ts). */
+  storeReady: () => boolean;
 }
 
 export class SocketIoGateway implements FleetChannel {
@@ -163,11 +165,13 @@ export class SocketIoGateway implements FleetChannel {
       // 400 {"code":0,"message":"Transport unknown"}; no polling session can start either way.
       transports: ['polling', 'websocket'],
       maxHttpBufferSize: config.maxMessageBytes * JSON_ESCAPE_FACTOR + PACKET_OVERHEAD_BYTES,
-      // New engine.io sessions (polling handshakes included) are refused while draining, over
+      // New engine.io sessions (polling handshakes included) are refused while draining or
+      // while the session store is not ready, over
       // polling when it is off, and from pages ALLOWED_ORIGINS does not allow (WebSocket
       // upgrades were checked by the router).
       allowRequest: (request, callback) => {
         if (deps.isDraining()) return callback('server shutting down', false);
+        if (!deps.storeReady()) return callback('session store unavailable', false);
         if (!servesPolling && transportOf(request.url) === 'polling') {
           deps.metrics.error('socketio_polling_refused');
           return callback(POLLING_DISABLED, false);
@@ -216,6 +220,8 @@ export class SocketIoGateway implements FleetChannel {
     // A client multiplexing on an engine.io connection opened before the drain can
     // still send CONNECT; it gets the drain's answer, not a session.
     if (this.deps.isDraining()) return next(closeError(CLOSE.shuttingDown));
+    // Likewise on a connection opened before the store went away: counting could not start.
+    if (!this.deps.storeReady()) return next(closeError(CLOSE.storeUnavailable));
     const { handshake } = socket;
     socket.data.requestId = requestIdFrom(handshake.headers);
     const asked = resolveRequest(askInHandshake(handshake.auth, handshake.query));

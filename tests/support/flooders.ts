@@ -22,9 +22,12 @@ export interface FloodOptions {
 export class PlainFlooder {
   readonly session = randomSessionId();
   readonly counts: number[] = [];
+  /** Close codes of connections that had opened. */
   readonly closes: number[] = [];
   /** Connections that opened. */
   connections = 0;
+  /** Connect attempts that never opened (refused with an HTTP status, e.g. 503 while Redis is away). */
+  handshakeFailures = 0;
   maxBufferedAmount = 0;
   private ws: WebSocket | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -40,7 +43,9 @@ export class PlainFlooder {
     this.ws = ws;
     const payload = 'x'.repeat(this.options.size);
     const burst = Math.max(1, Math.round(this.options.perSecond / 20));
+    let opened = false;
     ws.on('open', () => {
+      opened = true;
       this.connections += 1;
       this.timer = setInterval(() => {
         this.maxBufferedAmount = Math.max(this.maxBufferedAmount, ws.bufferedAmount);
@@ -56,7 +61,8 @@ export class PlainFlooder {
     ws.on('close', (code) => {
       clearInterval(this.timer);
       if (this.stopped) return;
-      this.closes.push(code);
+      if (opened) this.closes.push(code);
+      else this.handshakeFailures += 1;
       setTimeout(() => this.start(), 100);
     });
   }

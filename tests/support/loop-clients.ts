@@ -205,8 +205,9 @@ export class PlainLoopClient extends LoopClient {
 }
 
 /**
- * A socket.io client using socket.io's own reconnection, with the same session; on
- * each connect it re-sends the message that got no count, if any.
+ * A socket.io client using socket.io's own reconnection, with the same session and
+ * where it resumes (auth.last, auth.pending); on each connect it re-sends the
+ * message that got no count, if any.
  */
 export class SocketIoLoopClient extends LoopClient {
   private socket: Socket | undefined;
@@ -222,7 +223,10 @@ export class SocketIoLoopClient extends LoopClient {
     const delay = this.options.reconnectDelayMs ?? 50;
     const socket = io(this.url, {
       transports: ['websocket'],
-      auth: { session: this.session },
+      // Asked again on every (re)connect: where the session resumes. The message awaiting its
+      // count is re-sent on connect, so it is the one pending message; a count the old
+      // connection's store gave it comes back as its answer instead of a second count.
+      auth: (send) => send({ session: this.session, last: this.counts.at(-1) ?? 0, pending: this.awaiting ? 1 : 0 }),
       reconnectionDelay: delay,
       reconnectionDelayMax: delay * 4,
       forceNew: true,

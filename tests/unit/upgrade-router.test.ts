@@ -23,6 +23,7 @@ function router(overrides: Partial<UpgradeRoutes> = {}): { router: UpgradeRouter
   const registry = new ConnectionRegistry();
   const routes: UpgradeRoutes = {
     isDraining: () => false,
+    storeReady: () => true,
     originAllowed: () => true,
     plain: (request, _socket, _head, requestId) => void routed.push({ route: 'plain', url: request.url, requestId }),
     socketIo: (request) => void routed.push({ route: 'socketIo', url: request.url }),
@@ -46,6 +47,7 @@ async function refusal(target: UpgradeRouter, incoming: IncomingMessage): Promis
 describe('upgrade router', () => {
   const refusals = [
     ['while draining', { isDraining: () => true }, request('/ws/chat/'), 'HTTP/1.1 503 Service Unavailable', 'shutting_down', 'upgrade_while_draining'],
+    ['while the session store is not ready', { storeReady: () => false }, request('/ws/chat/'), 'HTTP/1.1 503 Service Unavailable', 'store_unavailable', 'upgrade_store_unavailable'],
     ['over HTTP/1.0', {}, request('/ws/chat/', {}, 0), 'HTTP/1.1 400 Bad Request', 'http_1_1_required', 'upgrade_http_version'],
     ['from an origin not allowed', { originAllowed: () => false }, request('/ws/chat/'), 'HTTP/1.1 403 Forbidden', 'origin_not_allowed', 'origin_refused'],
     ['to an unknown path', {}, request('/ws/other/'), 'HTTP/1.1 404 Not Found', 'not_found', 'upgrade_not_found'],
@@ -63,6 +65,12 @@ describe('upgrade router', () => {
       assert.deepEqual(routed, []);
     });
   }
+
+  it('asks a client refused for a store outage to retry in a second, and answers a drain before the store', async () => {
+    assert.match((await refusal(router({ storeReady: () => false }).router, request('/ws/chat/'))).headers, /^Retry-After: 1$/m);
+    const both = await refusal(router({ storeReady: () => false, isDraining: () => true }).router, request('/ws/chat/'));
+    assert.deepEqual(both.body, { error: 'shutting_down' });
+  });
 
   it("echoes the proxy's request id on a refusal, and replaces one that does not look like an id", async () => {
     const { router: target } = router();
