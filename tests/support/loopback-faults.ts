@@ -43,7 +43,12 @@ function words(rule: string): string[] {
 
 /** Every rule of CHAIN that carries TAG, as `iptables -S` prints it, with the pid it names. */
 function taggedRules(): Array<{ spec: string[]; pid: number }> {
-  const listing = execFileSync('iptables', ['-S', CHAIN], { env, encoding: 'utf8' });
+  let listing: string;
+  try {
+    listing = execFileSync('iptables', ['-S', CHAIN], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    throw new Error(`iptables -S ${CHAIN} failed: the network-fault tests need root and iptables (${(error as Error).message})`, { cause: error });
+  }
   return listing
     .split('\n')
     .filter((line) => line.startsWith(`-A ${CHAIN} `) && line.includes(`${TAG} pid=`))
