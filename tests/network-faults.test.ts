@@ -187,12 +187,12 @@ function assertNewSessionsServed(
 ): { tried: number; failed: number; slowestMs: number } {
   const during = prober.attempts.filter((attempt) => attempt.started >= from && attempt.started <= to);
   const failed = during.filter((attempt) => attempt.error !== undefined);
-  assert.ok(during.length >= atLeast, `only ${during.length} new session(s) tried ${what}`);
   assert.deepEqual(
     failed.map((attempt) => `${attempt.started - from} ms in: ${attempt.error}`),
     [],
     `new sessions through Nginx ${what} must reach a working replica and be counted`,
   );
+  assert.ok(during.length >= atLeast, `only ${during.length} new session(s) tried ${what}`);
   return { tried: during.length, failed: failed.length, slowestMs: Math.max(...during.map((attempt) => attempt.ended - attempt.started)) };
 }
 
