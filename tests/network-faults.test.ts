@@ -69,6 +69,8 @@ interface FaultFigures {
   skipped: number;
   repeated: number;
   new_sessions: { tried: number; failed_during_fault: number; slowest_ms: number };
+  /** From the replicas' resume log lines since the fault: counts answered from the store (replies lost), counts raised back to `last` (writes the store lost). */
+  resumes: { replayed: number; raised: number };
 }
 
 const figures: FaultFigures[] = [];
@@ -196,6 +198,13 @@ function assertNewSessionsServed(
   return { tried: during.length, failed: failed.length, slowestMs: Math.max(...during.map((attempt) => attempt.ended - attempt.started)) };
 }
 
+/** What the replicas' resumes since `from` did: counts replayed to clients (replies lost) and counts raised back to `last` (writes lost). */
+function resumesSince(replicas: readonly ReplicaProcess[], from: number): { replayed: number; raised: number } {
+  const lines = replicas.flatMap((replica) => replica.events('resume')).filter((line) => Date.parse(String(line.timestamp)) >= from);
+  const sum = (field: string): number => lines.reduce((total, line) => total + Number(line[field] ?? 0), 0);
+  return { replayed: sum('replays'), raised: sum('raised') };
+}
+
 async function clientsOn(replica: ReplicaProcess): Promise<number> {
   return metricSum(`${replica.httpUrl}/metrics`, 'wschat_connections_active');
 }
@@ -224,9 +233,10 @@ describe('exactly once under network faults (200 clients through Nginx, 2 replic
   /** Stops the traffic, reads what Redis stored, asserts exactly once for every session and records the figures. */
   async function finish(
     redis: Redis,
+    replicas: readonly ReplicaProcess[],
     faultAt: number,
-    entry: Omit<FaultFigures, 'clients' | 'clients_moved' | 'clients_closed_ms' | 'messages' | 'skipped' | 'repeated'>,
-  ): Promise<void> {
+    entry: Omit<FaultFigures, 'clients' | 'clients_moved' | 'clients_closed_ms' | 'messages' | 'skipped' | 'repeated' | 'resumes'>,
+  ): Promise<FaultFigures> {
     const current = traffic!;
     await current.stop();
     const moved = current.moved(faultAt);
@@ -241,19 +251,22 @@ describe('exactly once under network faults (200 clients through Nginx, 2 replic
       recovered: entry.recovered,
       ...totals,
       new_sessions: entry.new_sessions,
+      resumes: resumesSince(replicas, faultAt),
     };
     // Recorded before the verdict, so that a failed run's report shows what it measured.
     figures.push(result);
     process.stdout.write(
       `      ${result.fault}: ${result.messages} messages, ${result.skipped} skipped, ${result.repeated} repeated; ${result.clients_moved} clients moved; ` +
         `${result.detected === null ? '' : `${result.detected.what} ${result.detected.ms} ms; `}` +
-        `${result.recovered.map((step) => `${step.what} ${step.ms} ms`).join('; ')}; new sessions: ${result.new_sessions.tried} tried, slowest ${result.new_sessions.slowest_ms} ms\n`,
+        `${result.recovered.map((step) => `${step.what} ${step.ms} ms`).join('; ')}; new sessions: ${result.new_sessions.tried} tried, slowest ${result.new_sessions.slowest_ms} ms; ` +
+        `resumes replayed ${result.resumes.replayed} count(s), raised ${result.resumes.raised}\n`,
     );
     assert.ok(
       broken.length === 0,
       `${broken.length} of ${current.clients.length} sessions are not exactly 1..N equal to Redis ` +
         `(${totals.skipped} skipped, ${totals.repeated} repeated in all); the first of them:\n${broken.slice(0, 3).join('\n')}`,
     );
+    return result;
   }
 
   describe('one Redis (AOF appendfsync always)', () => {
@@ -308,7 +321,7 @@ describe('exactly once under network faults (200 clients through Nginx, 2 replic
       const countingAt = await traffic.everyClientCountsSince(traffic.snapshot(), 'every client counting after the heal');
       await sleep(500);
       const served = assertNewSessionsServed(traffic.prober, unreadyAt, healAt, 'while replica 1 was cut from Redis');
-      await finish(inspect, cutAt, {
+      await finish(inspect, fleet.replicas, cutAt, {
         fault,
         detected: { what: 'replica 1 /readyz 503', ms: unreadyAt - cutAt },
         recovered: [
@@ -342,7 +355,7 @@ describe('exactly once under network faults (200 clients through Nginx, 2 replic
       await sleep(500);
       // One prober, one session at a time: those Nginx tried on replica 1 first take proxy_connect_timeout (2 s) each.
       const served = assertNewSessionsServed(traffic.prober, cutAt, healAt, 'while Nginx could not reach replica 1', 2);
-      await finish(inspect, cutAt, {
+      await finish(inspect, fleet.replicas, cutAt, {
         fault: 'c) Nginx <-> replica 1 dropped',
         detected: { what: 'slowest new session during the cut (Nginx giving up on replica 1)', ms: served.slowestMs },
         recovered: [{ what: 'every client counting after the heal', ms: countingAt - healAt }],
@@ -363,7 +376,7 @@ describe('exactly once under network faults (200 clients through Nginx, 2 replic
       // The metric may have counted one prober socket besides the clients.
       const moved = traffic.moved(killAt).count;
       assert.ok(moved <= onVictim && moved >= onVictim - 1, `${moved} clients moved, ${onVictim} sockets were on replica 1: only its clients move`);
-      await finish(inspect, killAt, {
+      await finish(inspect, fleet.replicas, killAt, {
         fault: 'd) replica 1 SIGKILLed',
         detected: null,
         recovered: [{ what: 'every client counting again (from the kill)', ms: countingAt - killAt }],
@@ -396,7 +409,7 @@ describe('exactly once under network faults (200 clients through Nginx, 2 replic
       // No replica can count while Redis is down: new sessions are owed a count only once both are ready again.
       const served = assertNewSessionsServed(traffic.prober, readyAt, Date.now(), 'once Redis was back');
       const outage = traffic.prober.attempts.filter((attempt) => attempt.started >= killAt && attempt.started < restartAt);
-      await finish(inspect, killAt, {
+      await finish(inspect, fleet.replicas, killAt, {
         fault: 'e) Redis SIGKILLed, restarted after 3 s',
         detected: { what: 'both replicas /readyz 503', ms: unreadyAt - killAt },
         recovered: [
@@ -448,7 +461,7 @@ describe('exactly once under network faults (200 clients through Nginx, 2 replic
       const served = assertNewSessionsServed(traffic.prober, countingAt, Date.now(), 'once every client counted on the new primary');
       const primary = new Redis(await sentinel.currentPrimaryPort(), '127.0.0.1', { maxRetriesPerRequest: 1 });
       try {
-        await finish(primary, failoverAt, {
+        await finish(primary, fleet.replicas, failoverAt, {
           fault: 'f) Sentinel failover (SENTINEL FAILOVER, replica not waited for)',
           detected: { what: 'the sentinel names the new primary', ms: switchedAt - failoverAt },
           recovered: [{ what: 'every client counting again (from the failover command)', ms: countingAt - failoverAt }],
