@@ -2,11 +2,13 @@
  * Load test with real sockets, every reply checked (`make loadtest`).
  *
  *   node dist/tools/loadtest.js [--url http://127.0.0.1:8000] [--sockets 5000]
- *     [--socketio 0.2] [--ramp 2000] [--rate 1] [--messages 0]
+ *     [--socketio 0.2 (0 with --reference)] [--ramp 2000] [--rate 1] [--messages 0]
  *     [--duration S (default: long enough for two heartbeat ticks, at least 35 s)]
- *     [--heartbeat-ms <the stack's HEARTBEAT_INTERVAL_MS>; 0: no heartbeat to check] [--workers N]
- *     [--metrics URL,URL (default: the stack's replicas)] [--report-dir reports]
- *     [--reference: then the same scenario against tools/bench/reference-server.ts, and the ratios]
+ *     [--heartbeat-ms <the stack's HEARTBEAT_INTERVAL_MS>; 0: no heartbeat to check]
+ *     [--workers N (default: from the socket count and the cores)]
+ *     [--metrics URL,URL (default: the stack's replicas)] [--redis URL (default: the stack's)]
+ *     [--report-dir reports]
+ *     [--reference [--ceiling fair|bare] [--repeat N]: the same scenario against the ceiling too]
  *
  * Defaults reproduce the original demo: 5,000 sockets through Nginx, each sending
  * a message a second, held through two heartbeat ticks (63 s with the 30 s default). Worker processes (each well under
@@ -14,37 +16,43 @@
  * bounded number of handshakes in flight. Counts must be 1, 2, 3... on every socket,
  * every socket must get every heartbeat of the window once, byes must carry the last
  * count. Exits 1 on any failed check. Writes reports/loadtest-<time>.{json,md}.
+ * Besides the servers' figures (from /metrics: CPU and memory, and the replicas' own
+ * heartbeat fan-out from wschat_heartbeat_fanout_seconds) it reports the generator's
+ * own CPU per frame and per round trip, so a run shows whether the generator was the limit.
  *
- * --reference runs the scenario a second time, back to back, against the minimal
- * reference server (forked here, plain WebSocket only, no heartbeat) and reports
- * product/reference ratios for round trips/s and memory per connection. For a like
- * for like comparison point --url at one replica and use --socketio 0.
+ * --reference runs the scenario against tools/bench/reference-server.ts as well,
+ * forked here: product, ceiling, product, ceiling... (--repeat pairs), and reports
+ * product/ceiling ratios with their spread. The fair ceiling (default) pays the
+ * product's two unavoidable costs, one INCR per message in the same Redis and the
+ * heartbeat on the same ticks (framed once); --ceiling bare pays neither. For a like
+ * for like comparison point --url and --metrics at one replica.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import type { CoordinatorMessage, ReferenceMessage, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './bench/loadtest-protocol.js';
-import { scrape, sumOf } from './harness/prometheus-text.js';
+import { Redis } from 'ioredis';
+import type { CoordinatorMessage, FanOutHistogram, ReferenceMessage, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './bench/loadtest-protocol.js';
+import { compare, comparisonMarkdown, type ComparisonReport } from './bench/loadtest-compare.js';
+import { microsPer, runMarkdown, serverFigures, type LoadTestOptions, type Latency, type Report } from './bench/loadtest-report.js';
+import { scrape, sumOf, type Sample } from './harness/prometheus-text.js';
 
+/** Well under the 20,000 open files a process may hold. */
 const SOCKETS_PER_WORKER = 8000;
+/**
+ * Sockets one worker reads a heartbeat of without becoming the limit; beyond it the
+ * load is split over more workers, up to one per core (more only contend on 2 cores).
+ */
+const SOCKETS_PER_CORE_WORKER = 5000;
 const SOURCE_ADDRESSES_PER_WORKER = 50;
 
-interface Options {
-  url: string;
-  sockets: number;
-  socketIoShare: number;
-  ramp: number;
-  handshakes: number;
-  rate: number;
-  messages: number;
-  durationS: number;
-  heartbeatMs: number;
-  workers: number;
-  metricsUrls: string[];
-  reportDir: string;
-  reference: boolean;
+type Options = LoadTestOptions;
+
+/** Enough workers for the open-file limit, and for the reading: one per SOCKETS_PER_CORE_WORKER up to the cores. */
+function defaultWorkers(sockets: number, cores = os.availableParallelism()): number {
+  return Math.max(Math.ceil(sockets / SOCKETS_PER_WORKER), Math.min(cores, Math.ceil(sockets / SOCKETS_PER_CORE_WORKER)));
 }
 
 function readOptions(argv: string[]): Options {
@@ -53,7 +61,7 @@ function readOptions(argv: string[]): Options {
     options: {
       url: { type: 'string', default: 'http://127.0.0.1:8000' },
       sockets: { type: 'string', default: '5000' },
-      socketio: { type: 'string', default: '0.2' },
+      socketio: { type: 'string' },
       ramp: { type: 'string', default: '2000' },
       handshakes: { type: 'string', default: '100' },
       rate: { type: 'string', default: '1' },
@@ -62,8 +70,11 @@ function readOptions(argv: string[]): Options {
       'heartbeat-ms': { type: 'string', default: stackSetting('HEARTBEAT_INTERVAL_MS') ?? '30000' },
       workers: { type: 'string' },
       metrics: { type: 'string' },
+      redis: { type: 'string' },
       'report-dir': { type: 'string', default: 'reports' },
       reference: { type: 'boolean', default: false },
+      ceiling: { type: 'string', default: 'fair' },
+      repeat: { type: 'string', default: '1' },
     },
   });
   const number = (name: string, raw: string | undefined, min: number, max: number): number => {
@@ -73,20 +84,30 @@ function readOptions(argv: string[]): Options {
   };
   const sockets = number('sockets', values.sockets, 1, 200_000);
   const heartbeatMs = number('heartbeat-ms', values['heartbeat-ms'], 0, 3_600_000);
+  if (values.ceiling !== 'fair' && values.ceiling !== 'bare') throw new Error(`--ceiling must be fair or bare (got ${values.ceiling})`);
+  const stackRedisPort = stackSetting('REDIS_PORT');
+  const redisUrl = values.redis ?? (stackRedisPort === undefined ? undefined : `redis://127.0.0.1:${stackRedisPort}`);
+  if (values.reference && values.ceiling === 'fair' && redisUrl === undefined) {
+    throw new Error("--reference's fair ceiling increments in the product's Redis: pass --redis URL (or --ceiling bare)");
+  }
   return {
     url: values.url.replace(/\/$/, ''),
     sockets,
-    socketIoShare: number('socketio', values.socketio, 0, 1),
+    // The ceiling is plain only: a comparison defaults to plain sockets on the product too.
+    socketIoShare: number('socketio', values.socketio ?? (values.reference ? '0' : '0.2'), 0, 1),
     ramp: number('ramp', values.ramp, 1, 100_000),
     handshakes: number('handshakes', values.handshakes, 1, 10_000),
     rate: number('rate', values.rate, 0, 1000),
     messages: number('messages', values.messages, 0, 1e9),
     durationS: number('duration', values.duration ?? String(defaultDurationS(heartbeatMs)), 1, 3600),
     heartbeatMs,
-    workers: number('workers', values.workers ?? String(Math.ceil(sockets / SOCKETS_PER_WORKER)), 1, 64),
+    workers: number('workers', values.workers ?? String(defaultWorkers(sockets)), 1, 64),
     metricsUrls: values.metrics?.split(',').filter(Boolean) ?? replicaMetricsFromStack(),
     reportDir: values['report-dir'],
     reference: values.reference,
+    ceiling: values.ceiling,
+    redisUrl,
+    repeat: number('repeat', values.repeat, 1, 100),
   };
 }
 
@@ -115,56 +136,57 @@ function replicaMetricsFromStack(): string[] {
   return groups.flatMap((group) => group.targets.map((target) => `http://${target}/metrics`));
 }
 
-/** Reads the servers under test: their summed memory, CPU and open connections. */
+/** Reads the servers under test: their summed memory, CPU, open connections and own fan-out. */
 type Sampler = () => Promise<ServerSample | undefined>;
+
+const FAN_OUT_METRIC = 'wschat_heartbeat_fanout_seconds';
+
+/** The replicas' wschat_heartbeat_fanout_seconds, summed over the scrapes (each replica's tick is one observation). */
+function addFanOut(total: FanOutHistogram, samples: Sample[]): void {
+  total.count += sumOf(samples, `${FAN_OUT_METRIC}_count`);
+  total.sum += sumOf(samples, `${FAN_OUT_METRIC}_sum`);
+  for (const sample of samples) {
+    if (sample.name !== `${FAN_OUT_METRIC}_bucket` || sample.labels.le === undefined) continue;
+    const le = sample.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(sample.labels.le);
+    const bucket = total.buckets.find((b) => b.le === le);
+    if (bucket === undefined) total.buckets.push({ le, count: sample.value });
+    else bucket.count += sample.value;
+  }
+}
 
 async function sampleServers(urls: string[]): Promise<ServerSample | undefined> {
   if (urls.length === 0) return undefined;
-  const sample: ServerSample = { processes: urls.length, rssBytes: 0, cpuSeconds: 0, connections: 0 };
+  const fanOut: FanOutHistogram = { count: 0, sum: 0, buckets: [] };
+  const sample: ServerSample = { processes: urls.length, rssBytes: 0, cpuSeconds: 0, connections: 0, fanOut };
   for (const url of urls) {
     const { samples } = await scrape(url);
     sample.rssBytes += sumOf(samples, 'process_resident_memory_bytes');
     sample.cpuSeconds += sumOf(samples, 'process_cpu_seconds_total');
     sample.connections += sumOf(samples, 'wschat_connections_active');
+    addFanOut(fanOut, samples);
   }
   return sample;
 }
 
-interface Latency {
-  count: number;
-  p50_ms: number;
-  p95_ms: number;
-  p99_ms: number;
-  max_ms: number;
-}
-
-interface ServerFigures {
-  /** Server processes measured: the stack's replicas, or 1 for the reference server. */
-  replicas: number;
-  rss_per_connection_kib: number;
-  cpu_seconds: number;
-  connections_at_hold: number;
-}
-
-interface Report {
-  date: string;
-  ok: boolean;
-  options: Options;
-  sockets: { requested: number; held: number };
-  connect: { seconds: number; per_second: number; handshake: Latency };
-  messages: { total: number; round_trips_per_second: number; round_trip: Latency };
-  heartbeat: { ticks_checked: number; missed: number; duplicated: number; fan_out: Latency };
-  errors: Record<string, number>;
-  closes: Record<string, number>;
-  server: ServerFigures | string;
-  /** With --reference: the same scenario against tools/bench/reference-server.ts. */
-  reference?: Report;
-  ratios?: { round_trips_per_second: number; rss_per_connection: number | null };
+/** Redis's own CPU seconds (user + system, INFO cpu), or undefined without a Redis to ask. */
+async function redisCpuSeconds(redis: Redis | undefined): Promise<number | undefined> {
+  if (redis === undefined) return undefined;
+  const info = await redis.info('cpu');
+  const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return field('used_cpu_user') + field('used_cpu_sys');
 }
 
 /** Splits `total` into `parts` near-equal integers. */
 function split(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, index) => Math.floor(total / parts) + (index < total % parts ? 1 : 0));
+}
+
+interface Samples {
+  before: ServerSample | undefined;
+  held: ServerSample | undefined;
+  stopped: ServerSample | undefined;
+  redisHeld: number | undefined;
+  redisStopped: number | undefined;
 }
 
 class Coordinator {
@@ -174,10 +196,21 @@ class Coordinator {
 
   constructor(
     private readonly options: Options,
+    private readonly target: Report['target'] = 'product',
     private readonly sample: Sampler = () => sampleServers(options.metricsUrls),
   ) {}
 
   async run(): Promise<Report> {
+    const { options } = this;
+    const redis = options.redisUrl === undefined ? undefined : new Redis(options.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+    try {
+      return await this.runWith(redis);
+    } finally {
+      redis?.disconnect();
+    }
+  }
+
+  private async runWith(redis: Redis | undefined): Promise<Report> {
     const { options } = this;
     const before = await this.sample();
     const started = Date.now();
@@ -201,30 +234,24 @@ class Coordinator {
     const allConnected = Date.now();
     // Fan-out is measured in the steady state: ticks during the ramp compete with handshakes.
     for (const worker of this.workers) worker.send({ type: 'hold', since: allConnected } satisfies CoordinatorMessage);
-    const messagesAtConnected = this.messagesSoFar();
     const connectSeconds = (allConnected - started) / 1000;
     const held = await this.sample();
+    const redisHeld = await redisCpuSeconds(redis);
     await new Promise((resolve) => setTimeout(resolve, options.durationS * 1000));
+    const stopped = await this.sample();
+    const redisStopped = await redisCpuSeconds(redis);
     const stopAt = Date.now();
-    const messagesAtStop = this.messagesSoFar();
     clearInterval(ticker);
     // Ticks every held socket must have: after all were connected, early enough to have been delivered.
     const ticks: string[] = [];
-    // --heartbeat-ms 0: a server without heartbeats (tools/bench/reference-server.ts); nothing to check.
+    // --heartbeat-ms 0: a server without heartbeats (the bare ceiling); nothing to check.
     for (let t = Math.ceil((allConnected + 200) / options.heartbeatMs) * options.heartbeatMs; options.heartbeatMs > 0 && t <= stopAt - 1000; t += options.heartbeatMs) {
       ticks.push(new Date(t).toISOString());
     }
     await Promise.all(this.workers.map((worker) => this.finish(worker, ticks)));
-    const after = await this.sample();
     process.stderr.write('\n');
     const holdSeconds = (stopAt - allConnected) / 1000;
-    const holdRate = Math.round((messagesAtStop - messagesAtConnected) / holdSeconds);
-    return this.report({ started, connectSeconds, holdSeconds, holdRate, ticks, before, held, after });
-  }
-
-  /** Messages answered so far, from the workers' last progress reports (at most 1 s old). */
-  private messagesSoFar(): number {
-    return [...this.progress.values()].reduce((sum, p) => sum + p.messages, 0);
+    return this.report({ started, connectSeconds, holdSeconds, ticks, samples: { before, held, stopped, redisHeld, redisStopped } });
   }
 
   private startWorker(index: number, config: WorkerConfig): Promise<void> {
@@ -255,21 +282,11 @@ class Coordinator {
       (sum, p) => ({ connected: sum.connected + p.connected, messages: sum.messages + p.messages, errors: sum.errors + p.errors }),
       { connected: 0, messages: 0, errors: 0 },
     );
-    const line = `${Math.round((Date.now() - started) / 1000)}s  sockets ${totals.connected}/${this.options.sockets}  messages ${totals.messages}  errors ${totals.errors}`;
+    const line = `${this.target} ${Math.round((Date.now() - started) / 1000)}s  sockets ${totals.connected}/${this.options.sockets}  messages ${totals.messages}  errors ${totals.errors}`;
     process.stderr.write(process.stderr.isTTY ? `\r${line}   ` : `${line}\n`);
   }
 
-  private report(run: {
-    started: number;
-    connectSeconds: number;
-    holdSeconds: number;
-    /** Round trips per second while every socket was held (the steady state). */
-    holdRate: number;
-    ticks: string[];
-    before: ServerSample | undefined;
-    held: ServerSample | undefined;
-    after: ServerSample | undefined;
-  }): Report {
+  private report(run: { started: number; connectSeconds: number; holdSeconds: number; ticks: string[]; samples: Samples }): Report {
     const merged = (field: 'handshake' | 'roundTrip' | 'fanOut'): ReturnType<typeof hdr.build> => {
       const total = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
       for (const result of this.results) total.add(hdr.decodeFromCompressedBase64(result[field]));
@@ -288,30 +305,42 @@ class Coordinator {
       for (const result of this.results) for (const [key, value] of Object.entries(pick(result))) totals[key] = (totals[key] ?? 0) + value;
       return totals;
     };
-    const roundTrip = summary(merged('roundTrip'));
+    const window = { roundTrips: sum((r) => r.window.roundTrips), frames: sum((r) => r.window.frames) };
+    const generatorCpu = sum((r) => r.window.cpuSeconds);
     const heldSockets = sum((r) => r.held);
     const errors = add((r) => r.errors);
     const heartbeats = { ticks_checked: run.ticks.length, missed: sum((r) => r.heartbeatsMissed), duplicated: sum((r) => r.heartbeatsDuplicated) };
-    const server: ServerFigures | string =
-      run.before && run.held && run.after
-        ? {
-            replicas: run.held.processes,
-            rss_per_connection_kib: Math.round(((run.held.rssBytes - run.before.rssBytes) / Math.max(1, run.held.connections)) / 102.4) / 10,
-            cpu_seconds: Math.round((run.after.cpuSeconds - run.before.cpuSeconds) * 10) / 10,
-            connections_at_hold: run.held.connections,
-          }
-        : 'no server metrics (pass --metrics)';
-    const report = {
+    const { before, held, stopped, redisHeld, redisStopped } = run.samples;
+    const report: Report = {
       date: new Date(run.started).toISOString(),
       ok: false,
+      target: this.target,
       options: this.options,
       sockets: { requested: this.options.sockets, held: heldSockets },
       connect: { seconds: run.connectSeconds, per_second: Math.round(this.options.sockets / run.connectSeconds), handshake: summary(merged('handshake')) },
-      messages: { total: sum((r) => r.messages), round_trips_per_second: run.holdRate, round_trip: roundTrip },
-      heartbeat: { ...heartbeats, fan_out: summary(merged('fanOut')) },
+      messages: { total: sum((r) => r.messages), round_trips_per_second: Math.round(window.roundTrips / run.holdSeconds), round_trip: summary(merged('roundTrip')) },
+      heartbeat: {
+        ...heartbeats,
+        fan_out: summary(merged('fanOut')),
+        tick_to_last_socket_ms: run.ticks.map((ts) => Math.max(0, ...this.results.map((r) => r.tickToLast[ts] ?? 0))),
+      },
       errors,
       closes: add((r) => r.closes),
-      server,
+      server: before && held && stopped ? serverFigures({ before, held, stopped }, window) : 'no server metrics (pass --metrics)',
+      redis:
+        redisHeld === undefined || redisStopped === undefined
+          ? null
+          : { cpu_us_per_message: window.roundTrips * 2 >= window.frames ? microsPer(redisStopped - redisHeld, window.roundTrips) : null },
+      load_generator: {
+        workers: this.options.workers,
+        cpu_seconds: Math.round(generatorCpu * 100) / 100,
+        round_trips: window.roundTrips,
+        frames: window.frames,
+        heartbeat_frames: sum((r) => r.window.heartbeatFrames),
+        pings: sum((r) => r.window.pings),
+        cpu_us_per_frame: microsPer(generatorCpu, window.frames),
+        cpu_us_per_round_trip: window.roundTrips * 2 >= window.frames ? microsPer(generatorCpu, window.roundTrips) : null,
+      },
     };
     const ok =
       heldSockets === this.options.sockets &&
@@ -323,34 +352,9 @@ class Coordinator {
   }
 }
 
-function markdown(r: Report, title = `Load test ${r.date}: ${r.ok ? 'PASS' : 'FAIL'}`): string {
-  const ms = (h: Latency): string => `p50 ${h.p50_ms} / p95 ${h.p95_ms} / p99 ${h.p99_ms} / max ${h.max_ms} ms`;
-  const lines = [
-    `# ${title}`,
-    '',
-    `| | |`,
-    `|---|---|`,
-    `| sockets held / requested | ${r.sockets.held} / ${r.sockets.requested} |`,
-    `| connect | ${r.connect.seconds} s, ${r.connect.per_second}/s; handshake ${ms(r.connect.handshake)} |`,
-    `| messages | ${r.messages.total}, ${r.messages.round_trips_per_second} round trips/s while held; ${ms(r.messages.round_trip)} |`,
-    `| heartbeat | ${r.heartbeat.ticks_checked} ticks checked, ${r.heartbeat.missed} missed, ${r.heartbeat.duplicated} duplicated; fan-out ${ms(r.heartbeat.fan_out)} |`,
-    `| errors | ${JSON.stringify(r.errors)} |`,
-    `| server | ${JSON.stringify(r.server)} |`,
-    '',
-  ];
-  if (r.reference !== undefined && r.ratios !== undefined) {
-    lines.push(
-      markdown(r.reference, `Same scenario, reference server (plain only, no heartbeat): ${r.reference.ok ? 'PASS' : 'FAIL'}`),
-      `Product/reference: round trips/s ${r.ratios.round_trips_per_second}, memory per connection ${r.ratios.rss_per_connection ?? 'n/a'}`,
-      '',
-    );
-  }
-  return lines.join('\n');
-}
-
-/** tools/bench/reference-server.ts, forked on a free port with IPC, so it can report its memory and CPU. */
-async function startReference(): Promise<{ url: string; sample: Sampler; stop: () => void }> {
-  const child = fork(new URL('./bench/reference-server.js', import.meta.url), ['0'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+/** tools/bench/reference-server.ts, forked on a free port with IPC, so it can report its memory, CPU and fan-out. */
+async function startReference(args: string[]): Promise<{ url: string; sample: Sampler; stop: () => void }> {
+  const child = fork(new URL('./bench/reference-server.js', import.meta.url), ['0', ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const next = <T extends ReferenceMessage['type']>(type: T): Promise<Extract<ReferenceMessage, { type: T }>> =>
     new Promise((resolve, reject) => {
       const onMessage = (message: ReferenceMessage): void => {
@@ -370,24 +374,32 @@ async function startReference(): Promise<{ url: string; sample: Sampler; stop: (
   return { url: `http://127.0.0.1:${port}`, sample, stop: () => child.kill('SIGTERM') };
 }
 
-/** The same scenario against the reference server, and the product/reference ratios. */
-async function withReference(product: Report): Promise<Report> {
-  const reference = await startReference();
+/** The ceiling's arguments: the fair one pays one INCR per message in the product's Redis and the same heartbeat. */
+function ceilingArgs(options: Options): string[] {
+  if (options.ceiling === 'bare') return [];
+  return ['--redis', options.redisUrl!, '--heartbeat-ms', String(options.heartbeatMs)];
+}
+
+/** Product and ceiling alternately, `repeat` pairs, one ceiling process for all (warm, as the replicas are). */
+async function withReference(options: Options): Promise<ComparisonReport> {
+  const args = ceilingArgs(options);
+  const reference = await startReference(args);
   try {
-    const options = { ...product.options, url: reference.url, socketIoShare: 0, heartbeatMs: 0, metricsUrls: [], reference: false };
-    const baseline = await new Coordinator(options, reference.sample).run();
-    const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
-    const rss = (report: Report): number | undefined => (typeof report.server === 'string' ? undefined : report.server.rss_per_connection_kib);
-    const [productRss, referenceRss] = [rss(product), rss(baseline)];
-    return {
-      ...product,
-      ok: product.ok && baseline.ok,
-      reference: baseline,
-      ratios: {
-        round_trips_per_second: ratio(product.messages.round_trips_per_second, baseline.messages.round_trips_per_second),
-        rss_per_connection: productRss === undefined || referenceRss === undefined ? null : ratio(productRss, referenceRss),
-      },
+    const ceilingOptions: Options = {
+      ...options,
+      url: reference.url,
+      socketIoShare: 0,
+      heartbeatMs: options.ceiling === 'bare' ? 0 : options.heartbeatMs,
+      metricsUrls: [],
+      reference: false,
     };
+    const runs: Array<{ product: Report; ceiling: Report }> = [];
+    for (let pair = 0; pair < options.repeat; pair += 1) {
+      const product = await new Coordinator(options).run();
+      const ceiling = await new Coordinator(ceilingOptions, 'ceiling', reference.sample).run();
+      runs.push({ product, ceiling });
+    }
+    return compare(options, { mode: options.ceiling, args }, runs);
   } finally {
     reference.stop();
   }
@@ -395,13 +407,13 @@ async function withReference(product: Report): Promise<Report> {
 
 async function main(): Promise<void> {
   const options = readOptions(process.argv.slice(2));
-  const product = await new Coordinator(options).run();
-  const report = options.reference ? await withReference(product) : product;
+  const report = options.reference ? await withReference(options) : await new Coordinator(options).run();
+  const text = 'pairs' in report ? comparisonMarkdown(report) : runMarkdown(report);
   mkdirSync(options.reportDir, { recursive: true });
   const stem = path.join(options.reportDir, `loadtest-${report.date.replace(/[:.]/g, '-')}`);
   writeFileSync(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(`${stem}.md`, markdown(report));
-  process.stdout.write(`${markdown(report)}\nreport: ${stem}.json\n`);
+  writeFileSync(`${stem}.md`, text);
+  process.stdout.write(`${text}\nreport: ${stem}.json\n`);
   process.exit(report.ok ? 0 : 1);
 }
 

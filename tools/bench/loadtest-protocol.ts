@@ -35,6 +35,20 @@ export interface WorkerResult {
   handshake: string;
   roundTrip: string;
   fanOut: string;
+  /** Per tick (its `ts`, steady-state ticks only): ms from the tick to this worker's last socket reading it. */
+  tickToLast: Record<string, number>;
+  /** What the worker did and spent between the coordinator's hold and stop: its own cost. */
+  window: WorkerWindow;
+}
+
+export interface WorkerWindow {
+  /** This worker process's CPU (user + system). */
+  cpuSeconds: number;
+  roundTrips: number;
+  /** Every frame received: counts, heartbeats, pings, anything else. */
+  frames: number;
+  heartbeatFrames: number;
+  pings: number;
 }
 
 /** Coordinator to worker: start; every socket of every worker is connected (since); stop and report. */
@@ -48,6 +62,23 @@ export type WorkerMessage =
   | { type: 'connected' }
   | WorkerResult;
 
+/**
+ * The upper bounds (seconds) of the product's wschat_heartbeat_fanout_seconds
+ * (services/gateway/metrics.ts): the reference server records its own fan-out in the
+ * same buckets, so both are read the same way.
+ */
+export const FAN_OUT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+/** A server's own heartbeat fan-out (tick instant to its last socket write), cumulative like Prometheus's. */
+export interface FanOutHistogram {
+  /** Ticks recorded. */
+  count: number;
+  /** Seconds, summed over the ticks. */
+  sum: number;
+  /** Ticks at or under each bound of FAN_OUT_BUCKETS (or of the scraped `le` labels), cumulative. */
+  buckets: Array<{ le: number; count: number }>;
+}
+
 /** What a server process reports about itself: the replicas through /metrics, the reference server over IPC. */
 export interface ServerSample {
   /** How many server processes the figures sum. */
@@ -55,6 +86,8 @@ export interface ServerSample {
   rssBytes: number;
   cpuSeconds: number;
   connections: number;
+  /** Undefined for a server that has no heartbeat. */
+  fanOut?: FanOutHistogram;
 }
 
 /** Messages from tools/bench/reference-server.ts, forked by the load test. */

@@ -4,16 +4,21 @@
  * exactly; every heartbeat is recorded per socket; a bye must carry the last
  * count. Latencies go into HDR histograms, sent to the coordinator encoded.
  *
- * Frames are decoded by the client library's parseServerFrame, and nothing else of
- * it is used: the load test must see the server's raw behaviour, so a socket that
- * closes is an error here, never healed by a reconnect or a re-send.
+ * Plain frames of the two frequent shapes (a count, a heartbeat) are read off their
+ * bytes (frame-prefix.ts: a heartbeat is decoded once per tick, not per socket); any
+ * other frame, and socket.io's, goes through the client library's decoders, and
+ * nothing else of the library is used: the load test must see the server's raw
+ * behaviour, so a socket that closes is an error here, never healed by a reconnect or
+ * a re-send. Between hold and stop the worker counts its own CPU and the frames it
+ * read, so the report says what the generator itself cost per frame.
  */
 import * as hdr from 'hdr-histogram-js';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { parseServerFrame, toServerFrame, type ServerFrame } from '../../shared/protocol/messages.js';
 import { textOf } from '../harness/clients.js';
-import type { CoordinatorMessage, TickWindow, WorkerConfig, WorkerMessage, WorkerResult } from './loadtest-protocol.js';
+import { HeartbeatScanner, scanCount } from './frame-prefix.js';
+import type { CoordinatorMessage, TickWindow, WorkerConfig, WorkerMessage, WorkerResult, WorkerWindow } from './loadtest-protocol.js';
 
 type Histogram = ReturnType<typeof hdr.build>;
 
@@ -41,9 +46,16 @@ class Worker {
   private readonly handshake = histogram();
   private readonly roundTrip = histogram();
   private readonly fanOut = histogram();
+  private readonly tickToLast: Record<string, number> = {};
   private readonly errors: Record<string, number> = {};
   private readonly closes: Record<string, number> = {};
   private messages = 0;
+  private frames = 0;
+  private heartbeatFrames = 0;
+  private pings = 0;
+  /** Counters and CPU at the coordinator's hold: the window's figures are taken from here. */
+  private atHold: { cpu: NodeJS.CpuUsage; messages: number; frames: number; heartbeatFrames: number; pings: number } | undefined;
+  private readonly heartbeatScanner = new HeartbeatScanner();
   private connected = 0;
   private stopping = false;
   /** Heartbeat fan-out is recorded from this time on: once every socket is connected, the steady state. */
@@ -98,14 +110,20 @@ class Worker {
   }
 
   private openPlain(session: Session, localAddress: string | undefined, opened: () => void, failed: (kind: string) => void): void {
-    const ws = new WebSocket(`${this.config.wsUrl}`, { localAddress, handshakeTimeout: 20_000 });
+    // The server sends ASCII JSON: a frame that is not is caught by the checks on its content.
+    const ws = new WebSocket(`${this.config.wsUrl}`, { localAddress, handshakeTimeout: 20_000, perMessageDeflate: false, skipUTF8Validation: true });
     session.send = (text) => ws.send(text);
     session.close = () => ws.close(1000);
     ws.on('open', opened);
     ws.on('error', () => {
       if (!session.open) failed('handshake_failed');
     });
-    ws.on('message', (data) => this.frame(session, parseServerFrame(textOf(data))));
+    ws.on('message', (data: Buffer) => this.plainFrame(session, data));
+    // ws answers each ping with a pong: the generator's work too, so it counts as a frame read.
+    ws.on('ping', () => {
+      this.frames += 1;
+      this.pings += 1;
+    });
     ws.on('close', (code) => this.closed(session, code));
   }
 
@@ -127,30 +145,51 @@ class Worker {
     socket.on('disconnect', (reason) => this.closed(session, reason));
   }
 
+  /** A plain frame: the fast path for counts and heartbeats, the full decoder for the rest. */
+  private plainFrame(session: Session, data: Buffer): void {
+    const count = scanCount(data);
+    if (count >= 0) return this.counted(session, count);
+    const ts = this.heartbeatScanner.scan(data);
+    if (ts !== undefined) return this.heartbeat(session, ts, this.heartbeatScanner.lastTickAt);
+    this.frame(session, parseServerFrame(textOf(data)));
+  }
+
+  private counted(session: Session, count: number): void {
+    this.frames += 1;
+    if (count !== session.expected) this.error('count_mismatch');
+    session.lastCount = count;
+    session.expected = count + 1;
+    const sentAt = session.sent.shift();
+    if (sentAt === undefined) this.error('unexpected_count');
+    else this.roundTrip.recordValue(micros(performance.now() - sentAt));
+    this.messages += 1;
+    if (this.config.messageRate === 0) this.sendOne(session);
+  }
+
+  private heartbeat(session: Session, ts: string, tickAt: number): void {
+    this.frames += 1;
+    this.heartbeatFrames += 1;
+    session.heartbeats.push(ts);
+    if (tickAt >= this.fanOutSince) {
+      const elapsedMs = Date.now() - tickAt;
+      this.fanOut.recordValue(micros(elapsedMs));
+      // Frames of a tick arrive in time order: the last one read is the tick's reading time.
+      this.tickToLast[ts] = elapsedMs;
+    }
+  }
+
   private frame(session: Session, frame: ServerFrame): void {
-    const now = performance.now();
     switch (frame.type) {
-      case 'count': {
-        if (frame.count !== session.expected) this.error('count_mismatch');
-        session.lastCount = frame.count;
-        session.expected = frame.count + 1;
-        const sentAt = session.sent.shift();
-        if (sentAt === undefined) this.error('unexpected_count');
-        else this.roundTrip.recordValue(micros(now - sentAt));
-        this.messages += 1;
-        if (this.config.messageRate === 0) this.sendOne(session);
-        break;
-      }
-      case 'heartbeat': {
-        session.heartbeats.push(frame.ts);
-        const tickAt = Date.parse(frame.ts);
-        if (tickAt >= this.fanOutSince) this.fanOut.recordValue(micros(Date.now() - tickAt));
-        break;
-      }
+      case 'count':
+        return this.counted(session, frame.count);
+      case 'heartbeat':
+        return this.heartbeat(session, frame.ts, Date.parse(frame.ts));
       case 'bye':
+        this.frames += 1;
         if (frame.total !== session.lastCount) this.error('bye_total_mismatch');
         break;
       case 'unknown':
+        this.frames += 1;
         this.error('unknown_frame');
         break;
     }
@@ -190,6 +229,24 @@ class Worker {
   /** Every worker has connected its sockets at `since`; ticks from then on are the steady state. */
   hold(since: number): void {
     this.fanOutSince = since;
+    this.atHold = this.counters();
+  }
+
+  /** What this process did and spent since hold (all zero if hold never came). */
+  private window(): WorkerWindow {
+    const from = this.atHold ?? this.counters();
+    const cpu = process.cpuUsage(from.cpu);
+    return {
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      roundTrips: this.messages - from.messages,
+      frames: this.frames - from.frames,
+      heartbeatFrames: this.heartbeatFrames - from.heartbeatFrames,
+      pings: this.pings - from.pings,
+    };
+  }
+
+  private counters(): NonNullable<Worker['atHold']> {
+    return { cpu: process.cpuUsage(), messages: this.messages, frames: this.frames, heartbeatFrames: this.heartbeatFrames, pings: this.pings };
   }
 
   progress(): WorkerMessage {
@@ -201,7 +258,8 @@ class Worker {
   }
 
   /** Stops sending, waits for outstanding answers, checks the heartbeats of the window, closes. */
-  async finish(window: TickWindow): Promise<WorkerResult> {
+  async finish(ticks: TickWindow): Promise<WorkerResult> {
+    const window = this.window();
     this.stopping = true;
     for (const timer of this.timers) clearTimeout(timer);
     const deadline = Date.now() + 10_000;
@@ -211,7 +269,7 @@ class Worker {
     const unanswered = this.sessions.reduce((sum, s) => sum + s.sent.length, 0);
     if (unanswered > 0) this.errors.unanswered = unanswered;
     const held = this.sessions.filter((s) => s.open).length;
-    const expectedTicks = window.ticks;
+    const expectedTicks = ticks.ticks;
     let missed = 0;
     let duplicated = 0;
     // Only sockets held through the whole window owe every tick of it.
@@ -233,6 +291,8 @@ class Worker {
       handshake: hdr.encodeIntoCompressedBase64(this.handshake),
       roundTrip: hdr.encodeIntoCompressedBase64(this.roundTrip),
       fanOut: hdr.encodeIntoCompressedBase64(this.fanOut),
+      tickToLast: this.tickToLast,
+      window,
     };
   }
 }

@@ -4,10 +4,12 @@
  *
  *   npm run bench:memory -- [SOCKETS per kind, default 5000, at most 9000]
  *
- * Starts its own redis-server, one replica and the reference server on free loopback
- * ports, each with the V8 inspector on loopback, which is how a full GC is forced and
- * the process's memory read without adding anything to the product. For each kind
- * (product plain, product socket.io, reference plain): warm up, GC, read the baseline,
+ * Starts its own redis-server, one replica and two reference servers (the fair
+ * ceiling: INCR in the same Redis and the heartbeat; the bare one: neither) on free
+ * loopback ports, each with the V8 inspector on loopback, which is how a full GC is
+ * forced and the process's memory read without adding anything to the product. For
+ * each kind (product plain, product socket.io, fair ceiling plain, bare reference
+ * plain): warm up, GC, read the baseline,
  * open N sockets that each get one count (then stay idle), GC, read again, close them.
  * Per socket = growth / N, for RSS (what the operator pays) and the V8 heap.
  * Kernel socket buffers are not in RSS; they are the same for any server.
@@ -80,30 +82,36 @@ async function measure(kind: string, inspector: Inspector, connect: Connect, soc
   };
 }
 
-function startReference(port: number, inspectPort: number): ChildProcess {
+function startReference(port: number, inspectPort: number, args: string[] = []): ChildProcess {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference-server.js');
-  return spawn(process.execPath, [`--inspect=127.0.0.1:${inspectPort}`, script, String(port)], { stdio: 'ignore' });
+  return spawn(process.execPath, [`--inspect=127.0.0.1:${inspectPort}`, script, String(port), ...args], { stdio: 'ignore' });
 }
 
 async function main(): Promise<void> {
   const sockets = Number(process.argv[2] ?? 5000);
   if (!Number.isInteger(sockets) || sockets < 1 || sockets > 9000) throw new Error('usage: memory-bench.js SOCKETS (1-9000)');
-  const [replicaInspect, referencePort, referenceInspect] = (await freePorts(3)) as [number, number, number];
+  const ports = (await freePorts(5)) as [number, number, number, number, number];
+  const [replicaInspect, fairPort, fairInspect, barePort, bareInspect] = ports;
   const redis = await RedisServer.start();
-  const replica = await ReplicaProcess.start(redis, { NODE_OPTIONS: `--inspect=127.0.0.1:${replicaInspect}`, LOG_LEVEL: 'warn' });
-  const reference = startReference(referencePort, referenceInspect);
+  // The product's default heartbeat interval; no tick falls in a run, its sockets are tracked all the same.
+  const replica = await ReplicaProcess.start(redis, { NODE_OPTIONS: `--inspect=127.0.0.1:${replicaInspect}`, LOG_LEVEL: 'warn', HEARTBEAT_INTERVAL_MS: '30000' });
+  const fair = startReference(fairPort, fairInspect, ['--redis', redis.url, '--heartbeat-ms', '30000']);
+  const bare = startReference(barePort, bareInspect);
   const inspectors: Inspector[] = [];
   try {
     const productInspector = await Inspector.connect(replicaInspect);
-    const referenceInspector = await Inspector.connect(referenceInspect);
-    inspectors.push(productInspector, referenceInspector);
+    const fairInspector = await Inspector.connect(fairInspect);
+    const bareInspector = await Inspector.connect(bareInspect);
+    inspectors.push(productInspector, fairInspector, bareInspector);
     const results = [
       await measure('product plain', productInspector, () => plainClient(replica.wsUrl), sockets),
       await measure('product socket.io', productInspector, () => socketIoClient(replica.httpUrl), sockets),
-      await measure('reference plain', referenceInspector, () => plainClient(`ws://127.0.0.1:${referencePort}/ws/chat/`), sockets),
+      await measure('fair ceiling plain', fairInspector, () => plainClient(`ws://127.0.0.1:${fairPort}/ws/chat/`), sockets),
+      await measure('bare reference plain', bareInspector, () => plainClient(`ws://127.0.0.1:${barePort}/ws/chat/`), sockets),
     ];
-    const [plain, , ref] = results as [KindResult, KindResult, KindResult];
+    const [plain, , ref, bareRef] = results as [KindResult, KindResult, KindResult, KindResult];
     const ratio = Math.round((plain.rss_per_socket_kib / ref.rss_per_socket_kib) * 100) / 100;
+    const bareRatio = Math.round((plain.rss_per_socket_kib / bareRef.rss_per_socket_kib) * 100) / 100;
     const rows = results.map((r) => `| ${r.kind} | ${r.sockets} | ${r.rss_per_socket_kib} KiB | ${r.heap_per_socket_kib} KiB |`);
     process.stdout.write(
       [
@@ -111,14 +119,15 @@ async function main(): Promise<void> {
         '|---|---|---|---|',
         ...rows,
         '',
-        `product/reference RSS per plain socket: ${ratio}`,
-        JSON.stringify({ date: new Date().toISOString(), results, product_reference_rss_ratio: ratio }),
+        `product/fair ceiling RSS per plain socket: ${ratio} (product/bare reference: ${bareRatio})`,
+        JSON.stringify({ date: new Date().toISOString(), results, product_ceiling_rss_ratio: ratio, product_bare_reference_rss_ratio: bareRatio }),
         '',
       ].join('\n'),
     );
   } finally {
     for (const inspector of inspectors) inspector.close();
-    reference.kill('SIGTERM');
+    fair.kill('SIGTERM');
+    bare.kill('SIGTERM');
     await replica.stop();
     await redis.destroy();
   }

@@ -1,0 +1,167 @@
+/**
+ * One load-test run's report (tools/loadtest.ts): its shape, the server figures
+ * derived from two samples, and its Markdown.
+ */
+import type { FanOutHistogram, ServerSample } from './loadtest-protocol.js';
+
+export interface LoadTestOptions {
+  url: string;
+  sockets: number;
+  socketIoShare: number;
+  ramp: number;
+  handshakes: number;
+  rate: number;
+  messages: number;
+  durationS: number;
+  heartbeatMs: number;
+  workers: number;
+  metricsUrls: string[];
+  reportDir: string;
+  reference: boolean;
+  /** fair: the reference server with one INCR per message and the heartbeat; bare: neither. */
+  ceiling: 'fair' | 'bare';
+  /** The Redis the product uses (the fair ceiling increments in it, and its CPU is read from it). */
+  redisUrl: string | undefined;
+  /** With --reference: product/ceiling pairs, run alternately. */
+  repeat: number;
+}
+
+export interface Latency {
+  count: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
+
+/** A server's own heartbeat fan-out over the hold window: tick instant to its last socket write. */
+export interface OwnFanOut {
+  /** Ticks delivered (summed over processes: a replica delivers each tick once). */
+  ticks: number;
+  mean_ms: number;
+  /** The bucket bound at or under which half (99%) of the ticks fell; null above the last bound. */
+  p50_le_ms: number | null;
+  p99_le_ms: number | null;
+}
+
+export interface ServerFigures {
+  /** Server processes measured: the replicas, or 1 for the reference server. */
+  replicas: number;
+  rss_per_connection_kib: number;
+  /** CPU of every server process over the hold window. */
+  cpu_seconds: number;
+  /**
+   * Window CPU over the window's round trips; null unless round trips are at least half
+   * the frames (a heartbeat scenario's CPU is its fan-out's: read cpu_us_per_frame).
+   */
+  cpu_us_per_message: number | null;
+  /** Window CPU over every frame the generator received in the window (counts, heartbeats, pings). */
+  cpu_us_per_frame: number | null;
+  connections_at_hold: number;
+  own_fan_out: OwnFanOut | null;
+}
+
+/** What the load generator itself spent over the hold window (its worker processes). */
+export interface GeneratorFigures {
+  workers: number;
+  cpu_seconds: number;
+  round_trips: number;
+  frames: number;
+  heartbeat_frames: number;
+  /** WebSocket pings among the frames (each answered with a pong by ws): the product's liveness sweep. */
+  pings: number;
+  cpu_us_per_frame: number | null;
+  cpu_us_per_round_trip: number | null;
+}
+
+export interface Report {
+  date: string;
+  ok: boolean;
+  /** product, or the ceiling it is compared with. */
+  target: 'product' | 'ceiling';
+  options: LoadTestOptions;
+  sockets: { requested: number; held: number };
+  connect: { seconds: number; per_second: number; handshake: Latency };
+  messages: { total: number; round_trips_per_second: number; round_trip: Latency };
+  heartbeat: {
+    ticks_checked: number;
+    missed: number;
+    duplicated: number;
+    fan_out: Latency;
+    /** Per tick checked: ms from the tick to the last socket reading it (all workers), the time to read one heartbeat. */
+    tick_to_last_socket_ms: number[];
+  };
+  errors: Record<string, number>;
+  closes: Record<string, number>;
+  server: ServerFigures | string;
+  /** Redis's own CPU over the hold window per round trip (null as for the server), when its URL is known. */
+  redis: { cpu_us_per_message: number | null } | null;
+  load_generator: GeneratorFigures;
+}
+
+const round = (value: number, digits = 1): number => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** µs of `seconds` per one of `count` (null when there are none). */
+export function microsPer(seconds: number, count: number): number | null {
+  return count > 0 ? round((seconds * 1e6) / count, 2) : null;
+}
+
+/** The later histogram minus the earlier: what was recorded in between. */
+function fanOutBetween(from: FanOutHistogram, to: FanOutHistogram): FanOutHistogram {
+  return {
+    count: to.count - from.count,
+    sum: to.sum - from.sum,
+    buckets: to.buckets.map(({ le, count }) => ({ le, count: count - (from.buckets.find((b) => b.le === le)?.count ?? 0) })),
+  };
+}
+
+function ownFanOut(from: FanOutHistogram | undefined, to: FanOutHistogram | undefined): OwnFanOut | null {
+  if (from === undefined || to === undefined) return null;
+  const window = fanOutBetween(from, to);
+  if (window.count <= 0) return null;
+  const bound = (quantile: number): number | null => {
+    const bucket = [...window.buckets].sort((a, b) => a.le - b.le).find(({ count }) => count >= quantile * window.count);
+    return bucket === undefined || !Number.isFinite(bucket.le) ? null : bucket.le * 1000;
+  };
+  return { ticks: window.count, mean_ms: round((window.sum / window.count) * 1000, 2), p50_le_ms: bound(0.5), p99_le_ms: bound(0.99) };
+}
+
+/** The server's figures from its samples before the run, at hold and at stop. */
+export function serverFigures(
+  samples: { before: ServerSample; held: ServerSample; stopped: ServerSample },
+  window: { roundTrips: number; frames: number },
+): ServerFigures {
+  const { before, held, stopped } = samples;
+  const cpuSeconds = stopped.cpuSeconds - held.cpuSeconds;
+  return {
+    replicas: held.processes,
+    rss_per_connection_kib: round((held.rssBytes - before.rssBytes) / Math.max(1, held.connections) / 1024),
+    cpu_seconds: round(cpuSeconds, 2),
+    cpu_us_per_message: window.roundTrips * 2 >= window.frames ? microsPer(cpuSeconds, window.roundTrips) : null,
+    cpu_us_per_frame: microsPer(cpuSeconds, window.frames),
+    connections_at_hold: held.connections,
+    own_fan_out: ownFanOut(held.fanOut, stopped.fanOut),
+  };
+}
+
+const ms = (h: Latency): string => `p50 ${h.p50_ms} / p95 ${h.p95_ms} / p99 ${h.p99_ms} / max ${h.max_ms} ms`;
+
+/** The run's table; a failing run says what failed. */
+export function runMarkdown(r: Report, title = `Load test ${r.date}: ${r.ok ? 'PASS' : 'FAIL'}`): string {
+  const g = r.load_generator;
+  return [
+    `# ${title}`,
+    '',
+    `| | |`,
+    `|---|---|`,
+    `| sockets held / requested | ${r.sockets.held} / ${r.sockets.requested} |`,
+    `| connect | ${r.connect.seconds} s, ${r.connect.per_second}/s; handshake ${ms(r.connect.handshake)} |`,
+    `| messages | ${r.messages.total}, ${r.messages.round_trips_per_second} round trips/s while held; ${ms(r.messages.round_trip)} |`,
+    `| heartbeat | ${r.heartbeat.ticks_checked} ticks checked, ${r.heartbeat.missed} missed, ${r.heartbeat.duplicated} duplicated; fan-out ${ms(r.heartbeat.fan_out)}; tick to last socket ${r.heartbeat.tick_to_last_socket_ms.join(', ') || 'n/a'} ms |`,
+    `| errors | ${JSON.stringify(r.errors)} |`,
+    `| server | ${JSON.stringify(r.server)} |`,
+    `| redis | ${r.redis === null ? 'not read (no --redis)' : `${r.redis.cpu_us_per_message ?? 'n/a'} µs CPU per round trip`} |`,
+    `| load generator | ${g.workers} workers, ${g.cpu_seconds} s CPU while held: ${g.cpu_us_per_frame ?? 'n/a'} µs per frame received, ${g.cpu_us_per_round_trip ?? 'n/a'} µs per round trip |`,
+    '',
+  ].join('\n');
+}
