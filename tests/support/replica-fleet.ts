@@ -4,21 +4,50 @@
  * can cut one replica's links and SIGKILL or restart any process, while Nginx runs
  * the configuration operators run: nginx/nginx.conf.template rendered by
  * tools/stack/stack-lib.sh's render_nginx (upstreams, timeouts, proxy_next_upstream),
- * in a temporary run folder. destroy() stops everything it started; this process's
- * exit kills Nginx if a test died before that.
+ * in a temporary run folder. destroy() stops everything it started, Nginx's workers
+ * included; this process's exit kills Nginx's group if a test died before that.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { eventually, freePorts, killAll, ReplicaProcess } from '../../tools/harness/processes.js';
+import { eventually, freePorts, ReplicaProcess } from '../../tools/harness/processes.js';
 import { repoRoot } from '../../tools/harness/repo-root.js';
 import { freePortBlock } from './stack.js';
 
+/**
+ * Each Nginx runs as the leader of a process group of its own, and is killed as a
+ * group: a master SIGKILLed alone leaves its workers running, holding the port.
+ */
 const nginxes = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const child of nginxes) child.kill('SIGKILL');
+  for (const child of nginxes) killGroup(child, 'SIGKILL');
 });
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // The group is gone already.
+  }
+}
+
+/** SIGTERM (Nginx's fast shutdown: the master stops its workers, then exits); the whole group SIGKILLed if that overruns. */
+async function stopNginx(child: ChildProcess): Promise<void> {
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  killGroup(child, 'SIGTERM');
+  const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+  // Workers the master could not stop in time must not outlive it.
+  killGroup(child, 'SIGKILL');
+}
 
 export interface FleetSettings {
   replicas: number;
@@ -89,7 +118,7 @@ export class ReplicaFleet {
 
   async destroy(): Promise<void> {
     if (this.nginx !== undefined) {
-      await killAll([this.nginx]);
+      await stopNginx(this.nginx);
       nginxes.delete(this.nginx);
       this.nginx = undefined;
     }
@@ -135,6 +164,7 @@ export class ReplicaFleet {
     const nginx = spawn('nginx', ['-p', `${prefix}/`, '-c', path.join(prefix, 'conf', 'nginx.conf')], {
       env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` },
       stdio: 'ignore',
+      detached: true,
     });
     this.nginx = nginx;
     nginxes.add(nginx);
