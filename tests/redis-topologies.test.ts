@@ -121,6 +121,15 @@ describe('Redis topologies', function () {
       const oldPrimary = await sentinel.currentPrimaryPort();
       await sentinel.failover();
       await eventually(async () => (await sentinel.currentPrimaryPort()) !== oldPrimary, 'the sentinel to promote the replica', 15_000, 100);
+      // At once, not when Sentinel demotes the old primary seconds later: until then it takes
+      // writes that its resync from the new primary drops (every count of those seconds).
+      const newPrimary = await sentinel.currentPrimaryPort();
+      await eventually(
+        async () => (await sentinel.connectionNames(newPrimary)).filter((name) => name.endsWith(':commands')).length === replicas.length,
+        "every replica's commands connection on the new primary as soon as the sentinel announced it",
+        2000,
+        50,
+      );
       await eventually(async () => (await replicas[1]!.probe('/readyz')) === 200, 'the replica ready on the new primary', 15_000, 100);
       // A client whose message met the switch gets 1013 and reconnects; a fresh one resumes.
       const after = await PlainClient.connect(replicas[1]!.wsUrl, id);

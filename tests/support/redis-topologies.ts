@@ -153,16 +153,32 @@ export class RedisSentinelSet {
     }
   }
 
-  /** Waits until the replica has every write, then asks the sentinel to fail over (the replica becomes primary). */
-  async failover(): Promise<void> {
+  /**
+   * Asks the sentinel to fail over (the replica becomes primary). By default it first
+   * waits until the replica has every write; `waitForSync: false` fails over at once,
+   * so writes the old primary confirmed after the replica's last sync (under live
+   * traffic, the newest ones) are lost with it, as in a real failover.
+   */
+  async failover({ waitForSync = true }: { waitForSync?: boolean } = {}): Promise<void> {
     const primary = new Redis(await this.currentPrimaryPort(), '127.0.0.1', { maxRetriesPerRequest: 1 });
     const sentinel = new Redis(this.sentinelPort, '127.0.0.1', { maxRetriesPerRequest: 1 });
     try {
-      await primary.call('WAIT', '1', '2000');
+      if (waitForSync) await primary.call('WAIT', '1', '2000');
       await sentinel.call('SENTINEL', 'failover', RedisSentinelSet.MASTER_NAME);
     } finally {
       primary.disconnect();
       sentinel.disconnect();
+    }
+  }
+
+  /** The names of the client connections the node on `port` has (CLIENT SETNAME; the replicas name theirs). */
+  async connectionNames(port: number): Promise<string[]> {
+    const node = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    try {
+      const list = String(await node.call('CLIENT', 'LIST'));
+      return [...list.matchAll(/ name=(\S*)/g)].map((match) => match[1]!).filter((name) => name !== '');
+    } finally {
+      node.disconnect();
     }
   }
 

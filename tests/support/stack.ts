@@ -100,7 +100,7 @@ async function portIsFree(port: number): Promise<boolean> {
 }
 
 /** A base port B such that B+1..B+count are free (replica i listens on B+i). */
-async function freePortBlock(count: number): Promise<number> {
+export async function freePortBlock(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt += 1) {
     const base = 20_000 + Math.floor(Math.random() * 20_000);
     const ports = Array.from({ length: count }, (_, index) => base + index + 1);

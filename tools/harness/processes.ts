@@ -132,6 +132,12 @@ export interface RedisServerOptions {
    * pass the shipped redis/redis.conf's `everysec`.
    */
   appendfsync?: 'always' | 'everysec';
+  /**
+   * Loopback addresses to listen on besides 127.0.0.1 (e.g. 127.0.0.11): a replica
+   * given one of them as its Redis address has links of its own, which a fault test
+   * can cut by address without touching the other replicas'.
+   */
+  extraAddresses?: string[];
 }
 
 /** A redis-server of the test's own: its port, its data dir, AOF on so a restart keeps the counts. */
@@ -161,7 +167,7 @@ export class RedisServer {
       'redis-server',
       [
         '--port', String(this.port),
-        '--bind', '127.0.0.1',
+        '--bind', ['127.0.0.1', ...(this.options.extraAddresses ?? [])].join(' '),
         '--dir', this.dir,
         '--save', '',
         '--appendonly', 'yes',

@@ -147,8 +147,15 @@ render_nginx() {
     echo 'map $active_colour $colour_upstream { default $active_colour; }'
     for colour in "${COLOURS[@]}"; do
       echo "upstream $colour {"
+      # max_fails=0: no passive failure marking. Nginx counts a proxied WebSocket's
+      # success only when the socket closes, so a replica marked failed (one 503 from a
+      # replica whose Redis was away, one connect timeout) stayed marked while the sockets
+      # it then took stayed open: after a Redis outage in which every replica answered
+      # 503, new sockets got 502 "no live upstreams" for minutes, each worker letting one
+      # handshake per replica through every fail_timeout (tests/network-faults.test.ts).
+      # proxy_next_upstream still moves every refused, timed-out or 503 handshake.
       for ((i = 1; i <= REPLICAS; i++)); do
-        echo "    server 127.0.0.1:$(replica_port "$colour" "$i") max_fails=1 fail_timeout=2s;"
+        echo "    server 127.0.0.1:$(replica_port "$colour" "$i") max_fails=0;"
       done
       echo "    keepalive 16;"
       echo "}"

@@ -179,6 +179,10 @@ function connect(config: Config, options: RedisOptions): RedisClient {
       sentinelTLS: auth.tls,
       enableTLSForSentinelMode: auth.tls !== undefined,
       sentinelRetryStrategy: reconnectDelay,
+      // Follow a failover the moment a sentinel announces it (+switch-master): the old
+      // primary keeps accepting writes until Sentinel demotes it, seconds later, and its
+      // resync from the new primary then drops every one of them.
+      failoverDetector: true,
       // After a failover the old primary answers writes with READONLY until Sentinel
       // demotes it and drops its clients: reconnect at once (ioredis asks the sentinels
       // for the new primary) and re-send the command.
