@@ -58,6 +58,8 @@ interface SocketData {
   /** Where the client resumes (auth.last, auth.pending), when it said. */
   resume: Resume | undefined;
   requestId: string;
+  /** The session on this socket, for the listeners, which every socket shares (no closures per socket). */
+  connection?: SessionConnection;
 }
 
 type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, ServerSideEvents, SocketData>;
@@ -184,7 +186,13 @@ export class SocketIoGateway implements FleetChannel {
     httpServer: HttpServer,
     private readonly deps: SocketIoGatewayDeps,
   ) {
-    const { config } = deps;
+    const { config, registry } = deps;
+    this.onDisconnect = function onDisconnect(this: ChatSocket, reason: string): void {
+      const { connection } = this.data;
+      if (connection === undefined) return;
+      registry.delete(connection);
+      connection.transportClosed(closeCodeOf(reason));
+    };
     const servesPolling = config.socketIoTransports.includes('polling');
     this.io = new Server(httpServer, {
       path: SOCKETIO_PATH,
@@ -239,6 +247,9 @@ export class SocketIoGateway implements FleetChannel {
     return this.io.close();
   }
 
+  /** One disconnect listener for every socket; socket.io calls it with the socket as `this`. */
+  private readonly onDisconnect: (this: ChatSocket, reason: string) => void;
+
   private readonly badPacket = (error: Error): void => {
     this.deps.metrics.error('socketio_bad_packet');
     this.deps.logger.info('malformed socket.io packet, connection closed', { event: 'bad_packet', error: error.message });
@@ -267,22 +278,24 @@ export class SocketIoGateway implements FleetChannel {
     const { sessionId, requestId, resume } = socket.data;
     const context: LogContext = { request_id: requestId, session: sessionTag(sessionId), transport: 'socketio' };
     const connection = new SessionConnection(sessionId, new SocketIoSink(socket), context, this.deps, resume);
-    socket.on('message', (text, ack) => {
-      const reply = typeof ack === 'function' ? (ack as Ack) : undefined;
-      if (typeof text === 'string') connection.receive(Buffer.byteLength(text), reply);
-      else connection.close(CLOSE.binaryFrame);
-    });
+    socket.data.connection = connection;
+    socket.on('message', onMessage);
     // A packet socket.io cannot decode: it reports it here (else it prints a stack to stderr)
     // and closes the connection. One shared listener: no closure per socket.
     socket.on('error', this.badPacket);
-    socket.on('disconnect', (reason) => {
-      this.deps.registry.delete(connection);
-      connection.transportClosed(closeCodeOf(reason));
-    });
+    socket.on('disconnect', this.onDisconnect);
     this.deps.registry.add(connection);
     socket.emit('session', { session: sessionId });
     connection.open();
   }
+}
+
+/** A client's message, shared by every socket; socket.io calls it with the socket as `this`. */
+function onMessage(this: ChatSocket, text: unknown, ack?: unknown): void {
+  const { connection } = this.data;
+  const reply = typeof ack === 'function' ? (ack as Ack) : undefined;
+  if (typeof text === 'string') connection?.receive(Buffer.byteLength(text), reply);
+  else connection?.close(CLOSE.binaryFrame);
 }
 
 /**
