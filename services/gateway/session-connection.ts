@@ -96,6 +96,30 @@ interface Pending {
   readonly started: number;
 }
 
+/**
+ * The FIFO of pending operations. Under a closed loop, and on an idle socket, it holds
+ * one entry or none: that one lives in a field, and an array exists only while more
+ * wait (an emptied array keeps its backing store, ~150 bytes an idle socket).
+ */
+class PendingFifo {
+  oldest: Pending | undefined;
+  private rest: Pending[] | undefined;
+
+  get empty(): boolean {
+    return this.oldest === undefined;
+  }
+
+  push(entry: Pending): void {
+    if (this.oldest === undefined) this.oldest = entry;
+    else (this.rest ??= []).push(entry);
+  }
+
+  shift(): void {
+    this.oldest = this.rest?.shift();
+    if (this.rest?.length === 0) this.rest = undefined;
+  }
+}
+
 /** Every open connection's status: one object, not one per connection. */
 const OPEN: ConnectionStatus = Object.freeze({ state: 'open' });
 
@@ -108,7 +132,7 @@ export class SessionConnection {
   /** Messages whose increment Redis has not answered yet; never above maxInflight. */
   private inflight = 0;
   /** The open and the messages sent to Redis, oldest first; answered strictly in this order. */
-  private readonly pending: Pending[] = [];
+  private readonly pending = new PendingFifo();
   /** Run once `pending` is empty: the bye and close, the final log line. */
   /** Allocated when a task waits: most connections never have one until they close. */
   private idleTasks: Array<() => void> | undefined;
@@ -254,11 +278,11 @@ export class SessionConnection {
 
   /** Settles every answered entry at the head of the FIFO. */
   private answered(): void {
-    for (let head = this.pending[0]; head !== undefined && head.state !== 'waiting'; head = this.pending[0]) {
+    for (let head = this.pending.oldest; head !== undefined && head.state !== 'waiting'; head = this.pending.oldest) {
       this.pending.shift();
       this.settle(head);
     }
-    if (this.pending.length === 0) this.runIdleTasks();
+    if (this.pending.empty) this.runIdleTasks();
   }
 
   private sessionOpened({ count, resumed }: OpenedSession, fields: Record<string, unknown> = {}): number {
@@ -434,13 +458,13 @@ export class SessionConnection {
    */
   private whenIdle(task: () => void): void {
     (this.idleTasks ??= []).push(task);
-    if (this.pending.length === 0) queueMicrotask(() => this.runIdleTasks());
+    if (this.pending.empty) queueMicrotask(() => this.runIdleTasks());
   }
 
   private runIdleTasks(): void {
     // Run after every answer that empties the FIFO: nothing to allocate when there is nothing to run.
     const tasks = this.idleTasks;
-    if (this.pending.length > 0 || tasks === undefined) return;
+    if (!this.pending.empty || tasks === undefined) return;
     this.idleTasks = undefined;
     for (const task of tasks) task();
   }
