@@ -131,4 +131,30 @@ describe('load test --reference (product and fair ceiling alternated, one replic
       client.disconnect();
     }
   });
+
+  it('with --resume counts on the leased path: one session hash per socket, holding what was counted', async () => {
+    const RESUMED = 100;
+    const args = ['--url', replica.httpUrl, '--metrics', `${replica.httpUrl}/metrics`, '--redis', redis.url, '--heartbeat-ms', '1000'];
+    args.push('--sockets', String(RESUMED), '--rate', '0', '--duration', '3', '--resume');
+    // A folder of its own: loadTest reads the one report in it.
+    const { code, output, report } = await loadTest<Report>(args, mkdtempSync(path.join(reportDir, 'resume-')));
+    assert.equal(code, 0, output);
+    assert.equal(report.ok, true);
+    assert.equal(report.sockets.held, RESUMED);
+    assert.ok(report.messages.total > RESUMED * 10, `${report.messages.total} messages`);
+    // Only a resumed (leased) session is a hash; the runs above left strings.
+    const client = redis.client();
+    try {
+      const keys = await client.keys('wschat:session:*');
+      const kinds = await Promise.all(keys.map((key) => client.type(key)));
+      const leased = keys.filter((_, index) => kinds[index] === 'hash');
+      assert.equal(leased.length, RESUMED, 'one leased session per socket');
+      const counts = await Promise.all(leased.map(async (key) => Number(await client.hget(key, 'c'))));
+      const stored = counts.reduce((sum, n) => sum + n, 0);
+      // A message in flight when its socket closed may be counted without its reply read: at most one per socket.
+      assert.ok(stored >= report.messages.total && stored <= report.messages.total + RESUMED, `Redis ${stored}, answered ${report.messages.total}`);
+    } finally {
+      client.disconnect();
+    }
+  });
 });

@@ -7,7 +7,8 @@
  *     [--heartbeat-ms <the stack's HEARTBEAT_INTERVAL_MS>; 0: no heartbeat to check]
  *     [--workers N (default: from the socket count and the cores)]
  *     [--metrics URL,URL (default: the stack's replicas)] [--redis URL (default: the stack's)]
- *     [--report-dir reports]
+ *     [--report-dir reports] [--resume: every socket names its own session and resumes from last=0,
+ *      so the product counts on the leased (exactly-once) path the client library takes]
  *     [--reference [--ceiling fair|bare] [--repeat N]: the same scenario against the ceiling too]
  *
  * Defaults reproduce the original demo: 5,000 sockets through Nginx, each sending
@@ -75,6 +76,7 @@ function readOptions(argv: string[]): Options {
       reference: { type: 'boolean', default: false },
       ceiling: { type: 'string', default: 'fair' },
       repeat: { type: 'string', default: '1' },
+      resume: { type: 'boolean', default: false },
     },
   });
   const number = (name: string, raw: string | undefined, min: number, max: number): number => {
@@ -108,6 +110,7 @@ function readOptions(argv: string[]): Options {
     ceiling: values.ceiling,
     redisUrl,
     repeat: number('repeat', values.repeat, 1, 100),
+    resume: values.resume,
   };
 }
 
@@ -227,6 +230,7 @@ class Coordinator {
         maxHandshakes: options.handshakes,
         messageRate: options.rate,
         messagesPerSocket: options.messages,
+        resume: options.resume,
       }),
     );
     const ticker = setInterval(() => this.printProgress(started), 1000);

@@ -130,7 +130,8 @@ export function comparisonMarkdown(report: ComparisonReport): string {
     `# Load test ${report.date}: product against the ${report.ceiling.mode} ceiling, ${report.pairs.length} pair(s): ${report.ok ? 'PASS' : 'FAIL'}`,
     '',
     `Scenario: ${options.sockets} sockets (${Math.round(options.socketIoShare * 100)}% socket.io on the product; the ceiling is plain only), ` +
-      `rate ${options.rate === 0 ? 'closed loop' : `${options.rate}/s per socket`}, held ${options.durationS} s, heartbeat ${options.heartbeatMs || 'none'} ms. ` +
+      `rate ${options.rate === 0 ? 'closed loop' : `${options.rate}/s per socket`}, held ${options.durationS} s, heartbeat ${options.heartbeatMs || 'none'} ms, ` +
+      `${options.resume ? 'sessions resumed with last (the leased, exactly-once path)' : 'no session named (the unleased path)'}. ` +
       `Ceiling: \`reference-server.js ${report.ceiling.args.join(' ')}\`.`,
     '',
     '| product / ceiling | min | median | max |',

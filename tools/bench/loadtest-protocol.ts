@@ -14,6 +14,8 @@ export interface WorkerConfig {
   messageRate: number;
   /** Messages per socket, 0 for no limit. */
   messagesPerSocket: number;
+  /** Each socket names a fresh session with last=0&pending=0 (auth on socket.io): the store's leased path. */
+  resume: boolean;
 }
 
 /** The heartbeat ticks every socket held through the window must have received once. */

@@ -24,6 +24,8 @@ export interface LoadTestOptions {
   redisUrl: string | undefined;
   /** With --reference: product/ceiling pairs, run alternately. */
   repeat: number;
+  /** Every socket names its own session and resumes from last=0: the leased (exactly-once) path. */
+  resume: boolean;
 }
 
 export interface Latency {

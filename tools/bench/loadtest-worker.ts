@@ -15,6 +15,7 @@
 import * as hdr from 'hdr-histogram-js';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
+import { randomSessionId } from '../../shared/protocol/session-id.js';
 import { parseServerFrame, toServerFrame, type ServerFrame } from '../../shared/protocol/messages.js';
 import { textOf } from '../harness/clients.js';
 import { HeartbeatScanner, scanCount } from './frame-prefix.js';
@@ -111,7 +112,8 @@ class Worker {
 
   private openPlain(session: Session, localAddress: string | undefined, opened: () => void, failed: (kind: string) => void): void {
     // The server sends ASCII JSON: a frame that is not is caught by the checks on its content.
-    const ws = new WebSocket(`${this.config.wsUrl}`, { localAddress, handshakeTimeout: 20_000, perMessageDeflate: false, skipUTF8Validation: true });
+    const url = this.config.resume ? `${this.config.wsUrl}?session=${randomSessionId()}&last=0&pending=0` : this.config.wsUrl;
+    const ws = new WebSocket(url, { localAddress, handshakeTimeout: 20_000, perMessageDeflate: false, skipUTF8Validation: true });
     session.send = (text) => ws.send(text);
     session.close = () => ws.close(1000);
     ws.on('open', opened);
@@ -133,6 +135,7 @@ class Worker {
       reconnection: false,
       forceNew: true,
       timeout: 20_000,
+      ...(this.config.resume ? { auth: { session: randomSessionId(), last: 0, pending: 0 } } : {}),
       ...(localAddress === undefined ? {} : { localAddress }),
     });
     session.send = (text) => socket.emit('message', text);
