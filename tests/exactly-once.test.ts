@@ -64,6 +64,8 @@ describe('resuming with the last count seen (exactly once)', () => {
 
   const ack = (socket: Socket, text: string): Promise<number> =>
     new Promise((resolve) => socket.emit('message', text, (reply: { count: number }) => resolve(reply.count)));
+  /** The whole ack, replay mark included. */
+  const ackReply = (socket: Socket, text: string): Promise<unknown> => new Promise((resolve) => socket.emit('message', text, resolve));
 
   /** A session Redis holds at `count`, counted by a resumed connection (so in its leased form). */
   async function sessionAt(count: number): Promise<string> {
@@ -85,10 +87,15 @@ describe('resuming with the last count seen (exactly once)', () => {
     assert.equal(await inspect.hget(`wschat:session:${session}`, 'c'), '6', 'one count per message: 6 messages, 6 counts');
   });
 
-  it('socket.io: the same, each re-send acked with its count', async () => {
+  it('socket.io: the same, each re-send acked with its count, marked as a replay', async () => {
     const session = await sessionAt(5);
     const socket = await socketIo(session, { last: 3, pending: 2 });
-    assert.deepEqual(await Promise.all([ack(socket, 'a'), ack(socket, 'b'), ack(socket, 'c')]), [4, 5, 6]);
+    const events: unknown[] = [];
+    socket.on('count', (frame: unknown) => events.push(frame));
+    const replies = await Promise.all([ackReply(socket, 'a'), ackReply(socket, 'b'), ackReply(socket, 'c')]);
+    const expected = [{ count: 4, replay: true }, { count: 5, replay: true }, { count: 6 }];
+    assert.deepEqual(replies, expected);
+    assert.deepEqual(events, expected, 'the count events carry the same mark');
     assert.equal(await inspect.hget(`wschat:session:${session}`, 'c'), '6');
   });
 

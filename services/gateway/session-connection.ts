@@ -38,7 +38,8 @@ export type Ack = (reply: CountMessage) => void;
 /** What a transport must offer; implemented by the plain and socket.io endpoints. */
 export interface TransportSink {
   readonly transport: Transport;
-  sendCount(count: number, ack: Ack | undefined): void;
+  /** `replayed`: the count was answered from the store (a re-send counted before), not counted now. */
+  sendCount(count: number, ack: Ack | undefined, replayed: boolean): void;
   /** The tick's heartbeat, serialised once for the whole fan-out and encoded once per transport. */
   sendHeartbeat(packet: HeartbeatPacket): void;
   /** `reason` is the close that follows, for a transport whose close carries no code (socket.io). */
@@ -129,6 +130,8 @@ export class SessionConnection {
    * Undefined until Redis answered the open: no bye before the session's count is known.
    */
   private confirmed: number | undefined;
+  /** The highest count a resumed connection answers from the store (0: none); every later count is new. */
+  private replayedUpTo = 0;
   /** Messages whose increment Redis has not answered yet; never above maxInflight. */
   private inflight = 0;
   /** The open and the messages sent to Redis, oldest first; answered strictly in this order. */
@@ -302,6 +305,7 @@ export class SessionConnection {
     this.lease = session.lease;
     this.expected = session.count;
     this.replays = plan.replay.length > 0 ? [...plan.replay] : undefined;
+    this.replayedUpTo = plan.replay.at(-1) ?? 0;
     this.sessionOpened(session, { last: resume.last, replays: plan.replay.length, raised: session.raisedBy });
     if (plan.replay.length > 0) this.confirmed = resume.last;
     // Nothing can have failed yet: this is the session's first answer.
@@ -320,7 +324,7 @@ export class SessionConnection {
   private reply(count: number, ack: Ack | undefined, started: number): void {
     if (this.countsStopped !== undefined || this.finished || !this.stillReading()) return;
     // Only a count handed to the transport is confirmed: a bye never reports one the client cannot get.
-    this.sink.sendCount(count, ack);
+    this.sink.sendCount(count, ack, count <= this.replayedUpTo);
     this.confirmed = count;
     this.transportMetrics.messages.inc();
     this.transportMetrics.messageDuration.observe((performance.now() - started) / 1000);

@@ -92,8 +92,8 @@ class SocketIoSink implements TransportSink {
 
   constructor(private readonly socket: ChatSocket) {}
 
-  sendCount(count: number, ack: Ack | undefined): void {
-    const reply = { count };
+  sendCount(count: number, ack: Ack | undefined, replayed: boolean): void {
+    const reply: CountMessage = replayed ? { count, replay: true } : { count };
     this.socket.emit('count', reply);
     ack?.(reply);
   }

@@ -6,9 +6,14 @@
  * test (which must see raw server behaviour) share one definition.
  */
 
-/** Reply to every text message. No other keys, ever. */
+/**
+ * Reply to every text message. On the plain endpoint no other keys, ever; socket.io's
+ * count events and acks add `replay: true` to a count answered from the store (a
+ * resumed connection's re-send that was counted before its reply was lost).
+ */
 export interface CountMessage {
   count: number;
+  replay?: true;
 }
 
 /** Sent to every open socket once per heartbeat tick. */

@@ -24,10 +24,10 @@ export class RecordingSink implements TransportSink {
     return this.events.filter((event) => /^(count|heartbeat|bye) /.test(event));
   }
 
-  sendCount(count: number, ack: Ack | undefined): void {
-    this.events.push(`count ${count}`);
+  sendCount(count: number, ack: Ack | undefined, replayed: boolean): void {
+    this.events.push(replayed ? `count ${count} replay` : `count ${count}`);
     // As socket.io's sink does: the ack carries the same reply.
-    ack?.({ count });
+    ack?.(replayed ? { count, replay: true } : { count });
   }
   sendHeartbeat(packet: HeartbeatPacket): void {
     this.events.push(`heartbeat ${packet.ts}`);
