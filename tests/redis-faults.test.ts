@@ -301,7 +301,9 @@ describe('Redis slow (DEBUG SLEEP) under traffic', function () {
       // A Redis that leaves a PING unanswered for REDIS_COMMAND_TIMEOUT_MS cannot be told
       // from a partition: the replica drops that connection and is unready until Redis
       // answers again (probes every half timeout, so within 1.5 timeouts; 500 ms of slack).
-      const stalled = samples.between(sleptAt + 1.5 * REDIS_COMMAND_TIMEOUT_MS + 500, wokeAt);
+      // Only samples read in full before Redis could have woken (it slept from after sleptAt for
+      // SLEEP_S): wokeAt is when this busy process read the answer, which can lag the wake.
+      const stalled = samples.within(sleptAt + 1.5 * REDIS_COMMAND_TIMEOUT_MS + 500, sleptAt + SLEEP_S * 1000);
       assert.ok(stalled.length >= 5, `${stalled.length} samples after the stall was due to be noticed`);
       for (const sample of stalled) assert.equal(sample[r]!.readyz, 503, `replica ${r} unready while Redis did not answer`);
       for (const sample of before) assert.equal(sample[r]!.readyz, 200, `replica ${r} ready before the stall`);

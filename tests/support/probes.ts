@@ -19,7 +19,8 @@ export async function stopLoops(): Promise<void> {
 
 /** Runs `sample` every `intervalMs` until stopped and keeps each result with its time. */
 export class Sampler<T> {
-  readonly samples: Array<{ at: number; value: T }> = [];
+  /** `at`: when the sample started; `done`: when its value was read in full. */
+  readonly samples: Array<{ at: number; done: number; value: T }> = [];
   private running = true;
   private readonly done: Promise<void>;
 
@@ -28,7 +29,8 @@ export class Sampler<T> {
     this.done = (async () => {
       while (this.running) {
         const at = Date.now();
-        this.samples.push({ at, value: await sample() });
+        const value = await sample();
+        this.samples.push({ at, done: Date.now(), value });
         await sleep(intervalMs);
       }
     })();
@@ -42,6 +44,11 @@ export class Sampler<T> {
 
   between(from: number, to: number): T[] {
     return this.samples.filter((s) => s.at >= from && s.at <= to).map((s) => s.value);
+  }
+
+  /** Samples taken wholly inside [from, to]: started at or after `from`, read in full by `to`. */
+  within(from: number, to: number): T[] {
+    return this.samples.filter((s) => s.at >= from && s.done <= to).map((s) => s.value);
   }
 }
 
