@@ -160,8 +160,9 @@ export interface SessionStore {
 
 /**
  * A session's TTL is refreshed once per period per replica, not on every message:
- * the PEXPIRE beside an INCR was a second command per message for a deadline a day
- * away. The longest period is a minute; a short SESSION_TTL_SECONDS gets a tenth of it.
+ * refreshing it with each INCR needed a script (INCR and EXPIRE) or a second command
+ * per message, for a deadline a day away, where a plain INCR now does. The longest
+ * period is a minute; a short SESSION_TTL_SECONDS gets a tenth of it.
  */
 const MAX_REFRESH_PERIOD_MS = 60_000;
 const REFRESH_PERIODS_PER_TTL = 10;
