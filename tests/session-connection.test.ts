@@ -32,16 +32,16 @@ class RecordingSink implements TransportSink {
   sendBye(total: number): void {
     this.written.push(`bye ${total}`);
   }
-  close(reason: ServerClose): void {
+  closeTransport(reason: ServerClose): void {
     this.closedWith = reason;
   }
   bufferedBytes(): number {
     return this.backlog;
   }
-  pause(): boolean {
+  pauseReading(): boolean {
     return true;
   }
-  resume(): void {}
+  resumeReading(): void {}
 }
 
 /** A store that answers only when the test says so: Redis frozen mid-conversation. */
@@ -104,7 +104,7 @@ describe('SessionConnection', () => {
       maxMessagesPerSecond: 0,
       maxBufferedBytes: 1000,
     };
-    return new SessionConnection(randomSessionId(), sink, { request_id: 'test' }, deps);
+    return new SessionConnection(randomSessionId(), sink, 'test', deps);
   }
 
   /** A connection over Redis whose answers the test releases: opened, `messages` received, all of it waiting at the store. */

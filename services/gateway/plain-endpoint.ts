@@ -5,7 +5,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { sessionTag, type LogContext } from './logger.js';
 import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { closeForReceiverError, type ReceiverError } from './receiver-errors.js';
@@ -13,13 +12,26 @@ import { askInQuery, recordRefusal, resolveRequest, type Refusal, type Resume } 
 import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
 import type { HeartbeatPacket } from './heartbeat-packet.js';
 import { textFrame } from './text-frame.js';
+import { destroyOnError } from './upgrade-router.js';
 
 /** A plain socket's heartbeat: its JSON in one text frame. */
 export function plainHeartbeatFrame(packet: HeartbeatPacket): Buffer {
   return textFrame(packet.json);
 }
 
+/** RFC 6455 §5.5.2: a final ping frame with no payload, unmasked (a server's). */
+const PING_FRAME = Buffer.from([0x89, 0x00]);
+
+/** `readAtPing` of a socket that owes no answer: not pinged yet, or skipped while paused. */
+const NOT_PINGED = -1;
+
 /**
+ * Every socket of the endpoint (the server is built with `WebSocket: ChatWebSocket`),
+ * and the transport sink of the session on it: the socket is the sink, so an idle
+ * socket holds no sink object of its own and the liveness sweep finds the socket
+ * through its session (no lookup table). Its methods are named apart from ws's own
+ * (`ping`, `close`, `pause`, `resume`).
+ *
  * ws closes the socket itself when its frame parser rejects input: its receiver's
  * error handler calls `close(code)` (a code and no reason; every other caller of
  * close() passes a reason, ws's echo of a client's close included), then emits
@@ -31,32 +43,29 @@ export function plainHeartbeatFrame(packet: HeartbeatPacket): Buffer {
  * A client's own close frame (any valid code, 1002 and 1007 included) goes
  * straight to ws, which echoes it (RFC 6455 §5.5.1): nothing follows it.
  */
-export class ChatWebSocket extends WebSocket {
-  /** True while a SessionConnection owns the socket and closes it on a parser error. */
-  receiverErrorsRouted = false;
-  /** Answered the last liveness ping (or has not been pinged yet). */
-  alive = true;
-  /** The session on this socket, for the listeners, which are shared by every socket (no closures per socket). */
-  connection: SessionConnection | undefined;
+export class ChatWebSocket extends WebSocket implements TransportSink {
+  /**
+   * The session on this socket, for the listeners, which are shared by every socket
+   * (no closures per socket). Set, it also routes parser errors through the session.
+   */
+  connection: SessionConnection | undefined = undefined;
+  /**
+   * The TCP socket ws runs on: whole frames built here go to it in one write
+   * (text-frame.ts), and its byte count tells the liveness sweep that the peer answered.
+   */
+  rawSocket: Duplex | undefined = undefined;
+  /** The socket's bytesRead when it was last pinged; NOT_PINGED when it owes no answer. */
+  readAtPing = NOT_PINGED;
 
   override close(code?: number, data?: string | Buffer): void {
     const fromReceiver = code !== undefined && data === undefined;
-    if (fromReceiver && this.receiverErrorsRouted && this.readyState === WebSocket.OPEN) return;
+    if (fromReceiver && this.connection !== undefined && this.readyState === WebSocket.OPEN) return;
     super.close(code, data);
   }
-}
 
-/** RFC 6455 §5.5.2: a final ping frame with no payload, unmasked (a server's). */
-const PING_FRAME = Buffer.from([0x89, 0x00]);
-
-class PlainSink implements TransportSink {
-  readonly transport = 'plain';
-
-  /** `socket` is the one `ws` runs on: whole frames built here go to it in one write (text-frame.ts). */
-  constructor(
-    readonly ws: ChatWebSocket,
-    private readonly socket: Duplex,
-  ) {}
+  get transport(): 'plain' {
+    return 'plain';
+  }
 
   sendCount(count: number): void {
     // Hot path: the same bytes as JSON.stringify({ count }) for an integer, without the generic walk.
@@ -69,37 +78,58 @@ class PlainSink implements TransportSink {
   }
 
   /** The liveness ping: one empty ping frame, the same bytes ws.ping() writes, shared by every socket. */
-  ping(): void {
+  sendPing(): void {
+    this.readAtPing = bytesRead(this.rawSocket);
     this.write(PING_FRAME);
   }
 
   /** What ws.send() does with a text frame once the socket is open, in one write; nothing once it is not. */
   private write(frame: Buffer): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.socket.write(frame);
+    if (this.readyState === WebSocket.OPEN) this.rawSocket?.write(frame);
   }
 
   /** The close frame that follows carries the code and reason. */
   sendBye(total: number): void {
-    this.ws.send(JSON.stringify({ bye: true, total }));
+    this.send(JSON.stringify({ bye: true, total }));
   }
 
-  close(reason: ServerClose): void {
-    this.ws.receiverErrorsRouted = false;
-    this.ws.close(reason.code, reason.reason);
+  /** With a reason, so the override above lets it through. */
+  closeTransport(reason: ServerClose): void {
+    this.close(reason.code, reason.reason);
   }
 
   bufferedBytes(): number {
-    return this.ws.bufferedAmount;
+    return this.bufferedAmount;
   }
 
-  pause(): boolean {
-    this.ws.pause();
+  pauseReading(): boolean {
+    this.pause();
     return true;
   }
 
-  resume(): void {
-    this.ws.resume();
+  resumeReading(): void {
+    this.resume();
   }
+
+  /**
+   * The peer sent nothing since the last ping: no pong, no frame. Any byte read
+   * proves the path to it alive as a pong would; counting bytes needs no 'pong'
+   * listener, whose fourth event name grew every socket's listener table by ~100
+   * bytes (docs/benchmarks.md, memory).
+   */
+  get silentSincePing(): boolean {
+    return this.readAtPing !== NOT_PINGED && bytesRead(this.rawSocket) === this.readAtPing;
+  }
+
+  /** Paused for backpressure: the server is not reading it, so its silence is ours. */
+  excuseSilence(): void {
+    this.readAtPing = NOT_PINGED;
+  }
+}
+
+/** An upgraded socket is a net.Socket (or a TLS one), which counts what it read; the Duplex type does not say so. */
+function bytesRead(socket: Duplex | undefined): number {
+  return (socket as { bytesRead?: number } | undefined)?.bytesRead ?? 0;
 }
 
 export interface PlainEndpointDeps extends ConnectionDeps {
@@ -114,12 +144,6 @@ export class PlainEndpoint {
   private readonly wss: WebSocketServer;
   /** Session id chosen for each upgrade, read back when ws writes the 101 headers. */
   private readonly sessionIds = new WeakMap<IncomingMessage, string>();
-  /**
-   * Each plain session's socket, for the liveness sweep, which walks the registry's
-   * sessions (socket.io runs its own ping/pong). A lookup, not a second set of live
-   * sockets: it holds nothing the registry has let go of.
-   */
-  private readonly socketOf = new WeakMap<SessionConnection, PlainSink>();
   private livenessTimer: NodeJS.Timeout | undefined;
   /** The wall-clock instant the last sweep was scheduled for. */
   private lastSweep = 0;
@@ -184,27 +208,23 @@ export class PlainEndpoint {
     }, next - now);
   }
 
+  /** Walks the registry's sessions; a plain session's sink is its socket (socket.io runs its own ping/pong). */
   private sweep(): void {
     this.deps.registry.forEach((connection) => {
-      const sink = this.socketOf.get(connection);
-      if (sink !== undefined) this.checkLiveness(sink);
+      const { sink } = connection;
+      if (sink instanceof ChatWebSocket) this.checkLiveness(sink);
     });
   }
 
-  private checkLiveness(sink: PlainSink): void {
-    const { ws } = sink;
+  private checkLiveness(ws: ChatWebSocket): void {
     // A socket paused for backpressure cannot have read its pong: its silence is ours.
-    if (ws.isPaused) {
-      ws.alive = true;
-      return;
-    }
-    if (!ws.alive) {
+    if (ws.isPaused) return ws.excuseSilence();
+    if (ws.silentSincePing) {
       this.deps.metrics.error('peer_unresponsive');
       ws.terminate();
       return;
     }
-    ws.alive = false;
-    sink.ping();
+    ws.sendPing();
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
@@ -212,6 +232,9 @@ export class PlainEndpoint {
     if (!('refused' in asked)) this.sessionIds.set(request, asked.sessionId);
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       const chat = ws as ChatWebSocket;
+      // ws listens for the socket's errors now (and destroys it on one), as the router did
+      // until here: one listener, not two in an array, for the socket's life.
+      socket.removeListener('error', destroyOnError);
       if ('refused' in asked) this.refuse(chat, asked.refused, requestId);
       else this.accept(chat, socket, asked.sessionId, asked.resume, requestId);
     });
@@ -230,17 +253,14 @@ export class PlainEndpoint {
   }
 
   private accept(ws: ChatWebSocket, socket: Duplex, sessionId: string, resume: Resume | undefined, requestId: string): void {
-    const context: LogContext = { request_id: requestId, session: sessionTag(sessionId), transport: 'plain' };
-    const sink = new PlainSink(ws, socket);
-    const connection = new SessionConnection(sessionId, sink, context, this.deps, resume);
-    ws.receiverErrorsRouted = true;
+    ws.rawSocket = socket;
+    const connection = new SessionConnection(sessionId, ws, requestId, this.deps, resume);
     ws.connection = connection;
+    // No 'pong' listener: the liveness sweep counts the bytes read instead (ChatWebSocket.silentSincePing).
     ws.on('message', onMessage);
-    ws.on('pong', onPong);
     ws.on('close', this.onClose);
     // Only ws's frame parser emits 'error' here (socket errors end in 'close'; deflate is off).
     ws.on('error', onReceiverError);
-    this.socketOf.set(connection, sink);
     this.deps.registry.add(connection);
     connection.open();
   }
@@ -256,10 +276,6 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   const { connection } = chat(this);
   if (isBinary) connection?.close(CLOSE.binaryFrame);
   else connection?.receive(byteLength(data));
-}
-
-function onPong(this: WebSocket): void {
-  chat(this).alive = true;
 }
 
 function onReceiverError(this: WebSocket, error: ReceiverError): void {

@@ -25,17 +25,21 @@
  * the session (a stale lease) ends this one with 4505.
  */
 import type { HeartbeatPacket } from './heartbeat-packet.js';
-import { errorFields, type LogContext, type Logger } from './logger.js';
+import { errorFields, sessionTag, type LogContext, type Logger } from './logger.js';
 import type { Metrics, Transport, TransportMetrics } from './metrics.js';
 import { CLOSE, type KnownClose, type ServerClose } from '../../shared/protocol/closes.js';
 import { type CountMessage } from '../../shared/protocol/messages.js';
 import { planResume, type Resume } from './resume-plan.js';
 import { STALE_LEASE, type LeasedSession, type OpenedSession, type SessionStore } from './store/session-store.js';
-import { TokenBucket } from './token-bucket.js';
+import { FULL_BUCKET, takeToken } from './token-bucket.js';
 
 export type Ack = (reply: CountMessage) => void;
 
-/** What a transport must offer; implemented by the plain and socket.io endpoints. */
+/**
+ * What a transport must offer; implemented by the plain endpoint's socket itself and by
+ * socket.io's sink. Named apart from ws's own methods (close, pause, resume), so a ws
+ * WebSocket can be one without a sink object per socket.
+ */
 export interface TransportSink {
   readonly transport: Transport;
   /** `replayed`: the count was answered from the store (a re-send counted before), not counted now. */
@@ -44,12 +48,12 @@ export interface TransportSink {
   sendHeartbeat(packet: HeartbeatPacket): void;
   /** `reason` is the close that follows, for a transport whose close carries no code (socket.io). */
   sendBye(total: number, reason: ServerClose): void;
-  close(reason: ServerClose): void;
+  closeTransport(reason: ServerClose): void;
   /** Bytes written to the transport that the client has not read yet (a client that stops reading grows it). */
   bufferedBytes(): number;
   /** Stops reading from the client; false when the transport cannot. */
-  pause(): boolean;
-  resume(): void;
+  pauseReading(): boolean;
+  resumeReading(): void;
 }
 
 export interface ConnectionDeps {
@@ -97,30 +101,6 @@ interface Pending {
   readonly started: number;
 }
 
-/**
- * The FIFO of pending operations. Under a closed loop, and on an idle socket, it holds
- * one entry or none: that one lives in a field, and an array exists only while more
- * wait (an emptied array keeps its backing store, ~150 bytes an idle socket).
- */
-class PendingFifo {
-  oldest: Pending | undefined;
-  private rest: Pending[] | undefined;
-
-  get empty(): boolean {
-    return this.oldest === undefined;
-  }
-
-  push(entry: Pending): void {
-    if (this.oldest === undefined) this.oldest = entry;
-    else (this.rest ??= []).push(entry);
-  }
-
-  shift(): void {
-    this.oldest = this.rest?.shift();
-    if (this.rest?.length === 0) this.rest = undefined;
-  }
-}
-
 /** Every open connection's status: one object, not one per connection. */
 const OPEN: ConnectionStatus = Object.freeze({ state: 'open' });
 
@@ -134,10 +114,19 @@ export class SessionConnection {
   private replayedUpTo = 0;
   /** Messages whose increment Redis has not answered yet; never above maxInflight. */
   private inflight = 0;
-  /** The open and the messages sent to Redis, oldest first; answered strictly in this order. */
-  private readonly pending = new PendingFifo();
-  /** Run once `pending` is empty: the bye and close, the final log line. */
-  /** Allocated when a task waits: most connections never have one until they close. */
+  /**
+   * The FIFO of the open and the messages sent to Redis, oldest first; answered strictly
+   * in this order. Under a closed loop, and on an idle socket, it holds one entry or
+   * none: that one lives in this field, and `pendingRest` is an array only while more
+   * wait (an emptied array keeps its backing store, ~150 bytes an idle socket). Two
+   * fields of the connection, not an object of its own (40 bytes an idle socket).
+   */
+  private pendingHead: Pending | undefined = undefined;
+  private pendingRest: Pending[] | undefined = undefined;
+  /**
+   * Run once the FIFO is empty: the bye and close, the final log line. Allocated when
+   * a task waits: most connections never have one until they close.
+   */
   private idleTasks: Array<() => void> | undefined;
   /**
    * Messages received over the bound, waiting for a slot (their acks). Pausing a
@@ -159,18 +148,22 @@ export class SessionConnection {
   private replays: number[] | undefined;
   private current: ConnectionStatus = OPEN;
   private readonly transportMetrics: TransportMetrics;
-  private readonly rate: TokenBucket | undefined;
+  /** The rate limit's bucket, as the instant it is full again (token-bucket.ts); unused when there is no limit. */
+  private rateFullAt = FULL_BUCKET;
 
+  /**
+   * `sink`: the plain endpoint's sweep reads it to find the socket. `requestId`: every
+   * log line's request_id; the rest of a line's context (session tag, transport) is
+   * built when a line is logged, not kept per connection.
+   */
   constructor(
     readonly sessionId: string,
-    private readonly sink: TransportSink,
-    private readonly context: LogContext,
+    readonly sink: TransportSink,
+    private readonly requestId: string,
     private readonly deps: ConnectionDeps,
     private readonly resume?: Resume,
   ) {
     this.transportMetrics = deps.metrics.forTransport(sink.transport);
-    const perSecond = deps.maxMessagesPerSecond;
-    this.rate = perSecond > 0 ? new TokenBucket(perSecond, 2 * perSecond) : undefined;
   }
 
   get transport(): Transport {
@@ -215,7 +208,7 @@ export class SessionConnection {
     if (this.decided !== undefined) return;
     if (bytes > this.deps.maxMessageBytes) return this.close(CLOSE.messageTooBig);
     const now = performance.now();
-    if (this.rate !== undefined && !this.rate.take(now)) return this.close(CLOSE.rateLimited);
+    if (!this.withinRate(now)) return this.close(CLOSE.rateLimited);
     if (this.waitsForLease) {
       // They wait with the others over the bound (a socket.io client that floods before
       // the open answers meets the bound there too).
@@ -224,6 +217,16 @@ export class SessionConnection {
     }
     if (this.inflight < this.deps.maxInflight && this.waitingCount === 0) return this.count(ack, now);
     if (this.throttle()) this.wait(ack);
+  }
+
+  /** Takes a token from the connection's bucket (MAX_MESSAGES_PER_SECOND, bursts of twice that); false when over the rate. */
+  private withinRate(now: number): boolean {
+    const perSecond = this.deps.maxMessagesPerSecond;
+    if (perSecond <= 0) return true;
+    const fullAt = takeToken(this.rateFullAt, now, perSecond, 2 * perSecond);
+    if (fullAt === undefined) return false;
+    this.rateFullAt = fullAt;
+    return true;
   }
 
   /**
@@ -264,7 +267,8 @@ export class SessionConnection {
   /** Queues an operation in arrival order; its answer is acted on once all before it were. */
   private track(kind: Pending['kind'], ack: Ack | undefined, answer: Promise<number>, started = performance.now()): void {
     const entry: Pending = { kind, ack, started, state: 'waiting', count: 0, error: undefined };
-    this.pending.push(entry);
+    if (this.pendingHead === undefined) this.pendingHead = entry;
+    else (this.pendingRest ??= []).push(entry);
     answer.then(
       (count) => {
         entry.state = 'counted';
@@ -281,11 +285,17 @@ export class SessionConnection {
 
   /** Settles every answered entry at the head of the FIFO. */
   private answered(): void {
-    for (let head = this.pending.oldest; head !== undefined && head.state !== 'waiting'; head = this.pending.oldest) {
-      this.pending.shift();
+    for (let head = this.pendingHead; head !== undefined && head.state !== 'waiting'; head = this.pendingHead) {
+      this.pendingHead = this.pendingRest?.shift();
+      if (this.pendingRest?.length === 0) this.pendingRest = undefined;
       this.settle(head);
     }
-    if (this.pending.empty) this.runIdleTasks();
+    if (this.idle) this.runIdleTasks();
+  }
+
+  /** Nothing waits for Redis. */
+  private get idle(): boolean {
+    return this.pendingHead === undefined;
   }
 
   private sessionOpened({ count, resumed }: OpenedSession, fields: Record<string, unknown> = {}): number {
@@ -310,7 +320,7 @@ export class SessionConnection {
     if (plan.replay.length > 0) this.confirmed = resume.last;
     // Nothing can have failed yet: this is the session's first answer.
     for (const ack of this.takeWaiting()) this.count(ack);
-    this.resumeReading();
+    this.resumeIfCaughtUp();
     return session.count;
   }
 
@@ -333,7 +343,7 @@ export class SessionConnection {
   /** Too many messages await Redis: stop reading from the client, or close if the transport cannot pause. */
   private throttle(): boolean {
     if (this.paused) return true;
-    if (this.sink.pause()) {
+    if (this.sink.pauseReading()) {
       this.paused = true;
       return true;
     }
@@ -345,13 +355,13 @@ export class SessionConnection {
     this.inflight -= 1;
     this.deps.metrics.messagesInflight.dec();
     if (this.waiting !== undefined && this.waiting.length > 0) return this.count(this.waiting.shift());
-    this.resumeReading();
+    this.resumeIfCaughtUp();
   }
 
-  private resumeReading(): void {
+  private resumeIfCaughtUp(): void {
     if (this.paused && this.inflight <= this.deps.maxInflight / 2) {
       this.paused = false;
-      this.sink.resume();
+      this.sink.resumeReading();
     }
   }
 
@@ -407,7 +417,7 @@ export class SessionConnection {
 
   private sendClose(reason: KnownClose): void {
     this.current = { state: 'closed', reason };
-    this.sink.close(reason);
+    this.sink.closeTransport(reason);
   }
 
   private recordClose(reason: KnownClose, detail: string | undefined): void {
@@ -462,19 +472,21 @@ export class SessionConnection {
    */
   private whenIdle(task: () => void): void {
     (this.idleTasks ??= []).push(task);
-    if (this.pending.empty) queueMicrotask(() => this.runIdleTasks());
+    if (this.idle) queueMicrotask(() => this.runIdleTasks());
   }
 
   private runIdleTasks(): void {
     // Run after every answer that empties the FIFO: nothing to allocate when there is nothing to run.
     const tasks = this.idleTasks;
-    if (!this.pending.empty || tasks === undefined) return;
+    if (!this.idle || tasks === undefined) return;
     this.idleTasks = undefined;
     for (const task of tasks) task();
   }
 
   private log(level: string, message: string, fields: Record<string, unknown>): void {
     // winston formats a line before its transport drops it for its level; a drain logs a debug line per socket.
-    if (this.deps.logger.isLevelEnabled(level)) this.deps.logger.log(level, message, { ...this.context, ...fields });
+    if (!this.deps.logger.isLevelEnabled(level)) return;
+    const context: LogContext = { request_id: this.requestId, session: sessionTag(this.sessionId), transport: this.transport };
+    this.deps.logger.log(level, message, { ...context, ...fields });
   }
 }

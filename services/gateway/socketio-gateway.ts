@@ -14,7 +14,6 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import type { RedisClient } from './store/redis-client.js';
 import { Server, type Socket } from 'socket.io';
 import type { Config } from './config.js';
-import { sessionTag, type LogContext } from './logger.js';
 import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
 import { SOCKETIO_PATH, type CountMessage, type FleetHeartbeat, type HeartbeatMessage, type SocketIoByeMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
@@ -120,7 +119,7 @@ class SocketIoSink implements TransportSink {
    * close is a server-side disconnect, after which they stay disconnected.
    * Both flush the bye first.
    */
-  close(reason: ServerClose): void {
+  closeTransport(reason: ServerClose): void {
     if (reason.reconnect) this.socket.conn.close();
     else this.socket.disconnect(true);
   }
@@ -141,11 +140,11 @@ class SocketIoSink implements TransportSink {
   }
 
   /** socket.io offers no way to stop reading one client. */
-  pause(): boolean {
+  pauseReading(): boolean {
     return false;
   }
 
-  resume(): void {}
+  resumeReading(): void {}
 }
 
 /** engine.io's write() options (engine.io itself is socket.io's dependency, not this project's). */
@@ -276,8 +275,7 @@ export class SocketIoGateway implements FleetChannel {
 
   private accept(socket: ChatSocket): void {
     const { sessionId, requestId, resume } = socket.data;
-    const context: LogContext = { request_id: requestId, session: sessionTag(sessionId), transport: 'socketio' };
-    const connection = new SessionConnection(sessionId, new SocketIoSink(socket), context, this.deps, resume);
+    const connection = new SessionConnection(sessionId, new SocketIoSink(socket), requestId, this.deps, resume);
     socket.data.connection = connection;
     socket.on('message', onMessage);
     // A packet socket.io cannot decode: it reports it here (else it prints a stack to stderr)

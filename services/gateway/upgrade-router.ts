@@ -34,6 +34,16 @@ export interface UpgradeRoutes {
   registry: ConnectionRegistry;
 }
 
+/**
+ * The upgraded socket's 'error' listener until an endpoint's library listens itself
+ * (the plain endpoint removes it once ws does). One function for every socket: a
+ * closure over each socket was ~100 bytes, and its array beside ws's listener ~60 more
+ * (docs/benchmarks.md, memory). Node calls it with the socket as `this`.
+ */
+export function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 export class UpgradeRouter {
   constructor(private readonly routes: UpgradeRoutes) {}
 
@@ -41,7 +51,7 @@ export class UpgradeRouter {
   readonly handle = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     this.routes.registry.trackUpgraded(socket);
     // A client that resets mid-handshake must not become an uncaught 'error'.
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     const { routes } = this;
     const requestId = requestIdFrom(request.headers);
     if (routes.isDraining()) {

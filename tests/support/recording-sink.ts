@@ -14,7 +14,7 @@ export class RecordingSink implements TransportSink {
   closedWith: ServerClose | undefined;
   /** What bufferedBytes() answers: the bytes a client has not read yet. */
   backlog = 0;
-  /** What pause() answers: false for a transport that cannot stop reading. */
+  /** What pauseReading() answers: false for a transport that cannot stop reading. */
   canPause = true;
 
   constructor(readonly transport: Transport = 'plain') {}
@@ -35,18 +35,18 @@ export class RecordingSink implements TransportSink {
   sendBye(total: number): void {
     this.events.push(`bye ${total}`);
   }
-  close(reason: ServerClose): void {
+  closeTransport(reason: ServerClose): void {
     this.closedWith = reason;
     this.events.push(`close ${reason.code}`);
   }
   bufferedBytes(): number {
     return this.backlog;
   }
-  pause(): boolean {
+  pauseReading(): boolean {
     if (this.canPause) this.events.push('pause');
     return this.canPause;
   }
-  resume(): void {
+  resumeReading(): void {
     this.events.push('resume');
   }
 }

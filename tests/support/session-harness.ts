@@ -29,7 +29,7 @@ export function sessionHarness(
 ): SessionHarness {
   const store = new ManualStore();
   const metrics = new Metrics();
-  const connection = new SessionConnection(sessionId, sink, { request_id: 'unit' }, {
+  const connection = new SessionConnection(sessionId, sink, 'unit', {
     store,
     metrics,
     // Error level: the warn line of a store failure would only clutter the reporter.

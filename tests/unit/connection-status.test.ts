@@ -16,7 +16,7 @@ import { HeartbeatPacket } from '../../services/gateway/heartbeat-packet.js';
 function harness(): { connection: SessionConnection; store: ManualStore; sink: RecordingSink } {
   const store = new ManualStore();
   const sink = new RecordingSink();
-  const connection = new SessionConnection(randomSessionId(), sink, { request_id: 'unit' }, {
+  const connection = new SessionConnection(randomSessionId(), sink, 'unit', {
     store,
     metrics: new Metrics(),
     logger: createLogger({ level: 'error', replica: 'unit', version: 'blue' }),
