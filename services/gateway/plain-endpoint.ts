@@ -22,7 +22,7 @@ export function plainHeartbeatFrame(packet: HeartbeatPacket): Buffer {
 /** RFC 6455 §5.5.2: a final ping frame with no payload, unmasked (a server's). */
 const PING_FRAME = Buffer.from([0x89, 0x00]);
 
-/** `readAtPing` of a socket that owes no answer: not pinged yet, or skipped while paused. */
+/** `readAtPing` of a socket that owes no answer (not pinged yet, or skipped while paused): no byte count equals it. */
 const NOT_PINGED = -1;
 
 /**
@@ -77,10 +77,20 @@ export class ChatWebSocket extends WebSocket implements TransportSink {
     this.write(packet.encoded(plainHeartbeatFrame));
   }
 
-  /** The liveness ping: one empty ping frame, the same bytes ws.ping() writes, shared by every socket. */
-  sendPing(): void {
-    this.readAtPing = bytesRead(this.rawSocket);
+  /**
+   * The liveness sweep's visit: false when the peer sent nothing since the last ping
+   * (no pong, no frame), else it is pinged again with one empty ping frame, the same
+   * bytes ws.ping() writes, shared by every socket. Any byte read proves the path to
+   * the peer alive as a pong does; counting bytes needs no 'pong' listener, whose
+   * fourth event name grew every socket's listener table by ~100 bytes
+   * (docs/benchmarks.md, memory).
+   */
+  pingIfAnswered(): boolean {
+    const read = bytesRead(this.rawSocket);
+    if (read === this.readAtPing) return false;
+    this.readAtPing = read;
     this.write(PING_FRAME);
+    return true;
   }
 
   /** What ws.send() does with a text frame once the socket is open, in one write; nothing once it is not. */
@@ -109,16 +119,6 @@ export class ChatWebSocket extends WebSocket implements TransportSink {
 
   resumeReading(): void {
     this.resume();
-  }
-
-  /**
-   * The peer sent nothing since the last ping: no pong, no frame. Any byte read
-   * proves the path to it alive as a pong would; counting bytes needs no 'pong'
-   * listener, whose fourth event name grew every socket's listener table by ~100
-   * bytes (docs/benchmarks.md, memory).
-   */
-  get silentSincePing(): boolean {
-    return this.readAtPing !== NOT_PINGED && bytesRead(this.rawSocket) === this.readAtPing;
   }
 
   /** Paused for backpressure: the server is not reading it, so its silence is ours. */
@@ -219,12 +219,9 @@ export class PlainEndpoint {
   private checkLiveness(ws: ChatWebSocket): void {
     // A socket paused for backpressure cannot have read its pong: its silence is ours.
     if (ws.isPaused) return ws.excuseSilence();
-    if (ws.silentSincePing) {
-      this.deps.metrics.error('peer_unresponsive');
-      ws.terminate();
-      return;
-    }
-    ws.sendPing();
+    if (ws.pingIfAnswered()) return;
+    this.deps.metrics.error('peer_unresponsive');
+    ws.terminate();
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
@@ -256,7 +253,7 @@ export class PlainEndpoint {
     ws.rawSocket = socket;
     const connection = new SessionConnection(sessionId, ws, requestId, this.deps, resume);
     ws.connection = connection;
-    // No 'pong' listener: the liveness sweep counts the bytes read instead (ChatWebSocket.silentSincePing).
+    // No 'pong' listener: the liveness sweep counts the bytes read instead (ChatWebSocket.pingIfAnswered).
     ws.on('message', onMessage);
     ws.on('close', this.onClose);
     // Only ws's frame parser emits 'error' here (socket errors end in 'close'; deflate is off).
