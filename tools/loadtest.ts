@@ -10,6 +10,7 @@
  *     [--report-dir reports] [--resume: every socket names its own session and resumes from last=0,
  *      so the product counts on the leased (exactly-once) path the client library takes]
  *     [--reference [--ceiling fair|bare] [--repeat N]: the same scenario against the ceiling too]
+ *     [--reference --behind-nginx: the ceiling as a fleet on the idle colour's ports behind the stack's own Nginx]
  *
  * Defaults reproduce the original demo: 5,000 sockets through Nginx, each sending
  * a message a second, held through two heartbeat ticks (63 s with the 30 s default). Worker processes (each well under
@@ -27,6 +28,10 @@
  * product's two unavoidable costs, one INCR per message in the same Redis and the
  * heartbeat on the same ticks (framed once); --ceiling bare pays neither. For a like
  * for like comparison point --url and --metrics at one replica.
+ *
+ * --reference --behind-nginx compares through the running stack's Nginx instead: one
+ * fair ceiling per replica on the idle colour's ports, the live colour flipped between
+ * runs (tools/bench/nginx-comparison.ts says why), plain sockets on both sides.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,9 +40,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { Redis } from 'ioredis';
-import type { CoordinatorMessage, FanOutHistogram, ReferenceMessage, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './bench/loadtest-protocol.js';
+import type { CoordinatorMessage, FanOutHistogram, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './bench/loadtest-protocol.js';
 import { compare, comparisonMarkdown, type ComparisonReport } from './bench/loadtest-compare.js';
-import { microsPer, runMarkdown, serverFigures, type LoadTestOptions, type Latency, type Report } from './bench/loadtest-report.js';
+import { microsPer, runMarkdown, serverFigures, type LoadTestOptions, type Latency, type NginxFigures, type Report } from './bench/loadtest-report.js';
+import { behindNginx, type RunTarget } from './bench/nginx-comparison.js';
+import { childrenCpu, type ProcessesCpu } from './bench/proc-cpu.js';
+import { startReference } from './bench/reference-process.js';
+import { Teardown, teardownOnSignals } from './bench/teardown.js';
 import { scrape, sumOf, type Sample } from './harness/prometheus-text.js';
 
 /** Well under the 20,000 open files a process may hold. */
@@ -77,6 +86,7 @@ function readOptions(argv: string[]): Options {
       ceiling: { type: 'string', default: 'fair' },
       repeat: { type: 'string', default: '1' },
       resume: { type: 'boolean', default: false },
+      'behind-nginx': { type: 'boolean', default: false },
     },
   });
   const number = (name: string, raw: string | undefined, min: number, max: number): number => {
@@ -89,6 +99,7 @@ function readOptions(argv: string[]): Options {
   if (values.ceiling !== 'fair' && values.ceiling !== 'bare') throw new Error(`--ceiling must be fair or bare (got ${values.ceiling})`);
   const stackRedisPort = stackSetting('REDIS_PORT');
   const redisUrl = values.redis ?? (stackRedisPort === undefined ? undefined : `redis://127.0.0.1:${stackRedisPort}`);
+  if (values['behind-nginx'] && !values.reference) throw new Error('--behind-nginx goes with --reference');
   if (values.reference && values.ceiling === 'fair' && redisUrl === undefined) {
     throw new Error("--reference's fair ceiling increments in the product's Redis: pass --redis URL (or --ceiling bare)");
   }
@@ -111,6 +122,7 @@ function readOptions(argv: string[]): Options {
     redisUrl,
     repeat: number('repeat', values.repeat, 1, 100),
     resume: values.resume,
+    behindNginx: values['behind-nginx'],
   };
 }
 
@@ -190,6 +202,14 @@ interface Samples {
   stopped: ServerSample | undefined;
   redisHeld: number | undefined;
   redisStopped: number | undefined;
+  nginxHeld: ProcessesCpu | undefined;
+  nginxStopped: ProcessesCpu | undefined;
+}
+
+function nginxFigures(held: ProcessesCpu | undefined, stopped: ProcessesCpu | undefined, frames: number): NginxFigures | null {
+  if (held === undefined || stopped === undefined) return null;
+  const cpuSeconds = stopped.cpuSeconds - held.cpuSeconds;
+  return { workers: stopped.processes, cpu_seconds: Math.round(cpuSeconds * 100) / 100, cpu_us_per_frame: microsPer(cpuSeconds, frames) };
 }
 
 class Coordinator {
@@ -201,6 +221,8 @@ class Coordinator {
     private readonly options: Options,
     private readonly target: Report['target'] = 'product',
     private readonly sample: Sampler = () => sampleServers(options.metricsUrls),
+    /** Nginx's master: its workers' CPU is read over the hold window. */
+    private readonly nginxPid: number | undefined = undefined,
   ) {}
 
   async run(): Promise<Report> {
@@ -210,7 +232,13 @@ class Coordinator {
       return await this.runWith(redis);
     } finally {
       redis?.disconnect();
+      // Only a failed run leaves workers running (a finished one waited for their exit).
+      for (const worker of this.workers) if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
     }
+  }
+
+  private nginxCpu(): ProcessesCpu | undefined {
+    return this.nginxPid === undefined ? undefined : childrenCpu(this.nginxPid);
   }
 
   private async runWith(redis: Redis | undefined): Promise<Report> {
@@ -234,6 +262,16 @@ class Coordinator {
       }),
     );
     const ticker = setInterval(() => this.printProgress(started), 1000);
+    try {
+      return await this.hold({ started, before }, connected, redis);
+    } finally {
+      clearInterval(ticker);
+    }
+  }
+
+  private async hold(start: { started: number; before: ServerSample | undefined }, connected: Array<Promise<void>>, redis: Redis | undefined): Promise<Report> {
+    const { options } = this;
+    const { started, before } = start;
     await Promise.all(connected);
     const allConnected = Date.now();
     // Fan-out is measured in the steady state: ticks during the ramp compete with handshakes.
@@ -241,11 +279,12 @@ class Coordinator {
     const connectSeconds = (allConnected - started) / 1000;
     const held = await this.sample();
     const redisHeld = await redisCpuSeconds(redis);
+    const nginxHeld = this.nginxCpu();
     await new Promise((resolve) => setTimeout(resolve, options.durationS * 1000));
     const stopped = await this.sample();
     const redisStopped = await redisCpuSeconds(redis);
+    const nginxStopped = this.nginxCpu();
     const stopAt = Date.now();
-    clearInterval(ticker);
     // Ticks every held socket must have: after all were connected, early enough to have been delivered.
     const ticks: string[] = [];
     // --heartbeat-ms 0: a server without heartbeats (the bare ceiling); nothing to check.
@@ -255,7 +294,7 @@ class Coordinator {
     await Promise.all(this.workers.map((worker) => this.finish(worker, ticks)));
     process.stderr.write('\n');
     const holdSeconds = (stopAt - allConnected) / 1000;
-    return this.report({ started, connectSeconds, holdSeconds, ticks, samples: { before, held, stopped, redisHeld, redisStopped } });
+    return this.report({ started, connectSeconds, holdSeconds, ticks, samples: { before, held, stopped, redisHeld, redisStopped, nginxHeld, nginxStopped } });
   }
 
   private startWorker(index: number, config: WorkerConfig): Promise<void> {
@@ -314,7 +353,7 @@ class Coordinator {
     const heldSockets = sum((r) => r.held);
     const errors = add((r) => r.errors);
     const heartbeats = { ticks_checked: run.ticks.length, missed: sum((r) => r.heartbeatsMissed), duplicated: sum((r) => r.heartbeatsDuplicated) };
-    const { before, held, stopped, redisHeld, redisStopped } = run.samples;
+    const { before, held, stopped, redisHeld, redisStopped, nginxHeld, nginxStopped } = run.samples;
     const report: Report = {
       date: new Date(run.started).toISOString(),
       ok: false,
@@ -335,6 +374,7 @@ class Coordinator {
         redisHeld === undefined || redisStopped === undefined
           ? null
           : { cpu_us_per_message: window.roundTrips * 2 >= window.frames ? microsPer(redisStopped - redisHeld, window.roundTrips) : null },
+      nginx: nginxFigures(nginxHeld, nginxStopped, window.frames),
       load_generator: {
         workers: this.options.workers,
         cpu_seconds: Math.round(generatorCpu * 100) / 100,
@@ -356,28 +396,6 @@ class Coordinator {
   }
 }
 
-/** tools/bench/reference-server.ts, forked on a free port with IPC, so it can report its memory, CPU and fan-out. */
-async function startReference(args: string[]): Promise<{ url: string; sample: Sampler; stop: () => void }> {
-  const child = fork(new URL('./bench/reference-server.js', import.meta.url), ['0', ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const next = <T extends ReferenceMessage['type']>(type: T): Promise<Extract<ReferenceMessage, { type: T }>> =>
-    new Promise((resolve, reject) => {
-      const onMessage = (message: ReferenceMessage): void => {
-        if (message.type !== type) return;
-        child.off('message', onMessage).off('exit', onExit);
-        resolve(message as Extract<ReferenceMessage, { type: T }>);
-      };
-      const onExit = (code: number | null): void => reject(new Error(`the reference server exited (${code})`));
-      child.on('message', onMessage).once('exit', onExit);
-    });
-  const { port } = await next('listening');
-  const sample = async (): Promise<ServerSample> => {
-    const answer = next('sample');
-    child.send({ type: 'sample' });
-    return answer;
-  };
-  return { url: `http://127.0.0.1:${port}`, sample, stop: () => child.kill('SIGTERM') };
-}
-
 /** The ceiling's arguments: the fair one pays one INCR per message in the product's Redis and the same heartbeat. */
 function ceilingArgs(options: Options): string[] {
   if (options.ceiling === 'bare') return [];
@@ -385,9 +403,11 @@ function ceilingArgs(options: Options): string[] {
 }
 
 /** Product and ceiling alternately, `repeat` pairs, one ceiling process for all (warm, as the replicas are). */
-async function withReference(options: Options): Promise<ComparisonReport> {
+async function withReference(options: Options, teardown: Teardown): Promise<ComparisonReport> {
   const args = ceilingArgs(options);
-  const reference = await startReference(args);
+  const reference = await startReference(0, args);
+  const stop = (): Promise<void> => reference.stop();
+  const forget = teardown.add('stop the reference server', stop);
   try {
     const ceilingOptions: Options = {
       ...options,
@@ -400,18 +420,32 @@ async function withReference(options: Options): Promise<ComparisonReport> {
     const runs: Array<{ product: Report; ceiling: Report }> = [];
     for (let pair = 0; pair < options.repeat; pair += 1) {
       const product = await new Coordinator(options).run();
-      const ceiling = await new Coordinator(ceilingOptions, 'ceiling', reference.sample).run();
+      const ceiling = await new Coordinator(ceilingOptions, 'ceiling', () => reference.sample()).run();
       runs.push({ product, ceiling });
     }
     return compare(options, { mode: options.ceiling, args }, runs);
   } finally {
-    reference.stop();
+    forget();
+    await stop();
   }
+}
+
+/** One run against `target` (nginx-comparison.ts's runs). */
+function runOne(options: Options, target: RunTarget): Promise<Report> {
+  return new Coordinator(options, target.target, target.sample ?? (() => sampleServers(options.metricsUrls)), target.nginxPid).run();
+}
+
+function runAll(options: Options, teardown: Teardown): Promise<Report | ComparisonReport> {
+  if (options.behindNginx) return behindNginx(options, runOne, teardown, sampleServers);
+  if (options.reference) return withReference(options, teardown);
+  return new Coordinator(options).run();
 }
 
 async function main(): Promise<void> {
   const options = readOptions(process.argv.slice(2));
-  const report = options.reference ? await withReference(options) : await new Coordinator(options).run();
+  const teardown = new Teardown();
+  teardownOnSignals(teardown, (line) => process.stderr.write(line));
+  const report = await runAll(options, teardown);
   const text = 'pairs' in report ? comparisonMarkdown(report) : runMarkdown(report);
   mkdirSync(options.reportDir, { recursive: true });
   const stem = path.join(options.reportDir, `loadtest-${report.date.replace(/[:.]/g, '-')}`);

@@ -26,6 +26,8 @@ export interface LoadTestOptions {
   repeat: number;
   /** Every socket names its own session and resumes from last=0: the leased (exactly-once) path. */
   resume: boolean;
+  /** With --reference: the ceiling as a fleet on the idle colour's ports behind the stack's own Nginx (nginx-comparison.ts). */
+  behindNginx: boolean;
 }
 
 export interface Latency {
@@ -63,6 +65,14 @@ export interface ServerFigures {
   own_fan_out: OwnFanOut | null;
 }
 
+/** Nginx's workers (children of its master) over the hold window. */
+export interface NginxFigures {
+  workers: number;
+  cpu_seconds: number;
+  /** Window CPU over every frame the generator received: each crossed Nginx once, and its answer or pong once back. */
+  cpu_us_per_frame: number | null;
+}
+
 /** What the load generator itself spent over the hold window (its worker processes). */
 export interface GeneratorFigures {
   workers: number;
@@ -98,6 +108,8 @@ export interface Report {
   server: ServerFigures | string;
   /** Redis's own CPU over the hold window per round trip (null as for the server), when its URL is known. */
   redis: { cpu_us_per_message: number | null } | null;
+  /** Nginx's workers over the hold window (from /proc), when the run went through the stack's Nginx and knew its pid. */
+  nginx: NginxFigures | null;
   load_generator: GeneratorFigures;
 }
 
@@ -162,6 +174,7 @@ export function runMarkdown(r: Report, title = `Load test ${r.date}: ${r.ok ? 'P
     `| heartbeat | ${r.heartbeat.ticks_checked} ticks checked, ${r.heartbeat.missed} missed, ${r.heartbeat.duplicated} duplicated; fan-out ${ms(r.heartbeat.fan_out)}; tick to last socket ${r.heartbeat.tick_to_last_socket_ms.join(', ') || 'n/a'} ms |`,
     `| errors | ${JSON.stringify(r.errors)} |`,
     `| server | ${JSON.stringify(r.server)} |`,
+    `| nginx | ${r.nginx === null ? 'not read' : `${r.nginx.workers} workers, ${r.nginx.cpu_seconds} s CPU while held, ${r.nginx.cpu_us_per_frame ?? 'n/a'} µs per frame received`} |`,
     `| redis | ${r.redis === null ? 'not read (no --redis)' : `${r.redis.cpu_us_per_message ?? 'n/a'} µs CPU per round trip`} |`,
     `| load generator | ${g.workers} workers, ${g.cpu_seconds} s CPU while held: ${g.cpu_us_per_frame ?? 'n/a'} µs per frame received, ${g.cpu_us_per_round_trip ?? 'n/a'} µs per round trip |`,
     '',

@@ -304,6 +304,8 @@ let worker: Worker | undefined;
 let progressTimer: NodeJS.Timeout | undefined;
 const send = (message: WorkerMessage): void => void process.send?.(message);
 
+// The coordinator gone (killed, crashed) ends the worker: an orphan would hold its sockets open.
+process.on('disconnect', () => process.exit(1));
 process.on('message', (message: CoordinatorMessage) => {
   if (message.type === 'hold') {
     worker?.hold(message.since);

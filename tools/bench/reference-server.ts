@@ -135,6 +135,8 @@ process.on('message', (message: { type: string }) => {
     fanOut: heartbeatMs > 0 ? { ...fanOut, buckets: fanOut.buckets.map((bucket) => ({ ...bucket })) } : undefined,
   });
 });
+// Forked by the load test: when it is gone (killed, crashed) this process goes too, never an orphan holding a port.
+process.on('disconnect', () => process.exit(0));
 process.on('SIGTERM', () => {
   redis?.disconnect();
   server.close(() => process.exit(0));
