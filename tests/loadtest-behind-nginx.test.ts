@@ -11,13 +11,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { NativeStack } from './support/stack.js';
 import { childrenOf, processRuns } from './support/process-table.js';
-import { eventually, withTimeout } from '../tools/harness/processes.js';
+import { eventually, portAnswers, withTimeout } from '../tools/harness/processes.js';
 import { repoRoot } from '../tools/harness/repo-root.js';
 import type { ComparisonReport } from '../tools/bench/loadtest-compare.js';
 
@@ -37,17 +36,6 @@ function startLoadTest(stack: NativeStack, args: string[], reportDir: string): {
 
 const exitOf = (child: ChildProcessByStdio<null, Readable, Readable>): Promise<number | null> =>
   new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** What the command must leave: blue live, green ports free, `pids` gone, the stack's lock free. */
 async function assertCleanedUp(stack: NativeStack, pids: number[]): Promise<void> {
@@ -75,7 +63,9 @@ describe('load test --reference --behind-nginx (product and ceiling fleet throug
 
   it('runs product then ceiling through the stack\'s Nginx, every count and heartbeat checked on both, and cleans up', async () => {
     const dir = mkdtempSync(path.join(reportDir, 'run-'));
-    const args = ['--reference', '--behind-nginx', '--sockets', String(SOCKETS), '--ramp', '1000', '--rate', '2', '--duration', '3'];
+    // Held 4 s: the ticks checked fall from 200 ms after the last connect to 1 s before the
+    // stop, a window of ~2.8 s that always holds two 1 s ticks (3 s left ~1.8 s: one, at times).
+    const args = ['--reference', '--behind-nginx', '--sockets', String(SOCKETS), '--ramp', '1000', '--rate', '2', '--duration', '4'];
     const run = startLoadTest(stack, args, dir);
     const code = await withTimeout(exitOf(run.child), 60_000, 'the comparison').finally(() => run.child.kill('SIGKILL'));
     assert.equal(code, 0, run.output());
