@@ -42,10 +42,11 @@ import * as hdr from 'hdr-histogram-js';
 import { Redis } from 'ioredis';
 import type { CoordinatorMessage, FanOutHistogram, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './bench/loadtest-protocol.js';
 import { compare, comparisonMarkdown, type ComparisonReport } from './bench/loadtest-compare.js';
-import { microsPer, runMarkdown, serverFigures, type LoadTestOptions, type Latency, type NginxFigures, type Report } from './bench/loadtest-report.js';
+import { microsPer, nginxFigures, runMarkdown, serverFigures, type LoadTestOptions, type Latency, type Report } from './bench/loadtest-report.js';
 import { behindNginx, type RunTarget } from './bench/nginx-comparison.js';
 import { childrenCpu, type ProcessesCpu } from './bench/proc-cpu.js';
 import { startReference } from './bench/reference-process.js';
+import { stackRunDir, stackSettings } from './bench/stack-view.js';
 import { Teardown, teardownOnSignals } from './bench/teardown.js';
 import { scrape, sumOf, type Sample } from './harness/prometheus-text.js';
 
@@ -138,14 +139,12 @@ function defaultDurationS(heartbeatMs: number): number {
 
 /** A setting of the native stack that tools/dev-up.sh saved (RUN_DIR/stack.env), if any. */
 function stackSetting(name: string): string | undefined {
-  const file = path.join(process.env.RUN_DIR ?? '.run', 'stack.env');
-  if (!existsSync(file)) return undefined;
-  return new RegExp(`^${name}=(.*)$`, 'm').exec(readFileSync(file, 'utf8'))?.[1];
+  return stackSettings()?.get(name);
 }
 
 /** The running replicas' /metrics, from the native stack's Prometheus targets (if any). */
 function replicaMetricsFromStack(): string[] {
-  const file = path.join(process.env.RUN_DIR ?? '.run', 'prometheus/targets/replicas.json');
+  const file = path.join(stackRunDir(), 'prometheus/targets/replicas.json');
   if (!existsSync(file)) return [];
   const groups = JSON.parse(readFileSync(file, 'utf8')) as Array<{ targets: string[] }>;
   return groups.flatMap((group) => group.targets.map((target) => `http://${target}/metrics`));
@@ -206,11 +205,6 @@ interface Samples {
   nginxStopped: ProcessesCpu | undefined;
 }
 
-function nginxFigures(held: ProcessesCpu | undefined, stopped: ProcessesCpu | undefined, frames: number): NginxFigures | null {
-  if (held === undefined || stopped === undefined) return null;
-  const cpuSeconds = stopped.cpuSeconds - held.cpuSeconds;
-  return { workers: stopped.processes, cpu_seconds: Math.round(cpuSeconds * 100) / 100, cpu_us_per_frame: microsPer(cpuSeconds, frames) };
-}
 
 class Coordinator {
   private readonly workers: ChildProcess[] = [];
@@ -432,7 +426,8 @@ async function withReference(options: Options, teardown: Teardown): Promise<Comp
 
 /** One run against `target` (nginx-comparison.ts's runs). */
 function runOne(options: Options, target: RunTarget): Promise<Report> {
-  return new Coordinator(options, target.target, target.sample ?? (() => sampleServers(options.metricsUrls)), target.nginxPid).run();
+  // No sample of the target's own: the Coordinator's default reads the replicas' /metrics.
+  return new Coordinator(options, target.target, target.sample, target.nginxPid).run();
 }
 
 function runAll(options: Options, teardown: Teardown): Promise<Report | ComparisonReport> {

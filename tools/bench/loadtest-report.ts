@@ -3,6 +3,7 @@
  * derived from two samples, and its Markdown.
  */
 import type { FanOutHistogram, ServerSample } from './loadtest-protocol.js';
+import type { ProcessesCpu } from './proc-cpu.js';
 
 export interface LoadTestOptions {
   url: string;
@@ -161,6 +162,13 @@ export function serverFigures(
 const ms = (h: Latency): string => `p50 ${h.p50_ms} / p95 ${h.p95_ms} / p99 ${h.p99_ms} / max ${h.max_ms} ms`;
 
 /** The run's table; a failing run says what failed. */
+/** Nginx's workers' figures from their CPU at hold and at stop (proc-cpu.ts), per frame the generator read. */
+export function nginxFigures(held: ProcessesCpu | undefined, stopped: ProcessesCpu | undefined, frames: number): NginxFigures | null {
+  if (held === undefined || stopped === undefined) return null;
+  const cpuSeconds = stopped.cpuSeconds - held.cpuSeconds;
+  return { workers: stopped.processes, cpu_seconds: round(cpuSeconds, 2), cpu_us_per_frame: microsPer(cpuSeconds, frames) };
+}
+
 export function runMarkdown(r: Report, title = `Load test ${r.date}: ${r.ok ? 'PASS' : 'FAIL'}`): string {
   const g = r.load_generator;
   return [

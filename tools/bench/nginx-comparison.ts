@@ -22,7 +22,7 @@
  * runs, and always leaves the product colour live, the fleet stopped and the lock
  * released: after the last run, on a failure, and on SIGINT/SIGTERM (teardown.ts).
  */
-import net from 'node:net';
+import { portAnswers } from '../harness/processes.js';
 import { CeilingFleet } from './ceiling-fleet.js';
 import { ceilingAnswer, flipLiveColour, replicaAnswer } from './colour-flip.js';
 import { compare, type ComparisonReport } from './loadtest-compare.js';
@@ -56,17 +56,6 @@ function checkScenario(options: LoadTestOptions, stack: StackView): void {
     stack.nginxPid === undefined && `Nginx of the stack in ${stack.runDir} is not running`,
   ].filter((problem): problem is string => typeof problem === 'string');
   if (problems.length > 0) throw new Error(`--behind-nginx: ${problems.join('; ')}`);
-}
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 async function requireIdle(stack: StackView, colour: Colour): Promise<void> {

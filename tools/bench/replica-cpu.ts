@@ -21,7 +21,6 @@
  * Prints one line per run and a summary of µs per message (min-median-max).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -29,16 +28,9 @@ import { Redis } from 'ioredis';
 import WebSocket, { WebSocketServer } from 'ws';
 import { textOf } from '../harness/clients.js';
 import { freePort, REPLICA_MAIN, RedisServer, sleep, withTimeout } from '../harness/processes.js';
+import { processCpuSeconds } from './proc-cpu.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const CLOCK_TICKS_PER_SECOND = 100;
-
-/** user + system CPU seconds of `pid`, from /proc (fields 14 and 15 of stat). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-}
 
 // ---- the ceiling server (a child process of this script) ----
 
@@ -179,11 +171,11 @@ async function measure(server: Server, sockets: number, seconds: number, resume:
   try {
     await withTimeout(new Promise((resolve) => client.once('message', resolve)), 30_000, 'client sockets open');
     await sleep(1000);
-    const startCpu = cpuSeconds(server.pid);
+    const startCpu = processCpuSeconds(server.pid);
     const start = await ask(client);
     const startTime = performance.now();
     await sleep(seconds * 1000);
-    const endCpu = cpuSeconds(server.pid);
+    const endCpu = processCpuSeconds(server.pid);
     const end = await ask(client);
     const elapsed = (performance.now() - startTime) / 1000;
     const messages = end.received - start.received;

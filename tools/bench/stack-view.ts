@@ -34,7 +34,10 @@ export function stackRunDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(env.RUN_DIR ?? path.join(repoRoot, '.run'));
 }
 
-function readSettings(file: string): Map<string, string> {
+/** The settings tools/dev-up.sh saved in `runDir` (stack.env), or undefined when no stack was brought up there. */
+export function stackSettings(runDir = stackRunDir()): Map<string, string> | undefined {
+  const file = path.join(runDir, 'stack.env');
+  if (!existsSync(file)) return undefined;
   const settings = new Map<string, string>();
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     const match = /^([A-Z_]+)=(.*)$/.exec(line);
@@ -64,12 +67,11 @@ function readPid(file: string): number | undefined {
 
 /** The stack in `runDir`; throws when no stack was brought up there. */
 export function readStack(runDir = stackRunDir()): StackView {
-  const envFile = path.join(runDir, 'stack.env');
-  if (!existsSync(envFile)) throw new Error(`no stack in ${runDir} (no stack.env): start it with tools/dev-up.sh, or set RUN_DIR`);
-  const settings = readSettings(envFile);
+  const settings = stackSettings(runDir);
+  if (settings === undefined) throw new Error(`no stack in ${runDir} (no stack.env): start it with tools/dev-up.sh, or set RUN_DIR`);
   const setting = (name: string): string => {
     const value = settings.get(name);
-    if (value === undefined) throw new Error(`${envFile} has no ${name}`);
+    if (value === undefined) throw new Error(`${path.join(runDir, 'stack.env')} has no ${name}`);
     return value;
   };
   const address = setting('STACK_ADDRESS') === '0.0.0.0' ? '127.0.0.1' : setting('STACK_ADDRESS');

@@ -47,6 +47,18 @@ export async function freePorts(count: number): Promise<number[]> {
   }
 }
 
+/** Whether something accepts TCP connections on 127.0.0.1:`port` (a port a server still holds). */
+export function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 /** Waits for `condition` to hold, checking every `intervalMs`; fails naming `what` after `timeoutMs`. */
 export async function eventually(
   condition: () => boolean | Promise<boolean>,
