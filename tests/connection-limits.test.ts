@@ -1,10 +1,21 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import { PlainClient, range, SocketIoClient } from '../tools/harness/clients.js';
 import { silentWebSocket } from './support/raw-websocket.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 
 const MAX_INFLIGHT = 4;
+const INTERVAL_MS = 300;
+
+/** An open plain socket that notes the wall-clock time of every ping it gets (ws answers each with a pong). */
+async function pingRecorder(url: string): Promise<{ socket: WebSocket; pings: number[] }> {
+  const socket = new WebSocket(url);
+  const pings: number[] = [];
+  socket.on('ping', () => pings.push(Date.now()));
+  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+  return { socket, pings };
+}
 
 describe('connection limits', () => {
   let redis: RedisServer;
@@ -16,7 +27,7 @@ describe('connection limits', () => {
     inspect = redis.client();
     replica = await ReplicaProcess.start(redis, {
       MAX_INFLIGHT_PER_CONNECTION: String(MAX_INFLIGHT),
-      HEARTBEAT_INTERVAL_MS: '300',
+      HEARTBEAT_INTERVAL_MS: String(INTERVAL_MS),
     });
   });
 
@@ -63,10 +74,34 @@ describe('connection limits', () => {
       let closedAt = 0;
       silent.on('close', () => (closedAt = Date.now()));
       await eventually(() => closedAt > 0, 'the silent peer to be dropped', 2000);
-      // Two 300 ms intervals, plus the timer's phase and scheduling slack.
-      assert.ok(closedAt - connected < 2 * 300 + 400, `dropped after ${closedAt - connected} ms`);
+      // Two intervals, plus the timer's phase and scheduling slack.
+      assert.ok(closedAt - connected < 2 * INTERVAL_MS + 400, `dropped after ${closedAt - connected} ms`);
       await eventually(async () => (await replica.metric('wschat_connections_active', { transport: 'plain' })) === 0, 'the peer dropped');
       assert.ok((await replica.metric('wschat_errors_total', { kind: 'peer_unresponsive' })) >= 1);
+    });
+
+    it('spreads a sweep over a quarter of the interval, half-way between ticks: the fleet\'s pings are no single burst', async () => {
+      const recorders = await Promise.all(range(1, 64).map(() => pingRecorder(replica.wsUrl)));
+      const allOpen = Date.now();
+      await sleep(4 * INTERVAL_MS);
+      for (const { socket } of recorders) socket.close();
+      // Sweeps start 3/8 of an interval past its wall-clock multiples and span a quarter of it;
+      // a ping belongs to the sweep whose start is the last one before it.
+      const phase = (INTERVAL_MS * 3) / 8;
+      const sweeps = new Map<number, number[]>();
+      for (const { pings } of recorders) {
+        for (const at of pings) {
+          const start = Math.floor((at - phase) / INTERVAL_MS) * INTERVAL_MS + phase;
+          if (start > allOpen) sweeps.set(start, [...(sweeps.get(start) ?? []), at]);
+        }
+      }
+      const whole = [...sweeps.values()].filter((pings) => pings.length === recorders.length);
+      assert.ok(whole.length >= 2, `sweeps that pinged all ${recorders.length} sockets once: ${whole.length} (${[...sweeps.values()].map((pings) => pings.length).join(', ')})`);
+      for (const pings of whole) {
+        const spanMs = Math.max(...pings) - Math.min(...pings);
+        // One burst writes 64 pings within a few ms; 32 slices a quarter interval apart take ~75 ms.
+        assert.ok(spanMs >= 30, `a sweep's pings arrived within ${spanMs} ms of each other`);
+      }
     });
 
     it('keeps a peer that answers pings', async () => {

@@ -35,6 +35,14 @@ export class ConnectionRegistry {
     for (const connection of this.connections) visit(connection);
   }
 
+  /**
+   * A live walk of the open sessions, for a visit spread over time: a Set iterator
+   * skips the sessions deleted meanwhile and reaches the ones added, at its end.
+   */
+  walk(): Iterator<SessionConnection, undefined> {
+    return this.connections.values();
+  }
+
   /** An upgraded socket, kept until it closes (the upgrade router hands over every one, refused or not). */
   trackUpgraded(socket: Duplex): void {
     this.upgraded.add(socket);

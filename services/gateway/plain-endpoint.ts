@@ -132,6 +132,11 @@ function bytesRead(socket: Duplex | undefined): number {
   return (socket as { bytesRead?: number } | undefined)?.bytesRead ?? 0;
 }
 
+/** Slices of the registry one liveness sweep visits, one after the other. */
+const SWEEP_SLICES = 32;
+/** The share of the interval a sweep's slices span. */
+const SWEEP_SPAN = 1 / 4;
+
 export interface PlainEndpointDeps extends ConnectionDeps {
   registry: ConnectionRegistry;
   /** Liveness period: a peer that has not answered the previous ping is dropped. */
@@ -145,6 +150,8 @@ export class PlainEndpoint {
   /** Session id chosen for each upgrade, read back when ws writes the 101 headers. */
   private readonly sessionIds = new WeakMap<IncomingMessage, string>();
   private livenessTimer: NodeJS.Timeout | undefined;
+  /** The running sweep's next slice; a new sweep or stopLiveness() ends it. */
+  private sliceTimer: NodeJS.Timeout | undefined;
   /** The wall-clock instant the last sweep was scheduled for. */
   private lastSweep = 0;
   /** One close listener for every socket of this endpoint; ws calls it with the socket as `this`. */
@@ -179,11 +186,18 @@ export class PlainEndpoint {
    * flow) would hold its socket forever; every interval, sockets that did not
    * answer the previous ping are dropped and the others are pinged.
    *
-   * Sweeps fall half-way between two wall-clock multiples of the interval. The
-   * interval is HEARTBEAT_INTERVAL_MS, whose ticks fall on those multiples: a sweep
-   * started at any other phase could land on a tick, and the tick's fan-out would
-   * wait behind a ping to every socket (seen in the 15,000-socket fan-out runs,
-   * docs/benchmarks.md).
+   * A sweep is spread over the middle quarter of the interval, half-way between two
+   * wall-clock multiples of it, in SWEEP_SLICES slices of the registry in its order.
+   * Half-way: the interval is HEARTBEAT_INTERVAL_MS, whose ticks fall on those
+   * multiples, and a sweep near a tick would hold the tick's fan-out behind a ping to
+   * every socket (seen in the 15,000-socket fan-out runs, docs/benchmarks.md). Spread:
+   * every replica sweeps at the same wall-clock phase, so a sweep at one instant is a
+   * ping and a pong for every socket of the fleet at once through Nginx; at 100,000
+   * sockets on 2 cores that burst held Nginx's workers past proxy_connect_timeout and
+   * failed handshakes with 504 (docs/benchmarks.md, 100,000 sockets through Nginx).
+   * A socket keeps its place in the registry's order, so it is checked about one
+   * interval after its ping, a quarter interval sooner at most when many sockets
+   * before it closed meanwhile: still far more than a healthy peer's round trip.
    */
   startLiveness(): void {
     if (this.livenessTimer === undefined) this.scheduleSweep();
@@ -192,14 +206,17 @@ export class PlainEndpoint {
   stopLiveness(): void {
     clearTimeout(this.livenessTimer);
     this.livenessTimer = undefined;
+    clearTimeout(this.sliceTimer);
+    this.sliceTimer = undefined;
   }
 
   private scheduleSweep(): void {
     const interval = this.deps.pingIntervalMs;
+    const phase = interval / 2 - (interval * SWEEP_SPAN) / 2;
     const now = Date.now();
     // A timer may fire a little early on the wall clock: never sweep twice within an
     // interval, or the second would drop every socket whose pong is still on its way.
-    const aligned = Math.floor((now - interval / 2) / interval) * interval + interval + interval / 2;
+    const aligned = Math.floor((now - phase) / interval) * interval + interval + phase;
     const next = Math.max(aligned, this.lastSweep + interval);
     this.livenessTimer = setTimeout(() => {
       this.lastSweep = next;
@@ -208,12 +225,24 @@ export class PlainEndpoint {
     }, next - now);
   }
 
-  /** Walks the registry's sessions; a plain session's sink is its socket (socket.io runs its own ping/pong). */
+  /** Starts a walk of the registry's sessions; a plain session's sink is its socket (socket.io runs its own ping/pong). */
   private sweep(): void {
-    this.deps.registry.forEach((connection) => {
-      const { sink } = connection;
-      if (sink instanceof ChatWebSocket) this.checkLiveness(sink);
-    });
+    clearTimeout(this.sliceTimer);
+    const { registry, pingIntervalMs } = this.deps;
+    const walk = registry.walk();
+    const perSlice = Math.max(1, Math.ceil(registry.size / SWEEP_SLICES));
+    const sliceGapMs = (pingIntervalMs * SWEEP_SPAN) / SWEEP_SLICES;
+    const visitSlice = (): void => {
+      this.sliceTimer = undefined;
+      for (let visited = 0; visited < perSlice; visited += 1) {
+        const next = walk.next();
+        if (next.done === true) return;
+        const { sink } = next.value;
+        if (sink instanceof ChatWebSocket) this.checkLiveness(sink);
+      }
+      this.sliceTimer = setTimeout(visitSlice, sliceGapMs);
+    };
+    visitSlice();
   }
 
   private checkLiveness(ws: ChatWebSocket): void {

@@ -23,6 +23,18 @@ describe('connection registry', () => {
     assert.equal(registry.size, 2);
   });
 
+  it('a walk spread over time skips the sessions that left meanwhile and reaches the ones that came', () => {
+    const registry = new ConnectionRegistry();
+    const [a, b, c, d] = [session('a'), session('b'), session('c'), session('d')];
+    for (const connection of [a, b, c]) registry.add(connection);
+    const walk = registry.walk();
+    const visited = [walk.next().value?.sessionId];
+    registry.delete(b);
+    registry.add(d);
+    for (let next = walk.next(); next.done !== true; next = walk.next()) visited.push(next.value.sessionId);
+    assert.deepEqual(visited, ['a', 'c', 'd']);
+  });
+
   it('counts sessions only: an upgraded socket is waited for, not written to', () => {
     const registry = new ConnectionRegistry();
     registry.trackUpgraded(new PassThrough());
