@@ -150,7 +150,8 @@ export class PlainEndpoint {
   /** Session id chosen for each upgrade, read back when ws writes the 101 headers. */
   private readonly sessionIds = new WeakMap<IncomingMessage, string>();
   private livenessTimer: NodeJS.Timeout | undefined;
-  /** The running sweep's next slice; a new sweep or stopLiveness() ends it. */
+  /** The running sweep's walk of the registry and its next slice; stopLiveness() ends them. */
+  private sweepWalk: Iterator<SessionConnection, undefined> | undefined;
   private sliceTimer: NodeJS.Timeout | undefined;
   /** The wall-clock instant the last sweep was scheduled for. */
   private lastSweep = 0;
@@ -208,6 +209,7 @@ export class PlainEndpoint {
     this.livenessTimer = undefined;
     clearTimeout(this.sliceTimer);
     this.sliceTimer = undefined;
+    this.sweepWalk = undefined;
   }
 
   private scheduleSweep(): void {
@@ -227,22 +229,32 @@ export class PlainEndpoint {
 
   /** Starts a walk of the registry's sessions; a plain session's sink is its socket (socket.io runs its own ping/pong). */
   private sweep(): void {
+    // A walk still running (its slices late on an overloaded event loop) is finished
+    // first: cut short, it would leave the sockets at its end unchecked, sweep after sweep.
+    if (this.sweepWalk !== undefined) this.visitSessions(this.sweepWalk, Infinity);
     clearTimeout(this.sliceTimer);
     const { registry, pingIntervalMs } = this.deps;
     const walk = registry.walk();
+    this.sweepWalk = walk;
     const perSlice = Math.max(1, Math.ceil(registry.size / SWEEP_SLICES));
     const sliceGapMs = (pingIntervalMs * SWEEP_SPAN) / SWEEP_SLICES;
     const visitSlice = (): void => {
       this.sliceTimer = undefined;
-      for (let visited = 0; visited < perSlice; visited += 1) {
-        const next = walk.next();
-        if (next.done === true) return;
-        const { sink } = next.value;
-        if (sink instanceof ChatWebSocket) this.checkLiveness(sink);
-      }
-      this.sliceTimer = setTimeout(visitSlice, sliceGapMs);
+      if (this.visitSessions(walk, perSlice)) this.sliceTimer = setTimeout(visitSlice, sliceGapMs);
+      else this.sweepWalk = undefined;
     };
     visitSlice();
+  }
+
+  /** Checks up to `count` more sessions of a walk; false once the walk is done. */
+  private visitSessions(walk: Iterator<SessionConnection, undefined>, count: number): boolean {
+    for (let visited = 0; visited < count; visited += 1) {
+      const next = walk.next();
+      if (next.done === true) return false;
+      const { sink } = next.value;
+      if (sink instanceof ChatWebSocket) this.checkLiveness(sink);
+    }
+    return true;
   }
 
   private checkLiveness(ws: ChatWebSocket): void {
