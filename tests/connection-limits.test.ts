@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import WebSocket from 'ws';
 import { PlainClient, range, SocketIoClient } from '../tools/harness/clients.js';
 import { silentWebSocket } from './support/raw-websocket.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
@@ -8,13 +7,12 @@ import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness
 const MAX_INFLIGHT = 4;
 const INTERVAL_MS = 300;
 
-/** An open plain socket that notes the wall-clock time of every ping it gets (ws answers each with a pong). */
-async function pingRecorder(url: string): Promise<{ socket: WebSocket; pings: number[] }> {
-  const socket = new WebSocket(url);
+/** An open plain client that notes the wall-clock time of every ping it gets (ws answers each with a pong). */
+async function pingRecorder(url: string): Promise<{ client: PlainClient; pings: number[] }> {
+  const client = await PlainClient.connect(url);
   const pings: number[] = [];
-  socket.on('ping', () => pings.push(Date.now()));
-  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-  return { socket, pings };
+  client.ws.on('ping', () => pings.push(Date.now()));
+  return { client, pings };
 }
 
 describe('connection limits', () => {
@@ -84,7 +82,7 @@ describe('connection limits', () => {
       const recorders = await Promise.all(range(1, 64).map(() => pingRecorder(replica.wsUrl)));
       const allOpen = Date.now();
       await sleep(4 * INTERVAL_MS);
-      for (const { socket } of recorders) socket.close();
+      for (const { client } of recorders) client.close();
       // Sweeps start 3/8 of an interval past its wall-clock multiples and span a quarter of it;
       // a ping belongs to the sweep whose start is nearest (a timer may fire a little early
       // on the wall clock, and a slice late on a busy box: half an interval either way).
@@ -93,7 +91,10 @@ describe('connection limits', () => {
       for (const { pings } of recorders) {
         for (const at of pings) {
           const start = Math.round((at - phase) / INTERVAL_MS) * INTERVAL_MS + phase;
-          if (start > allOpen) sweeps.set(start, [...(sweeps.get(start) ?? []), at]);
+          if (start <= allOpen) continue;
+          const sweep = sweeps.get(start) ?? [];
+          sweep.push(at);
+          sweeps.set(start, sweep);
         }
       }
       const whole = [...sweeps.values()].filter((pings) => pings.length === recorders.length);

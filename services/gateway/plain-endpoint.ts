@@ -197,8 +197,9 @@ export class PlainEndpoint {
    * sockets on 2 cores that burst held Nginx's workers past proxy_connect_timeout and
    * failed handshakes with 504 (docs/benchmarks.md, 100,000 sockets through Nginx).
    * A socket keeps its place in the registry's order, so it is checked about one
-   * interval after its ping, a quarter interval sooner at most when many sockets
-   * before it closed meanwhile: still far more than a healthy peer's round trip.
+   * interval after its ping; its slice can move by a quarter interval at most (when
+   * sockets before it closed, or the registry grew, meanwhile): a check a quarter
+   * sooner is still far more than a healthy peer's round trip after its ping.
    */
   startLiveness(): void {
     if (this.livenessTimer === undefined) this.scheduleSweep();
