@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { NativeStack } from './support/stack.js';
-import { childrenOf, processRuns } from './support/process-table.js';
+import { childrenOf, processRuns, sessionOf } from './support/process-table.js';
 import { eventually, portAnswers, withTimeout } from '../tools/harness/processes.js';
 import { repoRoot } from '../tools/harness/repo-root.js';
 import type { ComparisonReport } from '../tools/bench/loadtest-compare.js';
@@ -113,8 +113,17 @@ describe('load test --reference --behind-nginx (product and ceiling fleet throug
       const status = await fetch(`${stack.httpUrl}/version`, { headers: { connection: 'close' } }).then((r) => r.status);
       assert.equal(status, 426, 'the ceiling is live');
       // The fleet, the workers and the lock's holder.
-      const started = (await childrenOf(run.child.pid!)).map((child) => child.pid);
+      const children = await childrenOf(run.child.pid!);
+      const started = children.map((child) => child.pid);
       assert.ok(started.length >= 4, `children: ${started.length}`);
+      // Scheduled as the replicas are: each in a session (an autogroup) of its own.
+      const ceilings = children.filter((child) => child.command.includes('reference-server.js'));
+      assert.equal(ceilings.length, 2, children.map((child) => child.command).join('; '));
+      for (const { pid } of ceilings) assert.equal(sessionOf(pid), pid, `ceiling ${pid} leads a session of its own`);
+      for (const name of ['replica-blue-1', 'replica-blue-2']) {
+        const replica = Number(readFileSync(path.join(stack.runDir, 'pids', `${name}.pid`), 'utf8').split(' ')[0]);
+        assert.equal(sessionOf(replica), replica, `${name} leads a session of its own`);
+      }
       run.child.kill('SIGINT');
       assert.equal(await exitOf(run.child), 130, run.output());
       await assertCleanedUp(stack, started);

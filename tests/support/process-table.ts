@@ -20,6 +20,12 @@ export function processRuns(pid: number): boolean {
   }
 }
 
+/** The session `pid` belongs to (the sixth field of /proc/PID/stat, after the parenthesised command). */
+export function sessionOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+}
+
 /** Pids of running processes whose command line matches `needle` (pgrep -f), this process excluded. */
 export function pgrep(needle: string): Promise<number[]> {
   return pgrepWith(['-f', '--', needle]);

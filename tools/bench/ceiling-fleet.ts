@@ -42,9 +42,11 @@ export class CeilingFleet {
   /**
    * One ceiling per port, all with `args`, started together; resolves once every one
    * listens. If any fails (a port taken), the ones started are stopped before it rejects.
+   * Each runs in a session of its own, as each replica it stands in for does, so the
+   * kernel schedules the fleet as it schedules the replicas (reference-process.ts).
    */
   static async start(ports: number[], args: string[]): Promise<CeilingFleet> {
-    const started = await Promise.allSettled(ports.map((port) => startReference(port, args)));
+    const started = await Promise.allSettled(ports.map((port) => startReference(port, args, { ownSession: true })));
     const members = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const failure = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failure !== undefined) {
