@@ -9,6 +9,10 @@
  *
  * With one replica --url is that replica; with more it is the first one only (a
  * direct load test reaches one replica; put Nginx in front for more).
+ *
+ * Start it from the shell that runs the load test: its replicas then share the load
+ * test's session, as `--reference`'s ceiling does, and the kernel's autogroup scheduling
+ * treats both alike (tools/bench/reference-process.ts says why that matters).
  */
 import { parseArgs } from 'node:util';
 import { RedisServer, ReplicaProcess } from '../harness/processes.js';
