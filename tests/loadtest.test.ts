@@ -46,8 +46,9 @@ describe('load test (small, through Nginx)', function () {
     rmSync(reportDir, { recursive: true, force: true });
   });
 
-  it('holds 2,000 sockets with every count, heartbeat and close checked', async () => {
-    const args = ['--url', stack.httpUrl, '--sockets', '2000', '--socketio', '0.2', '--rate', '2', '--duration', '10'];
+  it('holds 2,000 sockets over two workers with every count, heartbeat and close checked', async () => {
+    // Two workers, not the default one: their counts, ticks and histograms must merge.
+    const args = ['--url', stack.httpUrl, '--sockets', '2000', '--socketio', '0.2', '--rate', '2', '--duration', '10', '--workers', '2'];
     const { code, output, report } = await loadTest<Report>(args, reportDir, { ...process.env, RUN_DIR: stack.runDir });
     assert.equal(code, 0, output);
     assert.equal(report.ok, true);
@@ -60,6 +61,7 @@ describe('load test (small, through Nginx)', function () {
     assert.equal(report.server.replicas, 2, "server metrics read from the stack's replicas");
     assert.ok(report.server.own_fan_out !== null && report.server.own_fan_out.ticks >= 2 * 3, 'each replica delivered the ticks it reports');
     assert.ok(report.load_generator.cpu_us_per_frame !== null && report.load_generator.cpu_us_per_frame > 0, 'the generator measured its own cost');
+    assert.equal(report.load_generator.workers, 2);
   });
 });
 
