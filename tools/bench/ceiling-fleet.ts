@@ -46,7 +46,7 @@ export class CeilingFleet {
    * kernel schedules the fleet as it schedules the replicas (reference-process.ts).
    */
   static async start(ports: number[], args: string[]): Promise<CeilingFleet> {
-    const started = await Promise.allSettled(ports.map((port) => startReference(port, args, { ownSession: true })));
+    const started = await Promise.allSettled(ports.map((port) => startReference(port, args)));
     const members = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const failure = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failure !== undefined) {

@@ -10,9 +10,10 @@
  * With one replica --url is that replica; with more it is the first one only (a
  * direct load test reaches one replica; put Nginx in front for more).
  *
- * Start it from the shell that runs the load test: its replicas then share the load
- * test's session, as `--reference`'s ceiling does, and the kernel's autogroup scheduling
- * treats both alike (tools/bench/reference-process.ts says why that matters).
+ * Each replica runs in a session of its own, as the dev stack's replicas and
+ * `--reference`'s ceiling do, so the kernel's autogroup scheduling treats product and
+ * ceiling alike wherever this is started from (tools/bench/reference-process.ts says why
+ * that matters).
  */
 import { parseArgs } from 'node:util';
 import { RedisServer, ReplicaProcess } from '../harness/processes.js';
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
   for (let index = 0; index < replicaCount; index += 1) {
-    replicas.push(await ReplicaProcess.start(redis, { HEARTBEAT_INTERVAL_MS: heartbeatMs, LOG_LEVEL: 'warn', REPLICA_ID: `bench-${index + 1}` }));
+    replicas.push(await ReplicaProcess.start(redis, { HEARTBEAT_INTERVAL_MS: heartbeatMs, LOG_LEVEL: 'warn', REPLICA_ID: `bench-${index + 1}` }, { ownSession: true }));
   }
   const metrics = replicas.map((replica) => `${replica.httpUrl}/metrics`).join(',');
   process.stdout.write(`--url ${replicas[0]!.httpUrl} --metrics ${metrics} --redis ${redis.url} --heartbeat-ms ${heartbeatMs}\n`);

@@ -48,25 +48,22 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-export interface StartOptions {
-  /**
-   * A session of its own (setsid), as each of the dev stack's replicas has (start_process
-   * in tools/stack/lib.sh). It matters for a fair comparison: with the kernel's autogroup
-   * scheduling (sched_autogroup_enabled) every session is one scheduling group and busy
-   * groups share the cores equally, so a ceiling left in the load test's session would
-   * share one group's turn with the load test's workers while each replica has a turn of
-   * its own. Default false: the load test's session, as private-stack.ts's replica has
-   * when it is started from the same shell. A session leader still exits when the IPC
-   * channel closes (reference-server.ts), so a load test killed outright leaves none.
-   */
-  ownSession?: boolean;
-}
-
-/** Forks the reference server on 127.0.0.1:`port` with `args`, resolved once it listens. */
-export async function startReference(port: number, args: string[], { ownSession = false }: StartOptions = {}): Promise<ReferenceProcess> {
+/**
+ * Forks the reference server on 127.0.0.1:`port` with `args`, resolved once it listens.
+ *
+ * In a session of its own (setsid), as each of the dev stack's replicas is (start_process
+ * in tools/stack/lib.sh) and as private-stack.ts starts its replica. It matters for a fair
+ * comparison: with the kernel's autogroup scheduling (kernel.sched_autogroup_enabled) each
+ * session is one scheduling group and busy groups share the cores equally, so a ceiling
+ * left in the load test's session would share one group's turn with the load test's
+ * workers while each replica has a turn of its own (docs/benchmarks.md, 100,000 sockets:
+ * it made the ceiling fleet's write loop 3-4x slower). A session leader still exits when
+ * the IPC channel closes (reference-server.ts), so a load test killed outright leaves none.
+ */
+export async function startReference(port: number, args: string[]): Promise<ReferenceProcess> {
   const child = fork(new URL('./reference-server.js', import.meta.url), [String(port), ...args], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    detached: ownSession,
+    detached: true,
   });
   let listening: number;
   try {

@@ -249,6 +249,14 @@ export class RedisServer {
 /** One JSON log line of a replica. */
 export type LogLine = Record<string, unknown> & { event?: string; message?: string };
 
+export interface SpawnOptions {
+  /**
+   * A session of its own (setsid), as the dev stack's replicas have: what a benchmark's
+   * replica needs to be scheduled as the stack's are (tools/bench/reference-process.ts).
+   */
+  ownSession?: boolean;
+}
+
 /** A replica process (the compiled entry point, as `npm start` runs it). */
 export class ReplicaProcess {
   readonly logs: LogLine[] = [];
@@ -271,15 +279,16 @@ export class ReplicaProcess {
   }
 
   /** Starts a replica and waits until /readyz answers 200. */
-  static async start(redis: RedisServer, env: Record<string, string> = {}): Promise<ReplicaProcess> {
-    const replica = ReplicaProcess.spawn({ REDIS_URL: redis.url, ...env }, await freePort());
+  static async start(redis: RedisServer, env: Record<string, string> = {}, options: SpawnOptions = {}): Promise<ReplicaProcess> {
+    const replica = ReplicaProcess.spawn({ REDIS_URL: redis.url, ...env }, await freePort(), [], options);
     await replica.waitReady();
     return replica;
   }
 
   /** Spawns without waiting; `env` is all the configuration it gets besides PORT and HOST. */
-  static spawn(env: Record<string, string>, port = 0, args: string[] = []): ReplicaProcess {
+  static spawn(env: Record<string, string>, port = 0, args: string[] = [], { ownSession = false }: SpawnOptions = {}): ReplicaProcess {
     const child = spawn(process.execPath, [REPLICA_MAIN, ...args], {
+      detached: ownSession,
       env: {
         PATH: process.env.PATH ?? '',
         PORT: String(port),
