@@ -101,7 +101,7 @@ describe('connection limits', () => {
       assert.ok(whole.length >= 2, `sweeps that pinged all ${recorders.length} sockets once: ${whole.length} (${[...sweeps.values()].map((pings) => pings.length).join(', ')})`);
       for (const pings of whole) {
         const spanMs = Math.max(...pings) - Math.min(...pings);
-        // One burst writes 64 pings within a few ms; 32 slices a quarter interval apart take ~75 ms.
+        // One burst writes 64 pings within a few ms; 32 slices spread over a quarter interval take ~75 ms.
         assert.ok(spanMs >= 30, `a sweep's pings arrived within ${spanMs} ms of each other`);
       }
     });

@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { NativeStack } from './support/stack.js';
 import { childrenOf, processRuns, sessionOf } from './support/process-table.js';
+import { stackPid } from './support/stack-run-dir.js';
 import { eventually, portAnswers, withTimeout } from '../tools/harness/processes.js';
 import { repoRoot } from '../tools/harness/repo-root.js';
 import type { ComparisonReport } from '../tools/bench/loadtest-compare.js';
@@ -121,7 +122,8 @@ describe('load test --reference --behind-nginx (product and ceiling fleet throug
       assert.equal(ceilings.length, 2, children.map((child) => child.command).join('; '));
       for (const { pid } of ceilings) assert.equal(sessionOf(pid), pid, `ceiling ${pid} leads a session of its own`);
       for (const name of ['replica-blue-1', 'replica-blue-2']) {
-        const replica = Number(readFileSync(path.join(stack.runDir, 'pids', `${name}.pid`), 'utf8').split(' ')[0]);
+        const replica = stackPid(stack, name);
+        assert.ok(replica !== undefined, `${name}'s pidfile`);
         assert.equal(sessionOf(replica), replica, `${name} leads a session of its own`);
       }
       run.child.kill('SIGINT');
