@@ -28,13 +28,21 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { planResume } from '../services/gateway/resume-plan.js';
-import { RedisSessionStore, STALE_LEASE } from '../services/gateway/store/session-store.js';
+import { RedisSessionStore, STALE_LEASE, type LeasedSession } from '../services/gateway/store/session-store.js';
 import { randomSessionId } from '../shared/protocol/session-id.js';
 import { RedisServer } from '../tools/harness/processes.js';
 
 const NUM_RUNS = Number(process.env.EXACTLY_ONCE_RUNS ?? 300);
 const KEY_PREFIX = 'model:';
 const TTL_SECONDS = 600;
+const MAX_RESUME_AHEAD = 1000;
+
+/** A leased open the model expects to succeed (its `last` is never far ahead). */
+async function leasedOpen(store: RedisSessionStore, session: string, last: number): Promise<LeasedSession> {
+  const opened = await store.openLeased(session, last);
+  if ('refused' in opened) throw new Error(`open refused: last ${last}, stored ${opened.count}`);
+  return opened;
+}
 const MAX_STEPS = Number(process.env.EXACTLY_ONCE_STEPS ?? 80);
 /** How many of its latest writes a failover can lose. */
 const MAX_WRITES_LOST = 4;
@@ -174,13 +182,13 @@ class World {
   }
 
   private async reconnect(): Promise<void> {
-    const opened = await this.store.openLeased(this.session, this.last);
+    const opened = await leasedOpen(this.store, this.session, this.last);
     await this.snapshot();
     const plan = planResume(opened.count, this.last, this.unanswered.length);
     const connection: Connection = { lease: opened.lease, next: opened.count, discard: plan.discard, outbox: [] };
     this.live = connection;
     for (let i = 0; i < this.unanswered.length; i += 1) this.receive(connection);
-    for (const count of plan.replay) this.answer(count);
+    for (let count = plan.firstReplay; count <= plan.lastReplay; count += 1) this.answer(count);
   }
 
   private async stale(pick: number): Promise<void> {
@@ -231,7 +239,7 @@ describe('exactly once, on a model with delayed, resent and lost commands and re
   before(async () => {
     server = await RedisServer.start();
     redis = server.client();
-    store = new RedisSessionStore(redis, KEY_PREFIX, TTL_SECONDS);
+    store = new RedisSessionStore(redis, { keyPrefix: KEY_PREFIX, ttlSeconds: TTL_SECONDS, maxResumeAhead: MAX_RESUME_AHEAD });
   });
 
   after(async () => {
@@ -244,9 +252,9 @@ describe('exactly once, on a model with delayed, resent and lost commands and re
 
     it("makes an older connection's command a no-op once a newer one opened, whether its slot is free or filled", async () => {
       const session = randomSessionId();
-      const older = await store.openLeased(session, 0);
+      const older = await leasedOpen(store, session, 0);
       assert.equal(await store.incrementLeased(session, older.lease, 0), 1);
-      const newer = await store.openLeased(session, 1);
+      const newer = await leasedOpen(store, session, 1);
       assert.ok(newer.lease > older.lease);
       assert.equal(await store.incrementLeased(session, older.lease, 1), STALE_LEASE, 'free slot');
       assert.equal(await store.incrementLeased(session, older.lease, 0), STALE_LEASE, 'filled slot');
@@ -256,9 +264,9 @@ describe('exactly once, on a model with delayed, resent and lost commands and re
 
     it('takes back a lease a failover lost, so the older connection stays fenced', async () => {
       const session = randomSessionId();
-      const older = await store.openLeased(session, 0);
+      const older = await leasedOpen(store, session, 0);
       const beforeNewer = await redis.dumpBuffer(key(session));
-      const newer = await store.openLeased(session, 0);
+      const newer = await leasedOpen(store, session, 0);
       await redis.restore(key(session), 0, beforeNewer, 'REPLACE');
       assert.equal(await store.incrementLeased(session, newer.lease, 0), 1, "the newer connection's lease is back");
       assert.equal(await store.incrementLeased(session, older.lease, 1), STALE_LEASE);
@@ -268,7 +276,7 @@ describe('exactly once, on a model with delayed, resent and lost commands and re
     it('shares the count with unleased connections, each reading and counting either form of the key; an unleased count fences the leased connection', async () => {
       const session = randomSessionId();
       assert.equal(await store.increment(session), 1, 'an unleased client starts the session (a string key)');
-      const leased = await store.openLeased(session, 0);
+      const leased = await leasedOpen(store, session, 0);
       assert.deepEqual([leased.count, leased.resumed, leased.raisedBy], [1, true, 0], 'a leased open keeps the string count');
       assert.equal(await redis.type(key(session)), 'hash');
       assert.equal(await store.incrementLeased(session, leased.lease, 1), 2);
@@ -276,13 +284,13 @@ describe('exactly once, on a model with delayed, resent and lost commands and re
       assert.equal(await store.increment(session), 3, 'an unleased increment counts in the hash');
       assert.equal(await store.incrementLeased(session, leased.lease, 2), STALE_LEASE, 'its slots no longer line up: stale, not a count another client got');
       assert.equal(await redis.hget(key(session), 'c'), '3');
-      const resumed = await store.openLeased(session, 2);
+      const resumed = await leasedOpen(store, session, 2);
       assert.equal(await store.incrementLeased(session, resumed.lease, resumed.count), 4, 'resuming takes the lease back');
     });
 
     it("raises a count the store lost to the client's last, and says by how much", async () => {
       const session = randomSessionId();
-      const opened = await store.openLeased(session, 7);
+      const opened = await leasedOpen(store, session, 7);
       assert.deepEqual([opened.count, opened.resumed, opened.raisedBy], [7, false, 7]);
       assert.equal(await store.incrementLeased(session, opened.lease, 7), 8);
     });

@@ -46,8 +46,16 @@ export interface Config {
    * The default lets a MAX_MESSAGE_BYTES message arrive one byte per frame. @default 16384
    */
   readonly maxMessageFragments: number;
-  /** Messages of one connection awaiting Redis before the server stops reading from it. @default 64 */
+  /**
+   * Messages of one connection awaiting Redis before the server stops reading from it;
+   * also the most a resuming client may say it has unanswered (`pending`). @default 64
+   */
   readonly maxInflightPerConnection: number;
+  /**
+   * How far a resuming client's `last` may be above the count the store holds: the
+   * counts a Redis failover may lose for one session. Further ahead: 4506. @default 10000
+   */
+  readonly maxResumeAhead: number;
   /** socket.io transports; 'polling' needs sticky sessions at the proxy. @default ['websocket'] */
   readonly socketIoTransports: readonly SocketIoTransport[];
   /** Minimum level written to the JSON log. @default 'info' */
@@ -118,6 +126,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxMessageBytes: integer(read, 'MAX_MESSAGE_BYTES', 16_384, 1, 16 * 1024 * 1024),
     maxMessageFragments: integer(read, 'MAX_MESSAGE_FRAGMENTS', 16_384, 1, 1_048_576),
     maxInflightPerConnection: integer(read, 'MAX_INFLIGHT_PER_CONNECTION', 64, 1, 10_000),
+    maxResumeAhead: integer(read, 'MAX_RESUME_AHEAD', 10_000, 0, 1_000_000),
     socketIoTransports: transports(read('SOCKETIO_TRANSPORTS') ?? 'websocket'),
     logLevel: oneOf(read, 'LOG_LEVEL', ['error', 'warn', 'info', 'debug'] as const, 'info'),
     maxMessagesPerSecond: integer(read, 'MAX_MESSAGES_PER_SECOND', 500, 0, 1_000_000),

@@ -267,7 +267,7 @@ export class PlainEndpoint {
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
-    const asked = resolveRequest(askInQuery(request.url));
+    const asked = resolveRequest(askInQuery(request.url), this.deps.maxInflight);
     if (!('refused' in asked)) this.sessionIds.set(request, asked.sessionId);
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       const chat = ws as ChatWebSocket;

@@ -61,7 +61,11 @@ export class Replica {
     this.ledger = new ShutdownLedger(this.redis, config.redisKeyPrefix);
 
     const connectionDeps = {
-      store: new RedisSessionStore(this.redis, config.redisKeyPrefix, config.sessionTtlSeconds),
+      store: new RedisSessionStore(this.redis, {
+        keyPrefix: config.redisKeyPrefix,
+        ttlSeconds: config.sessionTtlSeconds,
+        maxResumeAhead: config.maxResumeAhead,
+      }),
       metrics: this.metrics,
       logger: this.logger,
       registry: this.registry,

@@ -15,6 +15,9 @@
  * some other connection counted on the session (two tabs, another device). Then
  * nothing is replayed and every re-send is counted: at least once, as for a client
  * that does not send `last`.
+ *
+ * The replay is a range, never a list: its size is the client's `pending`, which
+ * the request already bounded (session-request.ts), but nothing here allocates by it.
  */
 /** Where a client resumes its session (?last=, ?pending=; auth.last, auth.pending). */
 export interface Resume {
@@ -25,16 +28,18 @@ export interface Resume {
 }
 
 export interface ResumePlan {
-  /** Counts to send first, oldest first. */
-  readonly replay: readonly number[];
+  /** The first count to send again; nothing is replayed when it is above `lastReplay`. */
+  readonly firstReplay: number;
+  /** The last count to send again. */
+  readonly lastReplay: number;
   /** How many of the connection's first messages are re-sends of replayed ones. */
   readonly discard: number;
 }
 
-const NOTHING: ResumePlan = Object.freeze({ replay: Object.freeze([]), discard: 0 });
+const NOTHING: ResumePlan = Object.freeze({ firstReplay: 1, lastReplay: 0, discard: 0 });
 
 export function planResume(stored: number, last: number, pending: number): ResumePlan {
   const gap = stored - last;
   if (gap <= 0 || gap > pending) return NOTHING;
-  return { replay: Array.from({ length: gap }, (_, index) => last + 1 + index), discard: gap };
+  return { firstReplay: last + 1, lastReplay: stored, discard: gap };
 }

@@ -30,7 +30,7 @@ import type { Metrics, Transport, TransportMetrics } from './metrics.js';
 import { CLOSE, type KnownClose, type ServerClose } from '../../shared/protocol/closes.js';
 import { type CountMessage } from '../../shared/protocol/messages.js';
 import { planResume, type Resume } from './resume-plan.js';
-import { STALE_LEASE, type LeasedSession, type OpenedSession, type SessionStore } from './store/session-store.js';
+import { STALE_LEASE, type LeasedSession, type OpenedSession, type ResumeTooFar, type SessionStore } from './store/session-store.js';
 import { FULL_BUCKET, takeToken } from './token-bucket.js';
 
 export type Ack = (reply: CountMessage) => void;
@@ -144,8 +144,11 @@ export class SessionConnection {
   private lease: number | undefined;
   /** Resumed connections: the count the next increment expects before it. */
   private expected = 0;
-  /** Resumed connections: the counts the first re-sends get, which the store already gave them. */
-  private replays: number[] | undefined;
+  /**
+   * Resumed connections: the count the next re-send gets, which the store already gave
+   * it; re-sends are answered from the store while it is at most `replayedUpTo`.
+   */
+  private nextReplay = 1;
   private current: ConnectionStatus = OPEN;
   private readonly transportMetrics: TransportMetrics;
   /** The rate limit's bucket, as the instant it is full again (token-bucket.ts); unused when there is no limit. */
@@ -257,8 +260,7 @@ export class SessionConnection {
   private increment(): Promise<number> {
     if (this.lease === undefined) return this.deps.store.increment(this.sessionId);
     // A re-send the old connection had counted: its count, without counting it again.
-    const replayed = this.replays?.shift();
-    if (replayed !== undefined) return Promise.resolve(replayed);
+    if (this.nextReplay <= this.replayedUpTo) return Promise.resolve(this.nextReplay++);
     const expected = this.expected;
     this.expected += 1;
     return this.deps.store.incrementLeased(this.sessionId, this.lease, expected);
@@ -308,20 +310,32 @@ export class SessionConnection {
   /**
    * A resumed connection's open: the counts above the client's `last` answer its first
    * re-sends (planResume), so the bye reports `last` until they went out; then the
-   * messages that arrived meanwhile start their increments, in order.
+   * messages that arrived meanwhile start their increments, in order. A `last` the
+   * store refused (too far ahead of its count) ends the connection with 4506 and
+   * nothing counted: the lease was never taken.
    */
-  private leaseTaken(session: LeasedSession, resume: Resume): number {
+  private leaseTaken(session: LeasedSession | ResumeTooFar, resume: Resume): number {
+    if ('refused' in session) return this.resumeRefused(session, resume);
     const plan = planResume(session.count, resume.last, resume.pending);
     this.lease = session.lease;
     this.expected = session.count;
-    this.replays = plan.replay.length > 0 ? [...plan.replay] : undefined;
-    this.replayedUpTo = plan.replay.at(-1) ?? 0;
-    this.sessionOpened(session, { last: resume.last, replays: plan.replay.length, raised: session.raisedBy });
-    if (plan.replay.length > 0) this.confirmed = resume.last;
-    // Nothing can have failed yet: this is the session's first answer.
-    for (const ack of this.takeWaiting()) this.count(ack);
+    this.nextReplay = plan.firstReplay;
+    this.replayedUpTo = plan.lastReplay;
+    this.sessionOpened(session, { last: resume.last, replays: plan.discard, raised: session.raisedBy });
+    if (plan.discard > 0) this.confirmed = resume.last;
+    // Nothing can have failed yet: this is the session's first answer. What waited
+    // starts within the bound; the rest follows as slots free (slotFreed).
+    while (this.inflight < this.deps.maxInflight && this.waitingCount > 0) this.count(this.waiting!.shift());
+    if (this.waitingCount === 0) this.waiting = undefined;
     this.resumeIfCaughtUp();
     return session.count;
+  }
+
+  private resumeRefused({ count }: ResumeTooFar, { last }: Resume): number {
+    this.waiting = undefined;
+    this.log('info', 'resume position refused', { event: 'refused', code: CLOSE.invalidResume.code, last, count });
+    this.close(CLOSE.invalidResume);
+    return count;
   }
 
   private settle(entry: Pending): void {

@@ -42,15 +42,21 @@ export function resolveSessionId(requested: unknown): string | undefined {
 
 /**
  * The one rule: a valid or absent session, and a resume position only with a session
- * the client names (a fresh one has nothing to resume). `pending` defaults to 0.
+ * the client names (a fresh one has nothing to resume). `pending` defaults to 0 and is
+ * at most `maxPending` (MAX_INFLIGHT_PER_CONNECTION): a client cannot have more
+ * unanswered messages than the replica lets one connection have in flight, and the
+ * resume's cost grows with it. How far `last` may be ahead of the store is the
+ * store's call (session-store.ts, MAX_RESUME_AHEAD).
  */
-export function resolveRequest(ask: SessionAsk): SessionRequest {
+export function resolveRequest(ask: SessionAsk, maxPending: number): SessionRequest {
   const sessionId = resolveSessionId(ask.session);
   if (sessionId === undefined) return { refused: CLOSE.invalidSession };
   if (ask.last === undefined && ask.pending === undefined) return { sessionId, resume: undefined };
   const last = position(ask.last);
   const pending = ask.pending === undefined ? 0 : position(ask.pending);
-  if (ask.session === undefined || last === undefined || pending === undefined) return { refused: CLOSE.invalidResume };
+  if (ask.session === undefined || last === undefined || pending === undefined || pending > maxPending) {
+    return { refused: CLOSE.invalidResume };
+  }
   return { sessionId, resume: { last, pending } };
 }
 

@@ -263,7 +263,7 @@ export class SocketIoGateway implements FleetChannel {
     if (!this.deps.storeReady()) return next(closeError(CLOSE.storeUnavailable));
     const { handshake } = socket;
     socket.data.requestId = requestIdFrom(handshake.headers);
-    const asked = resolveRequest(askInHandshake(handshake.auth, handshake.query));
+    const asked = resolveRequest(askInHandshake(handshake.auth, handshake.query), this.deps.maxInflight);
     if ('refused' in asked) {
       recordRefusal(this.deps, asked.refused, socket.data.requestId, 'socketio');
       return next(closeError(asked.refused));

@@ -97,7 +97,11 @@ export const CLOSE = Object.freeze({
    * skip or repeat one (DESIGN.md, "Exactly once").
    */
   sessionTaken: close(4505, 'session resumed on another connection', false, 'session_taken'),
-  /** ?last= or ?pending= (auth.last, auth.pending) not a whole number, or given without a session. */
+  /**
+   * ?last= or ?pending= (auth.last, auth.pending) not a whole number, or given without a
+   * session; `pending` above MAX_INFLIGHT_PER_CONNECTION; `last` more than
+   * MAX_RESUME_AHEAD above the count the store holds.
+   */
   invalidResume: close(4506, 'invalid resume position', false, 'invalid_resume'),
   /** Redis did not confirm a count in time: reconnect later and re-send the message. */
   storeUnavailable: close(1013, 'session store unavailable, retry later', true, 'store_unavailable'),

@@ -5,7 +5,7 @@
  * always answers in order, so only this store can show what SessionConnection
  * does when answers come back out of order or a failure sits between successes.
  */
-import type { LeasedSession, OpenedSession, SessionStore } from '../../services/gateway/store/session-store.js';
+import type { LeasedSession, OpenedSession, ResumeTooFar, SessionStore } from '../../services/gateway/store/session-store.js';
 
 export class Deferred<T> {
   readonly promise: Promise<T>;
@@ -22,7 +22,7 @@ export class Deferred<T> {
 
 export class ManualStore implements SessionStore {
   readonly opens: Array<Deferred<OpenedSession>> = [];
-  readonly leasedOpens: Array<Deferred<LeasedSession>> = [];
+  readonly leasedOpens: Array<Deferred<LeasedSession | ResumeTooFar>> = [];
   readonly increments: Array<Deferred<number>> = [];
   /**
    * Every call, in order: `open <id>`, `increment <id>`, and for resumed connections
@@ -44,9 +44,9 @@ export class ManualStore implements SessionStore {
     return answer.promise;
   }
 
-  openLeased(sessionId: string, last: number): Promise<LeasedSession> {
+  openLeased(sessionId: string, last: number): Promise<LeasedSession | ResumeTooFar> {
     this.calls.push(`open-leased ${sessionId} last=${last}`);
-    const answer = new Deferred<LeasedSession>();
+    const answer = new Deferred<LeasedSession | ResumeTooFar>();
     this.leasedOpens.push(answer);
     return answer.promise;
   }

@@ -6,6 +6,7 @@
  * the connection with 4505.
  */
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import type { Resume } from '../../services/gateway/resume-plan.js';
 import { STALE_LEASE } from '../../services/gateway/store/session-store.js';
 import { CLOSE } from '../../shared/protocol/closes.js';
@@ -114,5 +115,46 @@ describe('SessionConnection resumed with last (unit)', () => {
     await settled();
     assert.deepEqual(incrementsOf(store), []);
     assert.deepEqual(sink.events, ['close 1013']);
+  });
+
+  it('ends with 4506, no bye and nothing counted when the store refuses a last too far ahead of its count', async () => {
+    const { connection, store, sink } = resumed({ last: 60_000_000, pending: 0 });
+    connection.receive(1);
+    store.leasedOpens[0]!.resolve({ refused: 'too_far_ahead', count: 3 });
+    await settled();
+    connection.receive(1);
+    await settled();
+    assert.deepEqual(incrementsOf(store), []);
+    assert.deepEqual(sink.events, ['close 4506']);
+    assert.equal(sink.closedWith, CLOSE.invalidResume);
+  });
+
+  it('costs what its limits allow, whatever last, pending and re-sends the client chose', async () => {
+    const MAX_INFLIGHT = 8;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+        fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+        fc.nat({ max: MAX_INFLIGHT }),
+        fc.nat({ max: 4 * MAX_INFLIGHT }),
+        async (stored, last, pending, sent) => {
+          const sink = new RecordingSink();
+          const { connection, store } = sessionHarness({ maxInflight: MAX_INFLIGHT }, sink, SESSION, { last, pending });
+          connection.open();
+          for (let i = 0; i < sent; i += 1) connection.receive(1);
+          store.leasedOpens[0]!.resolve({ count: stored, resumed: true, lease: 1, raisedBy: 0 });
+          await settled();
+          const gap = stored - last;
+          const replayed = gap > 0 && gap <= pending ? Math.min(gap, sent) : 0;
+          const counted = incrementsOf(store).length;
+          // What waits is bounded by the limit: the rest of the re-sends paused the reader.
+          assert.ok(counted <= MAX_INFLIGHT, `${counted} increments in flight`);
+          assert.equal(counted, Math.min(sent - replayed, MAX_INFLIGHT));
+          const replies = sink.written.filter((event) => event.endsWith('replay'));
+          assert.deepEqual(replies, Array.from({ length: replayed }, (_, i) => `count ${last + 1 + i} replay`));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

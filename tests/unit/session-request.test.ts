@@ -12,6 +12,7 @@ import { CLOSE } from '../../shared/protocol/closes.js';
 import { isValidSessionId } from '../../shared/protocol/session-id.js';
 import { metricValue } from '../support/in-process.js';
 
+const MAX_PENDING = 64;
 const ID = '0b9f3a52-7c1e-4d2a-9f00-6a1b2c3d4e5f';
 
 describe('session request', () => {
@@ -64,15 +65,25 @@ describe('session request', () => {
   });
 
   describe('resolveRequest: where the client resumes', () => {
+    it('refuses more pending messages than a connection may have in flight (4506)', () => {
+      assert.deepEqual(resolveRequest({ session: ID, last: '0', pending: String(MAX_PENDING) }, MAX_PENDING), {
+        sessionId: ID,
+        resume: { last: 0, pending: MAX_PENDING },
+      });
+      for (const pending of [String(MAX_PENDING + 1), '60000000', MAX_PENDING + 1]) {
+        assert.deepEqual(resolveRequest({ session: ID, last: '0', pending }, MAX_PENDING), { refused: CLOSE.invalidResume }, String(pending));
+      }
+    });
+
     it('serves a session without a resume position as before', () => {
-      assert.deepEqual(resolveRequest({ session: ID, last: undefined, pending: undefined }), { sessionId: ID, resume: undefined });
+      assert.deepEqual(resolveRequest({ session: ID, last: undefined, pending: undefined }, MAX_PENDING), { sessionId: ID, resume: undefined });
     });
 
     it('takes last and pending as whole numbers, in digits or as numbers; pending defaults to 0', () => {
-      assert.deepEqual(resolveRequest({ session: ID, last: '41', pending: '3' }), { sessionId: ID, resume: { last: 41, pending: 3 } });
-      assert.deepEqual(resolveRequest({ session: ID, last: 0, pending: 2 }), { sessionId: ID, resume: { last: 0, pending: 2 } });
-      assert.deepEqual(resolveRequest({ session: ID, last: '7', pending: undefined }), { sessionId: ID, resume: { last: 7, pending: 0 } });
-      assert.deepEqual(resolveRequest({ session: ID, last: String(Number.MAX_SAFE_INTEGER), pending: '0' }), {
+      assert.deepEqual(resolveRequest({ session: ID, last: '41', pending: '3' }, MAX_PENDING), { sessionId: ID, resume: { last: 41, pending: 3 } });
+      assert.deepEqual(resolveRequest({ session: ID, last: 0, pending: 2 }, MAX_PENDING), { sessionId: ID, resume: { last: 0, pending: 2 } });
+      assert.deepEqual(resolveRequest({ session: ID, last: '7', pending: undefined }, MAX_PENDING), { sessionId: ID, resume: { last: 7, pending: 0 } });
+      assert.deepEqual(resolveRequest({ session: ID, last: String(Number.MAX_SAFE_INTEGER), pending: '0' }, MAX_PENDING), {
         sessionId: ID,
         resume: { last: Number.MAX_SAFE_INTEGER, pending: 0 },
       });
@@ -80,15 +91,15 @@ describe('session request', () => {
 
     it('refuses any other position with 4506, and a resume without a session to resume', () => {
       for (const last of ['-1', '1.5', '01', '+1', '1e3', ' 1', '', 'x', '9007199254740992', ['1', '2'], -1, 1.5, Number.NaN, null, {}]) {
-        assert.deepEqual(resolveRequest({ session: ID, last, pending: undefined }), { refused: CLOSE.invalidResume }, JSON.stringify(last));
+        assert.deepEqual(resolveRequest({ session: ID, last, pending: undefined }, MAX_PENDING), { refused: CLOSE.invalidResume }, JSON.stringify(last));
       }
-      assert.deepEqual(resolveRequest({ session: ID, last: '1', pending: '-2' }), { refused: CLOSE.invalidResume }, 'bad pending');
-      assert.deepEqual(resolveRequest({ session: ID, last: undefined, pending: '2' }), { refused: CLOSE.invalidResume }, 'pending alone');
-      assert.deepEqual(resolveRequest({ session: undefined, last: '0', pending: undefined }), { refused: CLOSE.invalidResume }, 'no session');
+      assert.deepEqual(resolveRequest({ session: ID, last: '1', pending: '-2' }, MAX_PENDING), { refused: CLOSE.invalidResume }, 'bad pending');
+      assert.deepEqual(resolveRequest({ session: ID, last: undefined, pending: '2' }, MAX_PENDING), { refused: CLOSE.invalidResume }, 'pending alone');
+      assert.deepEqual(resolveRequest({ session: undefined, last: '0', pending: undefined }, MAX_PENDING), { refused: CLOSE.invalidResume }, 'no session');
     });
 
     it('refuses a bad session first, with 4500', () => {
-      assert.deepEqual(resolveRequest({ session: 'abc', last: 'x', pending: undefined }), { refused: CLOSE.invalidSession });
+      assert.deepEqual(resolveRequest({ session: 'abc', last: 'x', pending: undefined }, MAX_PENDING), { refused: CLOSE.invalidSession });
     });
 
     it('reads ?last= and ?pending= from the query, and auth.last and auth.pending (else the query) from a handshake', () => {

@@ -26,7 +26,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     wschatSessionOpen(key: string, ttlMs: number): Result<number, Context>;
     wschatSessionIncrement(key: string, ttlMs: number): Result<number, Context>;
-    wschatSessionOpenLeased(key: string, ttlMs: number, last: number): Result<[number, number, number, number], Context>;
+    wschatSessionOpenLeased(key: string, ttlMs: number, last: number, maxAhead: number): Result<[number, number, number, number], Context>;
     wschatSessionIncrementLeased(key: string, ttlMs: number, lease: number, expected: number): Result<number, Context>;
   }
 }
@@ -83,15 +83,32 @@ end`;
  * count to `last` when the store lost counts the client saw (a failover, a restore:
  * none is handed out again), marks every count so far as given (`r`), and answers
  * {count, lease, known (0/1), raisedBy}. An unknown session is created.
+ *
+ * A `last` more than `maxAhead` (ARGV[3], MAX_RESUME_AHEAD) above the stored count
+ * (0 for an unknown session) is no loss the store could have had: it changes nothing
+ * and answers lease 0 (refused). So a client moves its count by at most that much a
+ * handshake, and counts stay far below 2^53, where Lua's doubles stop being exact.
+ *
+ * A new key's lease starts from the server's clock in microseconds, not 1: a
+ * connection that still holds a lease on the session's expired or lost key must not
+ * find its lease handed out again.
  */
 const OPEN_LEASED_SCRIPT = `${LEASE_FIELDS}
 local key = KEYS[1]
 local known = redis.call('EXISTS', key)
 local _, _, count = lease_fields(key)
 local last = tonumber(ARGV[2])
+if last - count > tonumber(ARGV[3]) then return {count, 0, known, 0} end
 local raised = 0
 if count < last then raised = last - count; count = last end
-local lease = redis.call('HINCRBY', key, 'l', 1)
+local lease
+if known == 1 then
+  lease = redis.call('HINCRBY', key, 'l', 1)
+else
+  local now = redis.call('TIME')
+  lease = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  redis.call('HSET', key, 'l', lease)
+end
 redis.call('HSET', key, 'c', count, 'r', count)
 redis.call('PEXPIRE', key, ARGV[1])
 return {count, lease, known, raised}`;
@@ -143,6 +160,16 @@ export interface LeasedSession extends OpenedSession {
 export const STALE_LEASE = -1;
 
 /**
+ * A leased open's answer when the client's `last` is further ahead of the stored count
+ * than MAX_RESUME_AHEAD: nothing was changed and no lease taken.
+ */
+export interface ResumeTooFar {
+  readonly refused: 'too_far_ahead';
+  /** The stored count (0 for an unknown session). */
+  readonly count: number;
+}
+
+/**
  * The session counters. Unleased calls serve clients that do not say which count they
  * saw last (at least once); leased ones serve those that do, exactly once across lost
  * replies, delayed and resent commands and lost writes (DESIGN.md, "Exactly once").
@@ -151,7 +178,7 @@ export interface SessionStore {
   open(sessionId: string): Promise<OpenedSession>;
   /** Counts one message; resolves with the new count once Redis has stored it. */
   increment(sessionId: string): Promise<number>;
-  openLeased(sessionId: string, last: number): Promise<LeasedSession>;
+  openLeased(sessionId: string, last: number): Promise<LeasedSession | ResumeTooFar>;
   /** The new count, or STALE_LEASE when a newer connection holds the session. */
   incrementLeased(sessionId: string, lease: number, expected: number): Promise<number>;
   /** A connection on the session closed: the store may drop what it keeps in memory for it. */
@@ -201,16 +228,28 @@ function isWrongType(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('WRONGTYPE');
 }
 
+export interface SessionStoreOptions {
+  /** REDIS_KEY_PREFIX */
+  readonly keyPrefix: string;
+  /** SESSION_TTL_SECONDS */
+  readonly ttlSeconds: number;
+  /** MAX_RESUME_AHEAD: how far a resuming client's `last` may be above the stored count. */
+  readonly maxResumeAhead: number;
+}
+
 export class RedisSessionStore implements SessionStore {
   /** The TTL every refresh sets: SESSION_TTL_SECONDS plus one refresh period (TtlRefreshes). */
   private readonly ttlMs: number;
   private readonly refreshes: TtlRefreshes;
+  private readonly keyPrefix: string;
+  private readonly maxResumeAhead: number;
 
   constructor(
     private readonly redis: RedisClient,
-    private readonly keyPrefix: string,
-    ttlSeconds: number,
+    { keyPrefix, ttlSeconds, maxResumeAhead }: SessionStoreOptions,
   ) {
+    this.keyPrefix = keyPrefix;
+    this.maxResumeAhead = maxResumeAhead;
     const periodMs = Math.min(MAX_REFRESH_PERIOD_MS, (ttlSeconds * 1000) / REFRESH_PERIODS_PER_TTL);
     this.refreshes = new TtlRefreshes(periodMs);
     this.ttlMs = ttlSeconds * 1000 + periodMs;
@@ -252,8 +291,10 @@ export class RedisSessionStore implements SessionStore {
     return Promise.all([counted, this.redis.pexpire(key, this.ttlMs)]).then(([count]) => count);
   }
 
-  async openLeased(sessionId: string, last: number): Promise<LeasedSession> {
-    const [count, lease, known, raisedBy] = await this.redis.wschatSessionOpenLeased(this.key(sessionId), this.ttlMs, last);
+  async openLeased(sessionId: string, last: number): Promise<LeasedSession | ResumeTooFar> {
+    const key = this.key(sessionId);
+    const [count, lease, known, raisedBy] = await this.redis.wschatSessionOpenLeased(key, this.ttlMs, last, this.maxResumeAhead);
+    if (lease === 0) return { refused: 'too_far_ahead', count };
     return { count, lease, resumed: known === 1, raisedBy };
   }
 
