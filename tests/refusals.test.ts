@@ -29,8 +29,7 @@ describe('refusals', () => {
   before(async () => {
     server = http.createServer((_request, response) => response.end());
     router = new UpgradeRouter({
-      isDraining: () => false,
-      storeReady: () => true,
+      refusalNow: () => undefined,
       originAllowed: () => true,
       plain: (_request, socket) => {
         routed.push('plain');

@@ -27,6 +27,7 @@ resolver=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf)
 case $resolver in *:*) resolver="[$resolver]" ;; esac
 printf 'resolver %s valid=5s ipv6=off;\n' "$resolver" >"$conf/resolver.conf"
 cp "$src/upstreams.conf" "$conf/upstreams.conf"
+cp /etc/nginx/wschat-headers/security-headers.conf "$conf/security-headers.conf"
 
 mkdir -p "$conf/logs" "$conf/temp"
 [ -f "$conf/active-colour.conf" ] ||

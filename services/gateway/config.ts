@@ -73,6 +73,11 @@ export interface Config {
    * without an Origin header (non-browser clients) are always allowed. @default 'same-host'
    */
   readonly allowedOrigins: OriginPolicy;
+  /**
+   * Sockets one replica holds, both endpoints together; a handshake over it gets 503
+   * {"error":"replica_full"}, which Nginx retries on a sibling. @default 50000
+   */
+  readonly maxConnections: number;
   /** Time a client has to send a request's complete headers (slowloris). @default 10000 */
   readonly httpHeadersTimeoutMs: number;
 }
@@ -132,6 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxMessagesPerSecond: integer(read, 'MAX_MESSAGES_PER_SECOND', 500, 0, 1_000_000),
     maxBufferedBytes: integer(read, 'MAX_BUFFERED_BYTES', 1_048_576, 1024, 1024 * 1024 * 1024),
     allowedOrigins: originPolicy(read('ALLOWED_ORIGINS') ?? 'same-host'),
+    maxConnections: integer(read, 'MAX_CONNECTIONS', 50_000, 1, 1_000_000),
     httpHeadersTimeoutMs: integer(read, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
   };
   checkConsistency(config);

@@ -43,6 +43,11 @@ export class ConnectionRegistry {
     return this.connections.values();
   }
 
+  /** Upgraded sockets open now, refused or routed: what MAX_CONNECTIONS bounds. */
+  get openSockets(): number {
+    return this.upgraded.size;
+  }
+
   /** An upgraded socket, kept until it closes (the upgrade router hands over every one, refused or not). */
   trackUpgraded(socket: Duplex): void {
     this.upgraded.add(socket);

@@ -54,6 +54,10 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Each route answers its own spelling only: /metrics is not /Metrics or /metrics/, so a
+  // proxy rule that keeps the public away from one path keeps it away from the route.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
 
   app.use((request: Request, response: Response, next: NextFunction) => {
     const requestId = requestIdFrom(request.headers);
@@ -69,7 +73,8 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     next();
   });
 
-  app.get('/healthz', (_request, response) => {
+  // The original service documents /healthz/ and /version/ with their slash: both spellings answer.
+  app.get(['/healthz', '/healthz/'], (_request, response) => {
     response.json({ status: 'ok' });
   });
 
@@ -79,7 +84,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     else response.status(503).json({ status: 'not_ready', reasons });
   });
 
-  app.get('/version', (_request, response) => {
+  app.get(['/version', '/version/'], (_request, response) => {
     response.json({ version: deps.version });
   });
 

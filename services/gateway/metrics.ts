@@ -30,6 +30,7 @@ export const ERROR_KINDS = [
   'peer_unresponsive',
   'upgrade_while_draining',
   'upgrade_store_unavailable',
+  'replica_full',
   'upgrade_not_found',
   'upgrade_http_version',
   'origin_refused',

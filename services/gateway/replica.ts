@@ -18,6 +18,7 @@ import { Heartbeat } from './heartbeat.js';
 import { answerClientError } from './http-client-error.js';
 import { createHttpApp, type Readiness } from './http-app.js';
 import { originAllowed } from './origin-policy.js';
+import { refusalNow, type AdmissionRefusal } from './admission.js';
 import { Lifecycle } from './lifecycle.js';
 import { PlainEndpoint } from './plain-endpoint.js';
 import { SocketIoGateway } from './socketio-gateway.js';
@@ -95,6 +96,7 @@ export class Replica {
       subscriber: this.subscriber,
       isDraining: () => this.isDraining(),
       storeReady: () => this.storeReady(),
+      refusalNow: () => this.refusalNow(),
     });
     // engine.io installed its own upgrade listener; one router owns every upgrade instead,
     // so that draining and unknown paths are answered the same way on both endpoints.
@@ -106,8 +108,7 @@ export class Replica {
     });
     this.plain = plain;
     const upgrades = new UpgradeRouter({
-      isDraining: () => this.isDraining(),
-      storeReady: () => this.storeReady(),
+      refusalNow: () => this.refusalNow(),
       originAllowed: (request) => originAllowed(config.allowedOrigins, request.headers),
       plain: (request, socket, head, requestId) => plain.handleUpgrade(request, socket, head, requestId),
       socketIo: (request, socket, head) => this.gateway.handleUpgrade(request, socket, head),
@@ -151,6 +152,16 @@ export class Replica {
   }
 
   /** The command connection counts go through is up and answering (a stalled one has been replaced and is reconnecting). */
+  /** Whether a new connection is taken now (admission.ts). */
+  private refusalNow(): AdmissionRefusal | undefined {
+    return refusalNow({
+      isDraining: () => this.isDraining(),
+      storeReady: () => this.storeReady(),
+      openSockets: () => this.registry.openSockets,
+      maxConnections: this.config.maxConnections,
+    });
+  }
+
   storeReady(): boolean {
     return this.redis.status === 'ready';
   }

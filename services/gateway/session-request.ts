@@ -24,7 +24,7 @@ export interface SessionAsk {
 }
 
 /** A close that refuses a request before any session is opened. */
-export type Refusal = typeof CLOSE.invalidSession | typeof CLOSE.invalidResume;
+export type Refusal = typeof CLOSE.invalidSession | typeof CLOSE.invalidResume | typeof CLOSE.sessionPerConnection;
 
 /** The session to serve (and where to resume it), or the close that refuses the request. */
 export type SessionRequest =

@@ -21,6 +21,7 @@ import type { FleetChannel } from './heartbeat.js';
 import type { HeartbeatPacket } from './heartbeat-packet.js';
 import { textFrame } from './text-frame.js';
 import { originAllowed } from './origin-policy.js';
+import type { AdmissionRefusal } from './admission.js';
 import { requestIdFrom } from './request-id.js';
 import { askInHandshake, recordRefusal, resolveRequest, type Resume } from './session-request.js';
 import {
@@ -176,6 +177,8 @@ export interface SocketIoGatewayDeps extends ConnectionDeps {
   isDraining: () => boolean;
   /** False while the session store's connection is down or stalled (see upgrade-router.ts). */
   storeReady: () => boolean;
+  /** Whether the replica takes a new connection now (admission.ts). */
+  refusalNow: () => AdmissionRefusal | undefined;
 }
 
 export class SocketIoGateway implements FleetChannel {
@@ -186,9 +189,11 @@ export class SocketIoGateway implements FleetChannel {
     private readonly deps: SocketIoGatewayDeps,
   ) {
     const { config, registry } = deps;
+    const withSession = this.withSession;
     this.onDisconnect = function onDisconnect(this: ChatSocket, reason: string): void {
       const { connection } = this.data;
       if (connection === undefined) return;
+      withSession.delete(this.conn);
       registry.delete(connection);
       connection.transportClosed(closeCodeOf(reason));
     };
@@ -201,13 +206,12 @@ export class SocketIoGateway implements FleetChannel {
       // 400 {"code":0,"message":"Transport unknown"}; no polling session can start either way.
       transports: ['polling', 'websocket'],
       maxHttpBufferSize: config.maxMessageBytes * JSON_ESCAPE_FACTOR + PACKET_OVERHEAD_BYTES,
-      // New engine.io sessions (polling handshakes included) are refused while draining or
-      // while the session store is not ready, over
-      // polling when it is off, and from pages ALLOWED_ORIGINS does not allow (WebSocket
-      // upgrades were checked by the router).
+      // New engine.io sessions (polling handshakes included) are refused as admission.ts
+      // says, over polling when it is off, and from pages ALLOWED_ORIGINS does not allow
+      // (WebSocket upgrades were checked by the router). engine.io answers every refusal 403.
       allowRequest: (request, callback) => {
-        if (deps.isDraining()) return callback('server shutting down', false);
-        if (!deps.storeReady()) return callback('session store unavailable', false);
+        const refused = deps.refusalNow();
+        if (refused !== undefined) return callback(refused.error, false);
         if (!servesPolling && transportOf(request.url) === 'polling') {
           deps.metrics.error('socketio_polling_refused');
           return callback(POLLING_DISABLED, false);
@@ -246,6 +250,13 @@ export class SocketIoGateway implements FleetChannel {
     return this.io.close();
   }
 
+  /**
+   * The engine.io connections that carry a session now. socket.io lets one connection
+   * open any number of sockets (a CONNECT packet each, many to one write); a session
+   * is the unit every limit counts, so a connection gets one until it closes.
+   */
+  private readonly withSession = new WeakSet<ChatSocket['conn']>();
+
   /** One disconnect listener for every socket; socket.io calls it with the socket as `this`. */
   private readonly onDisconnect: (this: ChatSocket, reason: string) => void;
 
@@ -263,6 +274,10 @@ export class SocketIoGateway implements FleetChannel {
     if (!this.deps.storeReady()) return next(closeError(CLOSE.storeUnavailable));
     const { handshake } = socket;
     socket.data.requestId = requestIdFrom(handshake.headers);
+    if (this.withSession.has(socket.conn)) {
+      recordRefusal(this.deps, CLOSE.sessionPerConnection, socket.data.requestId, 'socketio');
+      return next(closeError(CLOSE.sessionPerConnection));
+    }
     const asked = resolveRequest(askInHandshake(handshake.auth, handshake.query), this.deps.maxInflight);
     if ('refused' in asked) {
       recordRefusal(this.deps, asked.refused, socket.data.requestId, 'socketio');
@@ -270,6 +285,7 @@ export class SocketIoGateway implements FleetChannel {
     }
     socket.data.sessionId = asked.sessionId;
     socket.data.resume = asked.resume;
+    this.withSession.add(socket.conn);
     next();
   }
 

@@ -1,9 +1,8 @@
 /**
- * The one owner of HTTP upgrades on the replica's port: refuses every upgrade
- * while draining (503 shutting_down) and while the session store is not ready
- * (503 store_unavailable, so that Nginx's proxy_next_upstream http_503 hands the
- * handshake to another replica instead of this one accepting a socket it cannot
- * count on), over HTTP/1.0 (400: RFC 6455 §4.1 needs HTTP/1.1 or later)
+ * The one owner of HTTP upgrades on the replica's port: refuses what admission.ts
+ * refuses (draining, the session store not ready, MAX_CONNECTIONS reached: 503, so
+ * that Nginx's proxy_next_upstream http_503 hands the handshake to another replica),
+ * over HTTP/1.0 (400: RFC 6455 §4.1 needs HTTP/1.1 or later)
  * and from browser pages ALLOWED_ORIGINS does not allow (403), sends /ws/chat/ to
  * the plain endpoint and /socket.io/ to engine.io, and answers anything else with
  * 404. Refusals are plain HTTP responses with a JSON body (raw-http-answer.ts), the
@@ -18,13 +17,13 @@ import type { Duplex } from 'node:stream';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { Metrics } from './metrics.js';
 import { PLAIN_PATH, SOCKETIO_PATH } from '../../shared/protocol/messages.js';
+import type { AdmissionRefusal } from './admission.js';
 import { answerAndClose } from './raw-http-answer.js';
 import { requestIdFrom } from './request-id.js';
 
 export interface UpgradeRoutes {
-  isDraining: () => boolean;
-  /** False while the session store's connection is down or stalled: no count could be confirmed. */
-  storeReady: () => boolean;
+  /** Whether the replica takes a new connection now (admission.ts). */
+  refusalNow: () => AdmissionRefusal | undefined;
   /** False for a browser page whose Origin ALLOWED_ORIGINS does not allow. */
   originAllowed: (request: IncomingMessage) => boolean;
   plain: (request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string) => void;
@@ -54,13 +53,12 @@ export class UpgradeRouter {
     socket.on('error', destroyOnError);
     const { routes } = this;
     const requestId = requestIdFrom(request.headers);
-    if (routes.isDraining()) {
-      routes.metrics.error('upgrade_while_draining');
-      return answerAndClose(socket, 503, { error: 'shutting_down' }, { 'X-Request-Id': requestId });
-    }
-    if (!routes.storeReady()) {
-      routes.metrics.error('upgrade_store_unavailable');
-      return answerAndClose(socket, 503, { error: 'store_unavailable' }, { 'X-Request-Id': requestId, 'Retry-After': '1' });
+    const refused = routes.refusalNow();
+    if (refused !== undefined) {
+      routes.metrics.error(refused.kind);
+      const headers: Record<string, string> = { 'X-Request-Id': requestId };
+      if (refused.retryAfterSeconds !== undefined) headers['Retry-After'] = String(refused.retryAfterSeconds);
+      return answerAndClose(socket, refused.status, { error: refused.error }, headers);
     }
     if (request.httpVersionMajor === 1 && request.httpVersionMinor === 0) {
       routes.metrics.error('upgrade_http_version');

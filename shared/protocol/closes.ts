@@ -103,6 +103,12 @@ export const CLOSE = Object.freeze({
    * MAX_RESUME_AHEAD above the count the store holds.
    */
   invalidResume: close(4506, 'invalid resume position', false, 'invalid_resume'),
+  /**
+   * A second session on one socket.io connection (a CONNECT while one is open): each
+   * engine.io connection carries at most one session, so one TCP connection costs the
+   * replica what one client does.
+   */
+  sessionPerConnection: close(4507, 'one session per connection', false, 'extra_session'),
   /** Redis did not confirm a count in time: reconnect later and re-send the message. */
   storeUnavailable: close(1013, 'session store unavailable, retry later', true, 'store_unavailable'),
 });

@@ -49,6 +49,7 @@ describe('protocol', () => {
         slowConsumer: 4503,
         sessionTaken: 4505,
         invalidResume: 4506,
+        sessionPerConnection: 4507,
         storeUnavailable: 1013,
       });
     });

@@ -9,6 +9,7 @@ import { PassThrough } from 'node:stream';
 import { ConnectionRegistry } from '../../services/gateway/connection-registry.js';
 import { Metrics } from '../../services/gateway/metrics.js';
 import { UpgradeRouter, type UpgradeRoutes } from '../../services/gateway/upgrade-router.js';
+import { refusalNow, type AdmissionState } from '../../services/gateway/admission.js';
 import { metricValue, rawAnswer } from '../support/in-process.js';
 
 interface Routed {
@@ -17,13 +18,21 @@ interface Routed {
   requestId?: string;
 }
 
-function router(overrides: Partial<UpgradeRoutes> = {}): { router: UpgradeRouter; routed: Routed[]; metrics: Metrics; registry: ConnectionRegistry } {
+type Overrides = Partial<UpgradeRoutes> & Partial<AdmissionState>;
+
+/** A router whose admission is the replica's own rule (admission.ts) over the state the test sets. */
+function router(overrides: Overrides = {}): { router: UpgradeRouter; routed: Routed[]; metrics: Metrics; registry: ConnectionRegistry } {
   const routed: Routed[] = [];
   const metrics = new Metrics();
   const registry = new ConnectionRegistry();
+  const state: AdmissionState = {
+    isDraining: overrides.isDraining ?? (() => false),
+    storeReady: overrides.storeReady ?? (() => true),
+    openSockets: () => registry.openSockets,
+    maxConnections: overrides.maxConnections ?? 1000,
+  };
   const routes: UpgradeRoutes = {
-    isDraining: () => false,
-    storeReady: () => true,
+    refusalNow: () => refusalNow(state),
     originAllowed: () => true,
     plain: (request, _socket, _head, requestId) => void routed.push({ route: 'plain', url: request.url, requestId }),
     socketIo: (request) => void routed.push({ route: 'socketIo', url: request.url }),
@@ -51,6 +60,7 @@ describe('upgrade router', () => {
     ['over HTTP/1.0', {}, request('/ws/chat/', {}, 0), 'HTTP/1.1 400 Bad Request', 'http_1_1_required', 'upgrade_http_version'],
     ['from an origin not allowed', { originAllowed: () => false }, request('/ws/chat/'), 'HTTP/1.1 403 Forbidden', 'origin_not_allowed', 'origin_refused'],
     ['to an unknown path', {}, request('/ws/other/'), 'HTTP/1.1 404 Not Found', 'not_found', 'upgrade_not_found'],
+    ['over MAX_CONNECTIONS', { maxConnections: 0 }, request('/ws/chat/'), 'HTTP/1.1 503 Service Unavailable', 'replica_full', 'replica_full'],
   ] as const;
   for (const [name, overrides, incoming, status, error, kind] of refusals) {
     it(`refuses an upgrade ${name}: ${status}, {"error":"${error}"}, counted as ${kind}, routed nowhere`, async () => {
@@ -70,6 +80,21 @@ describe('upgrade router', () => {
     assert.match((await refusal(router({ storeReady: () => false }).router, request('/ws/chat/'))).headers, /^Retry-After: 1$/m);
     const both = await refusal(router({ storeReady: () => false, isDraining: () => true }).router, request('/ws/chat/'));
     assert.deepEqual(both.body, { error: 'shutting_down' });
+  });
+
+  it('takes sockets up to MAX_CONNECTIONS, counting every open one, and the next once one closed', async () => {
+    const { router: target, routed, registry } = router({ maxConnections: 2 });
+    const open = [new PassThrough(), new PassThrough()];
+    for (const socket of open) target.handle(request('/ws/chat/'), socket, Buffer.alloc(0));
+    assert.equal(routed.length, 2);
+    const over = await refusal(target, request('/ws/chat/'));
+    assert.deepEqual([over.status, over.body], ['HTTP/1.1 503 Service Unavailable', { error: 'replica_full' }]);
+    assert.match(over.headers, /^Retry-After: 1$/m);
+    open[0]!.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(registry.openSockets, 1);
+    target.handle(request('/ws/chat/'), new PassThrough(), Buffer.alloc(0));
+    assert.equal(routed.length, 3, 'a slot freed is taken');
   });
 
   it("echoes the proxy's request id on a refusal, and replaces one that does not look like an id", async () => {
