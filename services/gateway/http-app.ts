@@ -11,6 +11,9 @@ import type { Metrics } from './metrics.js';
 import { PLAIN_PATH } from '../../shared/protocol/messages.js';
 import { requestIdFrom } from './request-id.js';
 
+/** Set by the public side's proxy (nginx/nginx.conf.template) on every request it forwards. */
+export const PUBLIC_EDGE_HEADER = 'X-Wschat-Edge';
+
 export interface Readiness {
   ready: boolean;
   /** Why not ready: 'starting', 'draining', 'redis', 'adapter'. */
@@ -78,9 +81,12 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     response.json({ status: 'ok' });
   });
 
-  app.get('/readyz', (_request, response) => {
+  // Why a replica is not ready is for operators: a request the public proxy forwarded
+  // (it sets PUBLIC_EDGE_HEADER, overwriting any the client sent) gets the status only.
+  app.get('/readyz', (request, response) => {
     const { ready, reasons } = deps.readiness();
     if (ready) response.json({ status: 'ready' });
+    else if (request.get(PUBLIC_EDGE_HEADER) !== undefined) response.status(503).json({ status: 'not_ready' });
     else response.status(503).json({ status: 'not_ready', reasons });
   });
 

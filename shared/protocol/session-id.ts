@@ -4,11 +4,13 @@
  */
 
 /**
- * Canonical, lowercase, RFC 9562 uuid of versions 1-8 with the standard variant.
- * Session ids are bearer secrets: accepting only one spelling of each id keeps a
- * single Redis key per session and rules out case-folding tricks.
+ * Canonical, lowercase, RFC 9562 uuid of version 4 with the standard variant.
+ * Session ids are bearer secrets: only version 4 is 122 random bits (the others
+ * carry clocks, node ids or names, and can be guessed), and accepting only one
+ * spelling of each id keeps a single Redis key per session and rules out
+ * case-folding tricks.
  */
-const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 export function isValidSessionId(value: unknown): value is string {
   return typeof value === 'string' && value.length === 36 && SESSION_ID.test(value);
