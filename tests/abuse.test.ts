@@ -159,6 +159,41 @@ describe('bad input and abuse', function () {
     });
   });
 
+  describe('a full Redis (maxmemory reached, noeviction)', () => {
+    let full: RedisServer;
+    let replica: ReplicaProcess;
+
+    before(async () => {
+      full = await RedisServer.start();
+      replica = await ReplicaProcess.start(full);
+    });
+
+    after(async () => {
+      await replica?.stop();
+      await full?.destroy();
+    });
+
+    it('reports its memory against the limit, and answers a message it cannot store with bye + 1013', async () => {
+      const redis = full.client();
+      try {
+        const client = await PlainClient.connect(replica.wsUrl);
+        client.send('stored');
+        assert.deepEqual(await client.waitForCounts(1), [1]);
+        await redis.config('SET', 'maxmemory', '1');
+        // A scrape reports the reading the previous one started.
+        await replica.metric('wschat_redis_maxmemory_bytes');
+        await eventually(async () => (await replica.metric('wschat_redis_maxmemory_bytes')) === 1, 'maxmemory read');
+        assert.ok((await replica.metric('wschat_redis_memory_used_bytes')) > 1);
+        client.send('not stored');
+        assert.deepEqual(await client.waitClosed(), { code: 1013, reason: 'session store unavailable, retry later' });
+        assert.deepEqual(client.bye(), { bye: true, total: 1 });
+      } finally {
+        await redis.config('SET', 'maxmemory', '0');
+        redis.disconnect();
+      }
+    });
+  });
+
   describe('too many connections from one address (Nginx)', function () {
     this.timeout(60_000);
     let stack: NativeStack;

@@ -13,6 +13,7 @@ import { CLOSE } from '../../shared/protocol/closes.js';
 import { createRedisClient, type RedisClient, type RedisHandle } from './store/redis-client.js';
 import { RedisSessionStore } from './store/session-store.js';
 import { ShutdownLedger } from './store/shutdown-ledger.js';
+import { registerRedisMemory } from './store/redis-memory.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Heartbeat } from './heartbeat.js';
 import { answerClientError } from './http-client-error.js';
@@ -60,6 +61,7 @@ export class Replica {
     this.redis = this.redisHandle.client;
     this.subscriber = this.subscriberHandle.client;
     this.ledger = new ShutdownLedger(this.redis, config.redisKeyPrefix);
+    registerRedisMemory(this.redis, this.metrics.registry);
 
     const connectionDeps = {
       store: new RedisSessionStore(this.redis, {
