@@ -25,6 +25,7 @@ import {
 } from './support/raw-websocket.js';
 import { eventually, RedisServer, ReplicaProcess } from '../tools/harness/processes.js';
 import { metricSum } from '../tools/harness/prometheus-text.js';
+import { sessionKey } from '../tools/harness/session-keys.js';
 
 /** Large enough for 64-bit lengths (over 65,535 bytes), small enough to test the limit cheaply. */
 const MAX_MESSAGE_BYTES = 70_000;
@@ -338,7 +339,7 @@ describe('RFC 6455 conformance of /ws/chat/ (raw frames)', function () {
       const ws = await openCounted();
       ws.write(Buffer.concat([frameBytes({ opcode: OPCODE.close, payload: closeBody(1000) }), frameBytes({ opcode: OPCODE.text, payload: 'late' })]));
       assert.deepEqual(await framesUntilEnd(ws), [count(1), 'close 1000']);
-      assert.equal(await inspect.get(`wschat:session:${ws.sessionId!}`), '1', 'the late message was not counted');
+      assert.equal(await inspect.get(sessionKey(ws.sessionId!)), '1', 'the late message was not counted');
     });
 
     it('never sends a count after its echo, even for a message received just before the close (Redis paused)', async () => {

@@ -23,6 +23,7 @@ import WebSocket from 'ws';
 import { isValidSessionId } from '../shared/protocol/session-id.js';
 import { textOf } from '../tools/harness/clients.js';
 import { eventually, RedisServer, ReplicaProcess, withTimeout, type LogLine } from '../tools/harness/processes.js';
+import { sessionKey } from '../tools/harness/session-keys.js';
 
 const REPLICAS = 3;
 const MAX_CONNECTIONS = 5;
@@ -374,7 +375,7 @@ describe('counters against a model (property-based)', function () {
             await fc.asyncModelRun(() => ({ model, real }), sequence);
             await expectFrames(model, real);
             for (const [index, id] of real.sessions.entries()) {
-              const stored = await inspect.get(`wschat:session:${id}`);
+              const stored = await inspect.get(sessionKey(id));
               assert.equal(Number(stored ?? 0), model.counts[index], `Redis holds session ${index}'s count`);
             }
           } finally {

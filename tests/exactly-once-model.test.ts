@@ -31,6 +31,7 @@ import { planResume } from '../services/gateway/resume-plan.js';
 import { RedisSessionStore, STALE_LEASE, type LeasedSession } from '../services/gateway/store/session-store.js';
 import { randomSessionId } from '../shared/protocol/session-id.js';
 import { RedisServer } from '../tools/harness/processes.js';
+import { sessionKey } from '../tools/harness/session-keys.js';
 
 const NUM_RUNS = Number(process.env.EXACTLY_ONCE_RUNS ?? 300);
 const KEY_PREFIX = 'model:';
@@ -83,7 +84,7 @@ interface Connection {
 /** One run: a client, its connections, the network between them and Redis. */
 class World {
   readonly session = randomSessionId();
-  private readonly key = `${KEY_PREFIX}session:${this.session}`;
+  private readonly key = sessionKey(this.session, KEY_PREFIX);
   /** Messages the client sent, numbered 1..sent. */
   private sent = 0;
   /** The client's messages without a count, oldest first. */
@@ -239,7 +240,7 @@ describe('exactly once, on a model with delayed, resent and lost commands and re
   before(async () => {
     server = await RedisServer.start();
     redis = server.client();
-    store = new RedisSessionStore(redis, { keyPrefix: KEY_PREFIX, ttlSeconds: TTL_SECONDS, maxResumeAhead: MAX_RESUME_AHEAD });
+    store = new RedisSessionStore(redis, { keyPrefix: KEY_PREFIX, keySecret: '', adoptLegacyKeys: true, ttlSeconds: TTL_SECONDS, maxResumeAhead: MAX_RESUME_AHEAD });
   });
 
   after(async () => {
@@ -248,7 +249,7 @@ describe('exactly once, on a model with delayed, resent and lost commands and re
   });
 
   describe('the lease, with two connections on one session', () => {
-    const key = (session: string): string => `${KEY_PREFIX}session:${session}`;
+    const key = (session: string): string => sessionKey(session, KEY_PREFIX);
 
     it("makes an older connection's command a no-op once a newer one opened, whether its slot is free or filled", async () => {
       const session = randomSessionId();
@@ -286,6 +287,58 @@ describe('exactly once, on a model with delayed, resent and lost commands and re
       assert.equal(await redis.hget(key(session), 'c'), '3');
       const resumed = await leasedOpen(store, session, 2);
       assert.equal(await store.incrementLeased(session, resumed.lease, resumed.count), 4, 'resuming takes the lease back');
+    });
+
+    it("adopts a session's id-named key from the release before, keeping its count, form and TTL", async () => {
+      const legacy = (session: string): string => `${KEY_PREFIX}session:${session}`;
+      const plain = randomSessionId();
+      await redis.set(legacy(plain), '5', 'EX', 300);
+      assert.deepEqual(await store.open(plain), { count: 5, resumed: true });
+      assert.equal(await redis.exists(legacy(plain)), 0, 'moved, not copied');
+      assert.equal(await store.increment(plain), 6);
+      assert.ok((await redis.ttl(sessionKey(plain, KEY_PREFIX))) > 0);
+      const leased = randomSessionId();
+      await redis.hset(legacy(leased), 'c', '7', 'l', '2', 'r', '7');
+      const opened = await leasedOpen(store, leased, 7);
+      assert.deepEqual([opened.count, opened.resumed, opened.lease], [7, true, 3], 'the lease goes on from the adopted one');
+      assert.equal(await redis.exists(legacy(leased)), 0);
+    });
+
+    it('adopts nothing where the two names may be on different nodes (Cluster)', async () => {
+      const clustered = new RedisSessionStore(redis, { keyPrefix: KEY_PREFIX, keySecret: '', adoptLegacyKeys: false, ttlSeconds: TTL_SECONDS, maxResumeAhead: MAX_RESUME_AHEAD });
+      const session = randomSessionId();
+      await redis.set(`${KEY_PREFIX}session:${session}`, '5');
+      assert.deepEqual(await clustered.open(session), { count: 0, resumed: false });
+      assert.equal(await redis.get(`${KEY_PREFIX}session:${session}`), '5');
+    });
+
+    it('never names a key after the id, and a secret changes every name', async () => {
+      const session = randomSessionId();
+      await store.increment(session);
+      const keys = await redis.keys(`${KEY_PREFIX}*`);
+      assert.ok(keys.includes(sessionKey(session, KEY_PREFIX)));
+      assert.ok(keys.every((key) => !key.includes(session)));
+      const keyed = new RedisSessionStore(redis, { keyPrefix: KEY_PREFIX, keySecret: 'x'.repeat(32), adoptLegacyKeys: true, ttlSeconds: TTL_SECONDS, maxResumeAhead: MAX_RESUME_AHEAD });
+      assert.deepEqual(await keyed.open(session), { count: 0, resumed: false }, 'another secret, another key');
+    });
+
+    it('refuses a last further ahead of the stored count than MAX_RESUME_AHEAD, changing nothing', async () => {
+      const session = randomSessionId();
+      assert.deepEqual(await store.openLeased(session, MAX_RESUME_AHEAD + 1), { refused: 'too_far_ahead', count: 0 });
+      assert.equal(await redis.exists(sessionKey(session, KEY_PREFIX)), 0, 'an unknown session stays unknown');
+      const opened = await leasedOpen(store, session, MAX_RESUME_AHEAD);
+      assert.equal(opened.count, MAX_RESUME_AHEAD, 'at the bound: raised');
+      assert.deepEqual(await store.openLeased(session, 2 * MAX_RESUME_AHEAD + 1), { refused: 'too_far_ahead', count: MAX_RESUME_AHEAD });
+      assert.equal(await redis.hget(sessionKey(session, KEY_PREFIX), 'l'), String(opened.lease), 'no lease taken');
+    });
+
+    it("starts a new key's lease above any lease the key had before it expired", async () => {
+      const session = randomSessionId();
+      const older = await leasedOpen(store, session, 0);
+      await redis.del(sessionKey(session, KEY_PREFIX));
+      const newer = await leasedOpen(store, session, 0);
+      assert.ok(newer.lease > older.lease, `${newer.lease} > ${older.lease}`);
+      assert.equal(await store.incrementLeased(session, older.lease, 0), STALE_LEASE);
     });
 
     it("raises a count the store lost to the client's last, and says by how much", async () => {

@@ -12,6 +12,7 @@ import { CLOSE } from '../shared/protocol/closes.js';
 import { randomSessionId } from '../shared/protocol/session-id.js';
 import { PlainClient } from '../tools/harness/clients.js';
 import { eventually, RedisServer, ReplicaProcess } from '../tools/harness/processes.js';
+import { sessionKey } from '../tools/harness/session-keys.js';
 
 type Position = { last: number; pending?: number };
 
@@ -84,7 +85,7 @@ describe('resuming with the last count seen (exactly once)', () => {
     const client = await plain(session, { last: 3, pending: 2 });
     client.sendMany(3);
     assert.deepEqual(await client.waitForCounts(3), [4, 5, 6]);
-    assert.equal(await inspect.hget(`wschat:session:${session}`, 'c'), '6', 'one count per message: 6 messages, 6 counts');
+    assert.equal(await inspect.hget(sessionKey(session), 'c'), '6', 'one count per message: 6 messages, 6 counts');
   });
 
   it('socket.io: the same, each re-send acked with its count, marked as a replay', async () => {
@@ -96,17 +97,17 @@ describe('resuming with the last count seen (exactly once)', () => {
     const expected = [{ count: 4, replay: true }, { count: 5, replay: true }, { count: 6 }];
     assert.deepEqual(replies, expected);
     assert.deepEqual(events, expected, 'the count events carry the same mark');
-    assert.equal(await inspect.hget(`wschat:session:${session}`, 'c'), '6');
+    assert.equal(await inspect.hget(sessionKey(session), 'c'), '6');
   });
 
   it('never hands out again a count the store lost: the next count follows the last one the client saw', async () => {
     const session = await sessionAt(3);
-    await inspect.del(`wschat:session:${session}`);
+    await inspect.del(sessionKey(session));
     const client = await plain(session, { last: 3 });
     client.sendMany(1);
     assert.deepEqual(await client.waitForCounts(1), [4]);
     const socket = await socketIo(session, { last: 4 });
-    await inspect.del(`wschat:session:${session}`);
+    await inspect.del(sessionKey(session));
     // socket.io's connection took the lease from the plain one; the store lost it again.
     assert.equal(await ack(socket, 'x'), 5);
   });
@@ -134,7 +135,7 @@ describe('resuming with the last count seen (exactly once)', () => {
       assert.deepEqual(error.data, { code: 4506, reason: 'invalid resume position' });
       return true;
     });
-    assert.equal(await inspect.exists(`wschat:session:${session}`), 0);
+    assert.equal(await inspect.exists(sessionKey(session)), 0);
     assert.equal(await replica.metric('wschat_errors_total', { kind: 'invalid_resume' }), 2);
   });
 });

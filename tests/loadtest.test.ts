@@ -147,7 +147,7 @@ describe('load test --reference (product and fair ceiling alternated, one replic
     // Only a resumed (leased) session is a hash; the runs above left strings.
     const client = redis.client();
     try {
-      const keys = await client.keys('wschat:session:*');
+      const keys = await client.keys('wschat:s:*');
       const kinds = await Promise.all(keys.map((key) => client.type(key)));
       const leased = keys.filter((_, index) => kinds[index] === 'hash');
       assert.equal(leased.length, RESUMED, 'one leased session per socket');

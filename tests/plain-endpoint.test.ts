@@ -5,6 +5,7 @@ import { PlainClient, range } from '../tools/harness/clients.js';
 import { exchange, upgradeRequest } from './support/raw-websocket.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 import { scrape } from '../tools/harness/prometheus-text.js';
+import { sessionKey } from '../tools/harness/session-keys.js';
 
 const MAX_MESSAGE_BYTES = 1024;
 
@@ -77,8 +78,8 @@ describe('plain endpoint /ws/chat/', () => {
       const client = await connect(first);
       client.sendMany(7);
       await client.waitForCounts(7);
-      assert.equal(await inspect.get(`wschat:session:${client.sessionId}`), '7');
-      const ttl = await inspect.ttl(`wschat:session:${client.sessionId}`);
+      assert.equal(await inspect.get(sessionKey(client.sessionId!)), '7');
+      const ttl = await inspect.ttl(sessionKey(client.sessionId!));
       // SESSION_TTL_SECONDS (the default, a day) plus one refresh period, a minute at most (session-store.ts).
       assert.ok(ttl > 86_400 - 10 && ttl <= 86_400 + 60, `ttl ${ttl}`);
     });

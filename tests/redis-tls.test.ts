@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { PlainClient } from '../tools/harness/clients.js';
 import { freePort, ReplicaProcess } from '../tools/harness/processes.js';
 import { RedisTlsSet, TLS_MASTER_NAME } from './support/redis-tls.js';
+import { sessionKey } from '../tools/harness/session-keys.js';
 
 describe('Redis over TLS (rediss://)', function () {
   this.timeout(30_000);
@@ -41,7 +42,7 @@ describe('Redis over TLS (rediss://)', function () {
     client.close();
     const inspect = redis.client();
     try {
-      assert.equal(await inspect.get(`wschat:session:${client.sessionId!}`), '3');
+      assert.equal(await inspect.get(sessionKey(client.sessionId!)), '3');
     } finally {
       inspect.disconnect();
     }

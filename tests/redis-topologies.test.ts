@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { PlainClient, range, SocketIoClient } from '../tools/harness/clients.js';
 import { eventually, freePort, ReplicaProcess, sleep } from '../tools/harness/processes.js';
 import { RedisClusterSet, RedisSentinelSet } from './support/redis-topologies.js';
+import { sessionKey } from '../tools/harness/session-keys.js';
 
 const HEARTBEAT_INTERVAL_MS = 400;
 
@@ -76,7 +77,7 @@ describe('Redis topologies', function () {
       const ids = await countsAcrossReplicas(replicas, 24);
       const client = cluster.client();
       try {
-        for (const id of ids) assert.equal(await client.get(`wschat:session:${id}`), '3');
+        for (const id of ids) assert.equal(await client.get(sessionKey(id)), '3');
       } finally {
         client.disconnect();
       }

@@ -94,7 +94,7 @@ describe('SessionConnection', () => {
     await redis?.destroy();
   });
 
-  function connection(sink: RecordingSink, metrics = new Metrics(), store: SessionStore = new RedisSessionStore(client, { keyPrefix: 'wschat:', ttlSeconds: 3600, maxResumeAhead: 10_000 })): SessionConnection {
+  function connection(sink: RecordingSink, metrics = new Metrics(), store: SessionStore = new RedisSessionStore(client, { keyPrefix: 'wschat:', keySecret: '', adoptLegacyKeys: true, ttlSeconds: 3600, maxResumeAhead: 10_000 })): SessionConnection {
     const deps = {
       store,
       metrics,

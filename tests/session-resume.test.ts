@@ -11,6 +11,7 @@ import { randomSessionId } from '../shared/protocol/session-id.js';
 import { sessionTag } from '../services/gateway/logger.js';
 import { PlainClient, SocketIoClient } from '../tools/harness/clients.js';
 import { eventually, RedisServer, ReplicaProcess } from '../tools/harness/processes.js';
+import { sessionKey } from '../tools/harness/session-keys.js';
 
 const SESSION_TTL_SECONDS = 3600;
 /** What a key is left with before the resume: far below SESSION_TTL_SECONDS. */
@@ -49,7 +50,7 @@ describe('a resumed session that sends nothing', () => {
   /** A session Redis already holds with `count`, as an earlier connection left it, with a short TTL left. */
   async function storedSession(count: number): Promise<string> {
     const session = randomSessionId();
-    await inspect.set(`wschat:session:${session}`, String(count), 'EX', SHORT_TTL_SECONDS);
+    await inspect.set(sessionKey(session), String(count), 'EX', SHORT_TTL_SECONDS);
     return session;
   }
 
@@ -66,12 +67,12 @@ describe('a resumed session that sends nothing', () => {
     it(`${transport}: the open alone refreshes the TTL to SESSION_TTL_SECONDS and keeps the count`, async () => {
       const session = await storedSession(7);
       await resume(transport, session);
-      const ttl = await inspect.ttl(`wschat:session:${session}`);
+      const ttl = await inspect.ttl(sessionKey(session));
       assert.ok(
         ttl > SESSION_TTL_SECONDS - 10,
         `resuming a session must refresh its TTL to SESSION_TTL_SECONDS (${SESSION_TTL_SECONDS} s): it is ${ttl} s`,
       );
-      assert.equal(await inspect.get(`wschat:session:${session}`), '7', 'the open counts nothing');
+      assert.equal(await inspect.get(sessionKey(session)), '7', 'the open counts nothing');
     });
   }
 

@@ -26,6 +26,12 @@ export interface Config {
   readonly redisTopology: RedisTopology;
   /** Prefix of every Redis key and of the socket.io adapter channels. @default 'wschat:' */
   readonly redisKeyPrefix: string;
+  /**
+   * Key of the hash that names each session's Redis key (never the id itself: a bearer
+   * secret). Every replica of both colours must share it; changing it loses every
+   * session. Empty: the hash is unkeyed, still one-way. @default ''
+   */
+  readonly sessionKeySecret: string;
   /** How long a Redis command may take before the message fails. @default 2000 */
   readonly redisCommandTimeoutMs: number;
   /** The colour this replica belongs to; served at /version. @default 'blue' */
@@ -122,6 +128,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: redisUrl(read('REDIS_URL') ?? 'redis://127.0.0.1:6379'),
     redisTopology: redisTopology(read),
     redisKeyPrefix: keyPrefix(read('REDIS_KEY_PREFIX') ?? 'wschat:'),
+    sessionKeySecret: secret(read, 'SESSION_KEY_SECRET'),
     redisCommandTimeoutMs: integer(read, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 50, 60_000),
     appVersion: oneOf(read, 'APP_VERSION', ['blue', 'green'] as const, 'blue'),
     replicaId: replicaId(read('REPLICA_ID') ?? `${os.hostname()}-${process.pid}`),
@@ -171,6 +178,14 @@ function integer(
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max} (got ${value})`);
   return value;
+}
+
+/** A secret: absent (empty), or at least 32 characters, so it cannot be guessed. */
+function secret(read: (name: string) => string | undefined, name: string): string {
+  const raw = read(name);
+  if (raw === undefined) return '';
+  if (raw.length < 32) throw new ConfigError(name, `must be at least 32 characters (got ${raw.length})`);
+  return raw;
 }
 
 function oneOf<T extends string>(

@@ -66,6 +66,8 @@ export class Replica {
     const connectionDeps = {
       store: new RedisSessionStore(this.redis, {
         keyPrefix: config.redisKeyPrefix,
+        keySecret: config.sessionKeySecret,
+        adoptLegacyKeys: config.redisTopology.mode !== 'cluster',
         ttlSeconds: config.sessionTtlSeconds,
         maxResumeAhead: config.maxResumeAhead,
       }),

@@ -5,6 +5,7 @@
  * check never depends on which clients used the session.
  */
 import type { Redis } from 'ioredis';
+import { sessionKey as hashedKey } from '../../services/gateway/store/session-key.js';
 
 /** Each KEYS[i]'s count, nil when the key does not exist. Standalone Redis only (the keys may span slots). */
 export const STORED_COUNTS_LUA = `
@@ -17,8 +18,9 @@ for i, key in ipairs(KEYS) do
 end
 return counts`;
 
+/** The session's Redis key, as replicas without SESSION_KEY_SECRET name it (the stacks the tests start). */
 export function sessionKey(sessionId: string, prefix = 'wschat:'): string {
-  return `${prefix}session:${sessionId}`;
+  return hashedKey(prefix, '', sessionId);
 }
 
 /** The counts Redis holds for `sessionIds`, in order; undefined for a session it does not know. */

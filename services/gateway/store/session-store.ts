@@ -2,7 +2,7 @@
  * Session counters in Redis.
  *
  * Key layout (prefix = REDIS_KEY_PREFIX, default "wschat:"):
- *   <prefix>session:<uuid>   the session's message count. A string while only
+ *   <prefix>s:<hmac of the id>  the session's message count (session-key.ts). A string while only
  *                            unleased connections used it; a hash {c: count, l: lease,
  *                            r: last count given under lease l} once a leased connection
  *                            did (the leased scripts below). One key per session either way,
@@ -21,12 +21,13 @@
  */
 import type { Result } from 'ioredis';
 import type { RedisClient } from './redis-client.js';
+import { legacySessionKey, sessionKey } from './session-key.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    wschatSessionOpen(key: string, ttlMs: number): Result<number, Context>;
+    wschatSessionOpen(key: string, legacy: string, ttlMs: number): Result<number, Context>;
     wschatSessionIncrement(key: string, ttlMs: number): Result<number, Context>;
-    wschatSessionOpenLeased(key: string, ttlMs: number, last: number, maxAhead: number): Result<[number, number, number, number], Context>;
+    wschatSessionOpenLeased(key: string, legacy: string, ttlMs: number, last: number, maxAhead: number): Result<[number, number, number, number], Context>;
     wschatSessionIncrementLeased(key: string, ttlMs: number, lease: number, expected: number): Result<number, Context>;
   }
 }
@@ -39,8 +40,18 @@ declare module 'ioredis' {
  * (the session is in use elsewhere) rather than answered with a count it did not get.
  */
 
+/**
+ * Both opens first adopt the session's key from the id-named format (KEYS[2]) when
+ * only that one exists: RENAME keeps its count, its form and its TTL. Where the two
+ * names may live on different nodes (Cluster), KEYS[2] is KEYS[1] and nothing moves.
+ */
+const ADOPT_LEGACY = `
+if KEYS[2] ~= KEYS[1] and redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('RENAME', KEYS[2], KEYS[1])
+end`;
+
 /** Returns the stored count and refreshes the TTL, or -1 when the session is unknown. */
-const OPEN_SCRIPT = `
+const OPEN_SCRIPT = `${ADOPT_LEGACY}
 local kind = redis.call('TYPE', KEYS[1]).ok
 local count
 if kind == 'hash' then count = redis.call('HGET', KEYS[1], 'c') else count = redis.call('GET', KEYS[1]) end
@@ -93,7 +104,7 @@ end`;
  * connection that still holds a lease on the session's expired or lost key must not
  * find its lease handed out again.
  */
-const OPEN_LEASED_SCRIPT = `${LEASE_FIELDS}
+const OPEN_LEASED_SCRIPT = `${LEASE_FIELDS}${ADOPT_LEGACY}
 local key = KEYS[1]
 local known = redis.call('EXISTS', key)
 local _, _, count = lease_fields(key)
@@ -231,6 +242,10 @@ function isWrongType(error: unknown): boolean {
 export interface SessionStoreOptions {
   /** REDIS_KEY_PREFIX */
   readonly keyPrefix: string;
+  /** SESSION_KEY_SECRET: the key of the hash that names a session's key (session-key.ts). */
+  readonly keySecret: string;
+  /** False where a session's two key names may live on different nodes (Cluster): no adoption. */
+  readonly adoptLegacyKeys: boolean;
   /** SESSION_TTL_SECONDS */
   readonly ttlSeconds: number;
   /** MAX_RESUME_AHEAD: how far a resuming client's `last` may be above the stored count. */
@@ -241,26 +256,31 @@ export class RedisSessionStore implements SessionStore {
   /** The TTL every refresh sets: SESSION_TTL_SECONDS plus one refresh period (TtlRefreshes). */
   private readonly ttlMs: number;
   private readonly refreshes: TtlRefreshes;
-  private readonly keyPrefix: string;
   private readonly maxResumeAhead: number;
+  /**
+   * The key of each session with an open connection here: hashed once per connection,
+   * not once per message. A session two connections share is hashed again when the
+   * first one closes: forgetting it costs one hash.
+   */
+  private readonly keys = new Map<string, string>();
 
   constructor(
     private readonly redis: RedisClient,
-    { keyPrefix, ttlSeconds, maxResumeAhead }: SessionStoreOptions,
+    private readonly options: SessionStoreOptions,
   ) {
-    this.keyPrefix = keyPrefix;
+    const { ttlSeconds, maxResumeAhead } = options;
     this.maxResumeAhead = maxResumeAhead;
     const periodMs = Math.min(MAX_REFRESH_PERIOD_MS, (ttlSeconds * 1000) / REFRESH_PERIODS_PER_TTL);
     this.refreshes = new TtlRefreshes(periodMs);
     this.ttlMs = ttlSeconds * 1000 + periodMs;
-    redis.defineCommand('wschatSessionOpen', { numberOfKeys: 1, lua: OPEN_SCRIPT });
+    redis.defineCommand('wschatSessionOpen', { numberOfKeys: 2, lua: OPEN_SCRIPT });
     redis.defineCommand('wschatSessionIncrement', { numberOfKeys: 1, lua: INCREMENT_SCRIPT });
-    redis.defineCommand('wschatSessionOpenLeased', { numberOfKeys: 1, lua: OPEN_LEASED_SCRIPT });
+    redis.defineCommand('wschatSessionOpenLeased', { numberOfKeys: 2, lua: OPEN_LEASED_SCRIPT });
     redis.defineCommand('wschatSessionIncrementLeased', { numberOfKeys: 1, lua: INCREMENT_LEASED_SCRIPT });
   }
 
   async open(sessionId: string): Promise<OpenedSession> {
-    const count = await this.redis.wschatSessionOpen(this.key(sessionId), this.ttlMs);
+    const count = await this.redis.wschatSessionOpen(this.key(sessionId), this.legacyKey(sessionId), this.ttlMs);
     return count < 0 ? { count: 0, resumed: false } : { count, resumed: true };
   }
 
@@ -292,8 +312,13 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async openLeased(sessionId: string, last: number): Promise<LeasedSession | ResumeTooFar> {
-    const key = this.key(sessionId);
-    const [count, lease, known, raisedBy] = await this.redis.wschatSessionOpenLeased(key, this.ttlMs, last, this.maxResumeAhead);
+    const [count, lease, known, raisedBy] = await this.redis.wschatSessionOpenLeased(
+      this.key(sessionId),
+      this.legacyKey(sessionId),
+      this.ttlMs,
+      last,
+      this.maxResumeAhead,
+    );
     if (lease === 0) return { refused: 'too_far_ahead', count };
     return { count, lease, resumed: known === 1, raisedBy };
   }
@@ -304,6 +329,7 @@ export class RedisSessionStore implements SessionStore {
 
   released(sessionId: string): void {
     this.refreshes.forget(sessionId);
+    this.keys.delete(sessionId);
   }
 
   /** The count is confirmed already: a PEXPIRE that fails (Redis failing) leaves the key without a TTL until its next refresh. */
@@ -312,6 +338,16 @@ export class RedisSessionStore implements SessionStore {
   }
 
   private key(sessionId: string): string {
-    return `${this.keyPrefix}session:${sessionId}`;
+    let key = this.keys.get(sessionId);
+    if (key === undefined) {
+      key = sessionKey(this.options.keyPrefix, this.options.keySecret, sessionId);
+      this.keys.set(sessionId, key);
+    }
+    return key;
+  }
+
+  /** The session's id-named key to adopt, or its own key where none may be adopted. */
+  private legacyKey(sessionId: string): string {
+    return this.options.adoptLegacyKeys ? legacySessionKey(this.options.keyPrefix, sessionId) : this.key(sessionId);
   }
 }
