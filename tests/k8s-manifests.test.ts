@@ -16,6 +16,7 @@ import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
 import type { IHTTPIngressPath } from 'kubernetes-models/networking.k8s.io/v1/HTTPIngressPath';
+import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
 import type { IContainer } from 'kubernetes-models/v1/Container';
@@ -102,6 +103,12 @@ function configVariables(): string[] {
   return [...read('services/gateway/config.ts').matchAll(/read(?:\(|, )'([A-Z][A-Z0-9_]*)'/g)].map((match) => match[1]!);
 }
 
+/** What the documented Secret holds (deploy/k8s/README.md), as an operator would create it. */
+const SECRET_VALUES: Record<string, string> = {
+  'wschat-secrets/redis-url': 'rediss://wschat:a-long-password@redis:6379',
+  'wschat-secrets/session-key-secret': 'f'.repeat(64),
+};
+
 /** A pod's environment as the kubelet builds it: the ConfigMap, then `env` (downward API resolved). */
 function podEnvironment(colour: Colour): Record<string, string> {
   const deployment = deploymentOf(colour);
@@ -113,7 +120,9 @@ function podEnvironment(colour: Colour): Record<string, string> {
   for (const variable of container.env ?? []) {
     const fieldPath = variable.valueFrom?.fieldRef?.fieldPath;
     const label = /^metadata\.labels\['([^']+)'\]$/.exec(fieldPath ?? '');
+    const secret = variable.valueFrom?.secretKeyRef;
     if (variable.value !== undefined) environment[variable.name] = variable.value;
+    else if (secret !== undefined) environment[variable.name] = SECRET_VALUES[`${secret.name}/${secret.key}`] ?? assert.fail(`${variable.name}: unknown secret ${secret.name}/${secret.key}`);
     else if (fieldPath === 'metadata.name') environment[variable.name] = `${deployment.metadata?.name}-7d9f8c6b5-x2x9k`;
     else if (label) environment[variable.name] = podLabels(colour)[label[1]!] ?? '';
     else assert.fail(`${variable.name}: a source this test does not resolve`);
@@ -195,6 +204,30 @@ describe('Kubernetes manifests (deploy/k8s)', function () {
 
     it(`lives in namespace ${NAMESPACE}`, () => {
       for (const object of everything()) assert.equal(object.metadata.namespace, NAMESPACE, objectName(object));
+    });
+  });
+
+  describe('Redis', () => {
+    it('lets only the replicas reach Redis, on its port', () => {
+      const policies = [...rendered.get(ROUTING)!].filter((object) => object.kind === 'NetworkPolicy') as unknown as INetworkPolicy[];
+      assert.equal(policies.length, 1);
+      const policy = policies[0]!;
+      assert.deepEqual(policy.spec?.policyTypes, ['Ingress']);
+      const from = policy.spec?.ingress?.flatMap((rule) => rule.from ?? []) ?? [];
+      assert.deepEqual(from, [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'wschat' } } }], 'only pods labelled as the replicas');
+      for (const colour of COLOURS) assert.equal(podLabels(colour)['app.kubernetes.io/name'], 'wschat', `${colour}'s pods carry that label`);
+      assert.deepEqual(policy.spec?.ingress?.[0]?.ports, [{ protocol: 'TCP', port: 6379 }]);
+    });
+
+    it('takes the Redis URL and the session-key secret from a Secret, never the ConfigMap', () => {
+      for (const colour of COLOURS) {
+        const configMap = oneOf(overlay(colour), ConfigMap.is, 'ConfigMaps');
+        for (const name of ['REDIS_URL', 'SESSION_KEY_SECRET']) {
+          assert.ok(!(name in (configMap.data ?? {})), `${name} in the ConfigMap`);
+          const variable = (containerOf(colour).env ?? []).find((entry) => entry.name === name);
+          assert.equal(variable?.valueFrom?.secretKeyRef?.name, 'wschat-secrets', name);
+        }
+      }
     });
   });
 

@@ -17,14 +17,28 @@ export function originAllowed(policy: OriginPolicy, headers: IncomingHttpHeaders
     case 'list':
       return policy.origins.includes(origin);
     case 'same-host':
-      // Hostnames only: Nginx passes Host without the port ($host), so the port cannot be compared.
-      return origin !== 'null' && hostnameOf(origin) === hostnameOf(`http://${headers.host ?? ''}`);
+      return origin !== 'null' && originOf(origin) !== undefined && originOf(origin) === servedOrigin(headers);
   }
 }
 
-function hostnameOf(url: string): string | undefined {
+/**
+ * The origin this request was made to: the scheme the client used (the proxy's
+ * X-Forwarded-Proto, else http: a replica serves no TLS itself) and the Host header
+ * as the client sent it, port included. A browser cannot set either on a WebSocket
+ * handshake, and the public proxy overwrites X-Forwarded-Proto.
+ */
+function servedOrigin(headers: IncomingHttpHeaders): string | undefined {
+  if (headers.host === undefined) return undefined;
+  const forwarded = headers['x-forwarded-proto'];
+  const scheme = forwarded === 'https' ? 'https' : 'http';
+  return originOf(`${scheme}://${headers.host}`);
+}
+
+/** scheme://host:port with the default port left out, as browsers write an Origin; undefined for garbage. */
+function originOf(url: string): string | undefined {
   try {
-    return new URL(url).hostname;
+    const { origin } = new URL(url);
+    return origin === 'null' ? undefined : origin;
   } catch {
     return undefined;
   }

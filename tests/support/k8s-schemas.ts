@@ -7,7 +7,7 @@
 import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
-import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
+import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
 import { objectName, type K8sObject } from './kustomize.js';
@@ -45,6 +45,7 @@ const SCHEMAS = new Map<string, Schema>([
   schema(HorizontalPodAutoscaler, 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler'),
   schema(PodDisruptionBudget, 'kubernetes-models/policy/v1/PodDisruptionBudget'),
   schema(Ingress, 'kubernetes-models/networking.k8s.io/v1/Ingress'),
+  schema(NetworkPolicy, 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy'),
   schema(ServiceMonitor, '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor'),
   schema(PrometheusRule, '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule'),
 ]);

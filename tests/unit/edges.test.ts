@@ -60,15 +60,23 @@ describe('origin policy (ALLOWED_ORIGINS)', () => {
     }
   });
 
-  it('same-host: the page served by this host, whatever the port; not another host, not "null", not garbage', () => {
+  it('same-host: the page served by this origin exactly (scheme, host and port); not another, not "null", not garbage', () => {
     const policy = { kind: 'same-host' } as const;
-    assert.equal(originAllowed(policy, { origin: 'https://chat.example', host: 'chat.example' }), true);
-    assert.equal(originAllowed(policy, { origin: 'http://chat.example:8000', host: 'chat.example' }), true);
-    assert.equal(originAllowed(policy, { origin: 'https://evil.example', host: 'chat.example' }), false);
+    assert.equal(originAllowed(policy, { origin: 'http://chat.example:8000', host: 'chat.example:8000' }), true);
+    assert.equal(originAllowed(policy, { origin: 'https://chat.example', host: 'chat.example', 'x-forwarded-proto': 'https' }), true);
+    assert.equal(originAllowed(policy, { origin: 'https://chat.example', host: 'chat.example:443', 'x-forwarded-proto': 'https' }), true, 'default port');
+    assert.equal(originAllowed(policy, { origin: 'http://chat.example:9999', host: 'chat.example:8000' }), false, 'another port');
+    assert.equal(originAllowed(policy, { origin: 'http://chat.example', host: 'chat.example', 'x-forwarded-proto': 'https' }), false, 'another scheme');
+    assert.equal(originAllowed(policy, { origin: 'https://chat.example', host: 'chat.example' }), false, 'https page, plain handshake');
+    assert.equal(originAllowed(policy, { origin: 'https://evil.example', host: 'chat.example', 'x-forwarded-proto': 'https' }), false);
     assert.equal(originAllowed(policy, { origin: 'https://chat.example.evil.example', host: 'chat.example' }), false);
     assert.equal(originAllowed(policy, { origin: 'null', host: 'chat.example' }), false);
     assert.equal(originAllowed(policy, { origin: 'not a url', host: 'chat.example' }), false);
     assert.equal(originAllowed(policy, { origin: 'https://chat.example' }), false, 'no Host to compare with');
+  });
+
+  it('any: every browser origin', () => {
+    assert.equal(originAllowed({ kind: 'any' }, { origin: 'https://evil.example', host: 'chat.example' }), true);
   });
 
   it('list: exactly the origins named, scheme and port included', () => {

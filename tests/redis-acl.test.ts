@@ -1,0 +1,79 @@
+/**
+ * The Redis user deploy/k8s/README.md tells operators to create, for real: the
+ * documented `ACL SETUSER` line run on a real Redis, two replicas connecting as that
+ * user through REDIS_URL, and everything the service does working under it (counts on
+ * both endpoints, a resume with `last`, the fleet heartbeat through the adapter),
+ * while the commands a stolen password would be used for are denied.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { PlainClient, SocketIoClient, range } from '../tools/harness/clients.js';
+import { eventually, RedisServer, ReplicaProcess } from '../tools/harness/processes.js';
+import { repoRoot } from '../tools/harness/repo-root.js';
+
+const PASSWORD = 'a-test-password-of-some-length';
+
+/** The documented line, with the password the operator chooses. */
+function documentedAcl(): string[] {
+  const readme = readFileSync(path.join(repoRoot, 'deploy/k8s/README.md'), 'utf8');
+  const line = readme.split('\n').find((text) => text.startsWith('ACL SETUSER wschat '));
+  assert.ok(line !== undefined, 'deploy/k8s/README.md documents the ACL SETUSER line');
+  return line.replace('LONG-RANDOM-PASSWORD', PASSWORD).split(/\s+/).slice(2);
+}
+
+describe('Redis ACL user for the replicas (deploy/k8s/README.md)', function () {
+  this.timeout(30_000);
+  let redis: RedisServer;
+  const replicas: ReplicaProcess[] = [];
+
+  before(async () => {
+    redis = await RedisServer.start();
+    const admin = redis.client();
+    try {
+      await admin.call('ACL', 'SETUSER', ...documentedAcl());
+    } finally {
+      admin.disconnect();
+    }
+    const url = `redis://wschat:${PASSWORD}@127.0.0.1:${redis.port}`;
+    for (const id of ['acl-1', 'acl-2']) replicas.push(await ReplicaProcess.start(redis, { REDIS_URL: url, REPLICA_ID: id, HEARTBEAT_INTERVAL_MS: '500' }));
+  });
+
+  after(async () => {
+    await Promise.all(replicas.map((replica) => replica.stop()));
+    await redis?.destroy();
+  });
+
+  it('serves counts, resumes and heartbeats as that user', async () => {
+    const [first, second] = replicas as [ReplicaProcess, ReplicaProcess];
+    const plain = await PlainClient.connect(first.wsUrl);
+    plain.sendMany(3);
+    assert.deepEqual(await plain.waitForCounts(3), range(1, 3));
+    const session = plain.sessionId!;
+    plain.close();
+    const resumed = await PlainClient.connect(`${second.wsUrl}?session=${session}&last=3&pending=0`);
+    resumed.send('again');
+    assert.deepEqual(await resumed.waitForCounts(1), [4]);
+    const socketIo = await SocketIoClient.connect(second.httpUrl);
+    socketIo.send('hi');
+    await eventually(() => socketIo.acks.length === 1, 'the socket.io count');
+    await eventually(() => resumed.heartbeats().length >= 2 && socketIo.heartbeats().length >= 2, 'heartbeats through the adapter', 5000);
+    resumed.close();
+    socketIo.close();
+    assert.equal(await first.metric('wschat_errors_total', { kind: 'redis' }), 0);
+    assert.equal(await second.metric('wschat_errors_total', { kind: 'heartbeat_election' }), 0);
+    assert.equal(await second.metric('wschat_redis_connected'), 1);
+  });
+
+  it('denies that user what a stolen password would be used for', async () => {
+    const user = new Redis(`redis://wschat:${PASSWORD}@127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 0 });
+    try {
+      for (const command of [['FLUSHALL'], ['KEYS', '*'], ['CONFIG', 'GET', 'requirepass'], ['GET', 'other-app:secret'], ['MONITOR'], ['SCRIPT', 'FLUSH']]) {
+        await assert.rejects(user.call(command[0]!, ...command.slice(1)), /NOPERM/, command.join(' '));
+      }
+    } finally {
+      user.disconnect();
+    }
+  });
+});
