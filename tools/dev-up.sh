@@ -78,7 +78,7 @@ main() {
 
   live colour      $colour ($REPLICAS replicas; kept in $ACTIVE_COLOUR_FILE, so the next dev-up starts it again; make promote goes to $(other_colour "$colour"))
   the page         $(stack_url)/  (open it in a browser, then make promote)
-  plain WebSocket  ws://$(stack_host):$STACK_PORT/ws/chat/
+  plain WebSocket  $(stack_url | sed 's|^http|ws|')/ws/chat/
   socket.io        $(stack_url)  (path /socket.io/)
   public side      listening on $STACK_ADDRESS:$STACK_PORT$(public_note)
   probes           $(stack_url)/healthz  /readyz  /version

@@ -28,6 +28,7 @@ case $resolver in *:*) resolver="[$resolver]" ;; esac
 printf 'resolver %s valid=5s ipv6=off;\n' "$resolver" >"$conf/resolver.conf"
 cp "$src/upstreams.conf" "$conf/upstreams.conf"
 cp /etc/nginx/wschat-headers/security-headers.conf "$conf/security-headers.conf"
+echo "# Compose serves plain http:// and ws://; TLS terminates in front of it." >"$conf/tls.conf"
 
 mkdir -p "$conf/logs" "$conf/temp"
 [ -f "$conf/active-colour.conf" ] ||

@@ -36,6 +36,13 @@ load_stack_settings() {
   NGINX_CONNECTIONS_PER_ADDRESS=${NGINX_CONNECTIONS_PER_ADDRESS:-1000}
   NGINX_HANDSHAKES_PER_ADDRESS=${NGINX_HANDSHAKES_PER_ADDRESS:-200}
   NGINX_HANDSHAKE_BURST=${NGINX_HANDSHAKE_BURST:-1000}
+  # 1: the public side serves https:// and wss:// only, with STACK_TLS_CERT and
+  # STACK_TLS_KEY (PEM), or a certificate made for this stack by a CA of its own.
+  STACK_TLS=${STACK_TLS:-0}
+  STACK_TLS_CERT=${STACK_TLS_CERT:-}
+  STACK_TLS_KEY=${STACK_TLS_KEY:-}
+  [[ $STACK_TLS == 0 || $STACK_TLS == 1 ]] || die "STACK_TLS must be 0 or 1 (got '$STACK_TLS')"
+  tls_trust
 }
 
 save_stack_settings() {
@@ -57,6 +64,9 @@ NGINX_RLIMIT_NOFILE=$NGINX_RLIMIT_NOFILE
 NGINX_CONNECTIONS_PER_ADDRESS=$NGINX_CONNECTIONS_PER_ADDRESS
 NGINX_HANDSHAKES_PER_ADDRESS=$NGINX_HANDSHAKES_PER_ADDRESS
 NGINX_HANDSHAKE_BURST=$NGINX_HANDSHAKE_BURST
+STACK_TLS=$STACK_TLS
+STACK_TLS_CERT=$STACK_TLS_CERT
+STACK_TLS_KEY=$STACK_TLS_KEY
 ENV
 }
 
@@ -108,7 +118,61 @@ stack_host() {
 }
 
 stack_url() {
-  echo "http://$(stack_host):$STACK_PORT"
+  if [[ $STACK_TLS == 1 ]]; then echo "https://$(stack_host):$STACK_PORT"; else echo "http://$(stack_host):$STACK_PORT"; fi
+}
+
+# The stack's own CA and certificate, when it makes them (STACK_TLS=1 without STACK_TLS_CERT).
+TLS_DIR=$RUN_DIR/tls
+
+# tls_trust: the scripts' own checks (node's fetch, the smoke run) trust the stack's CA.
+tls_trust() {
+  if [[ $STACK_TLS == 1 && -z $STACK_TLS_CERT ]]; then export NODE_EXTRA_CA_CERTS=$TLS_DIR/ca.pem; fi
+}
+
+# ensure_tls_certificate: with STACK_TLS=1 and no certificate of the operator's, a CA
+# of its own (kept in $TLS_DIR across dev-down: trusted once, it stays trusted) and a certificate it signs for
+# the names the public side is reached by. Browsers and clients trust ca.pem, not the
+# certificate itself, so a certificate made again (new names) needs no new trust.
+ensure_tls_certificate() {
+  [[ $STACK_TLS == 1 ]] || return 0
+  if [[ -n $STACK_TLS_CERT ]]; then
+    [[ -r $STACK_TLS_CERT && -r $STACK_TLS_KEY ]] || die "STACK_TLS_CERT and STACK_TLS_KEY must be readable PEM files"
+    return 0
+  fi
+  command -v openssl >/dev/null || die "STACK_TLS=1 needs openssl to make a certificate (apt-get install openssl), or STACK_TLS_CERT and STACK_TLS_KEY"
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  if [[ ! -f $TLS_DIR/ca.pem ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \
+      -subj "/CN=wschat dev stack CA" -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" 2>/dev/null ||
+      die "openssl could not make the stack's CA"
+  fi
+  local names="DNS:localhost,IP:127.0.0.1"
+  [[ $(stack_host) == 127.0.0.1 ]] || names+=",IP:$(stack_host)"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$(stack_host)" \
+    -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" 2>/dev/null ||
+    die "openssl could not make the stack's key"
+  openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" -CAcreateserial \
+    -days 397 -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$names") \
+    -out "$TLS_DIR/server.pem" 2>/dev/null ||
+    die "openssl could not make the stack's certificate"
+}
+
+# render_tls_conf: the public server's TLS settings (empty without STACK_TLS).
+render_tls_conf() {
+  if [[ $STACK_TLS != 1 ]]; then
+    echo "# STACK_TLS=0: the public side serves plain http:// and ws://." >"$NGINX_CONF_DIR/tls.conf"
+    return
+  fi
+  local cert=${STACK_TLS_CERT:-$TLS_DIR/server.pem} key=${STACK_TLS_KEY:-$TLS_DIR/server.key}
+  cat >"$NGINX_CONF_DIR/tls.conf" <<TLS
+# STACK_TLS=1: https:// and wss:// only; browsers that saw this answer keep to TLS (HSTS).
+ssl_certificate $cert;
+ssl_certificate_key $key;
+ssl_protocols TLSv1.2 TLSv1.3;
+ssl_session_cache shared:tls:10m;
+add_header Strict-Transport-Security "max-age=31536000" always;
+TLS
 }
 
 # take_lock: one change to the stack at a time (promote, dev-up, dev-down). The
@@ -133,7 +197,11 @@ render_nginx() {
   ((timeout_s >= 60)) || timeout_s=60
   # The template says `listen ${STACK_PORT}` (the Compose stack listens on every interface
   # of its container); natively the address comes first: STACK_ADDRESS:STACK_PORT.
-  sed -e "s|listen \${STACK_PORT} |listen $STACK_ADDRESS:$STACK_PORT |" \
+  local ssl=""
+  [[ $STACK_TLS == 1 ]] && ssl="ssl "
+  ensure_tls_certificate
+  render_tls_conf
+  sed -e "s|listen \${STACK_PORT} |listen $STACK_ADDRESS:$STACK_PORT $ssl|" \
     -e "s|\${STACK_PORT}|$STACK_PORT|g" \
     -e "s|\${NGINX_STATUS_LISTEN}|127.0.0.1:$NGINX_STATUS_PORT|g" \
     -e "s|\${NGINX_WORKERS}|$NGINX_WORKERS|g" \
