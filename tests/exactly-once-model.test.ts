@@ -28,7 +28,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { planResume } from '../services/gateway/resume-plan.js';
-import { RedisSessionStore, STALE_LEASE, type LeasedSession } from '../services/gateway/store/session-store.js';
+import { NEW_SESSION_TTL_MS, RedisSessionStore, STALE_LEASE, type LeasedSession } from '../services/gateway/store/session-store.js';
 import { randomSessionId } from '../shared/protocol/session-id.js';
 import { RedisServer } from '../tools/harness/processes.js';
 import { sessionKey } from '../tools/harness/session-keys.js';
@@ -330,6 +330,18 @@ describe('exactly once, on a model with delayed, resent and lost commands and re
       assert.equal(opened.count, MAX_RESUME_AHEAD, 'at the bound: raised');
       assert.deepEqual(await store.openLeased(session, 2 * MAX_RESUME_AHEAD + 1), { refused: 'too_far_ahead', count: MAX_RESUME_AHEAD });
       assert.equal(await redis.hget(sessionKey(session, KEY_PREFIX), 'l'), String(opened.lease), 'no lease taken');
+    });
+
+    it('keeps a session that has not counted yet for NEW_SESSION_TTL_MS only, and the full TTL from its first count', async () => {
+      const session = randomSessionId();
+      const opened = await leasedOpen(store, session, 0);
+      const key = sessionKey(session, KEY_PREFIX);
+      const fresh = await redis.pttl(key);
+      assert.ok(fresh > 0 && fresh <= NEW_SESSION_TTL_MS, `${fresh} ms`);
+      assert.equal(await store.incrementLeased(session, opened.lease, 0), 1);
+      assert.ok((await redis.pttl(key)) > TTL_SECONDS * 1000 - 5000, 'the full TTL once it counted');
+      await redis.del(key);
+      assert.equal(await store.incrementLeased(session, opened.lease, 1), 2, 'a key that expired before a count: the connection goes on');
     });
 
     it("starts a new key's lease above any lease the key had before it expired", async () => {

@@ -27,7 +27,14 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     wschatSessionOpen(key: string, legacy: string, ttlMs: number): Result<number, Context>;
     wschatSessionIncrement(key: string, ttlMs: number): Result<number, Context>;
-    wschatSessionOpenLeased(key: string, legacy: string, ttlMs: number, last: number, maxAhead: number): Result<[number, number, number, number], Context>;
+    wschatSessionOpenLeased(
+      key: string,
+      legacy: string,
+      ttlMs: number,
+      last: number,
+      maxAhead: number,
+      newTtlMs: number,
+    ): Result<[number, number, number, number], Context>;
     wschatSessionIncrementLeased(key: string, ttlMs: number, lease: number, expected: number): Result<number, Context>;
   }
 }
@@ -102,7 +109,11 @@ end`;
  *
  * A new key's lease starts from the server's clock in microseconds, not 1: a
  * connection that still holds a lease on the session's expired or lost key must not
- * find its lease handed out again.
+ * find its lease handed out again. That is also what lets a new key live only
+ * NEW_SESSION_TTL_MS (ARGV[4]) until its first count, which sets the full TTL: a
+ * handshake that never counts costs Redis a key for a minute, not a day, and its
+ * connection still counts correctly if the key expired meanwhile (the leased
+ * increment takes the lease again and goes on from the count it expects).
  */
 const OPEN_LEASED_SCRIPT = `${LEASE_FIELDS}${ADOPT_LEGACY}
 local key = KEYS[1]
@@ -121,7 +132,7 @@ else
   redis.call('HSET', key, 'l', lease)
 end
 redis.call('HSET', key, 'c', count, 'r', count)
-redis.call('PEXPIRE', key, ARGV[1])
+if known == 1 then redis.call('PEXPIRE', key, ARGV[1]) else redis.call('PEXPIRE', key, ARGV[4]) end
 return {count, lease, known, raised}`;
 
 /**
@@ -166,6 +177,9 @@ export interface LeasedSession extends OpenedSession {
   /** How far the count was raised to the client's `last` (the store had lost that many). */
   raisedBy: number;
 }
+
+/** How long a session key a leased open created lives until its first count (OPEN_LEASED_SCRIPT). */
+export const NEW_SESSION_TTL_MS = 60_000;
 
 /** The answer of a leased increment whose lease a newer connection took. */
 export const STALE_LEASE = -1;
@@ -318,6 +332,7 @@ export class RedisSessionStore implements SessionStore {
       this.ttlMs,
       last,
       this.maxResumeAhead,
+      Math.min(this.ttlMs, NEW_SESSION_TTL_MS),
     );
     if (lease === 0) return { refused: 'too_far_ahead', count };
     return { count, lease, resumed: known === 1, raisedBy };
