@@ -5,8 +5,8 @@
  * is pipelined in one write), but replies leave in arrival order through a FIFO of
  * pending operations, so the client sees 1, 2, 3... even if a transport or Redis
  * topology ever resolved them out of order. A count is written only after Redis
- * confirmed it. The FIFO costs one promise reaction per message; a chain of
- * promises would cost four (this is the hot path, docs/benchmarks.md).
+ * confirmed it. The FIFO costs one promise reaction per message, where a chain of
+ * promises would cost several: this is the hot path.
  *
  * Closing is one path for every reason, and the reason's `ending` decides what
  * it does (shared/protocol/closes.ts):
@@ -118,8 +118,8 @@ export class SessionConnection {
    * The FIFO of the open and the messages sent to Redis, oldest first; answered strictly
    * in this order. Under a closed loop, and on an idle socket, it holds one entry or
    * none: that one lives in this field, and `pendingRest` is an array only while more
-   * wait (an emptied array keeps its backing store, ~150 bytes an idle socket). Two
-   * fields of the connection, not an object of its own (40 bytes an idle socket).
+   * wait (an emptied array keeps its backing store, which an idle socket would carry).
+   * Two fields of the connection, not an object of its own.
    */
   private pendingHead: Pending | undefined = undefined;
   private pendingRest: Pending[] | undefined = undefined;

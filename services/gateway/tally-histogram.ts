@@ -1,10 +1,9 @@
 /**
  * A labelled Prometheus histogram for the per-message path: an observation is a few
  * plain array writes on a series bound once, where prom-client's Histogram builds a
- * label object, validates it and hashes it into a string on every observe (about a
- * microsecond a message, docs/benchmarks.md). The registry reads it at scrape time in
- * prom-client's own shape (buckets cumulative, then +Inf, _sum and _count per series),
- * so /metrics reads the same as before.
+ * label object, validates it and hashes it into a string on every observe. The
+ * registry reads it at scrape time in prom-client's own shape (buckets cumulative,
+ * then +Inf, _sum and _count per series), so /metrics cannot tell the two apart.
  */
 import type client from 'prom-client';
 

@@ -6,8 +6,7 @@
  * A connection keeps its bucket as one number, the instant the bucket is full again
  * (GCRA's "theoretical arrival time"), instead of an object holding the tokens and
  * the last refill: the tokens at `now` are `burst - max(0, fullAt - now) * perSecond
- * / 1000`, the same bucket. An idle socket kept that object, 56 bytes and a boxed
- * clock reading (docs/benchmarks.md, memory).
+ * / 1000`, the same bucket, with nothing allocated per connection.
  */
 
 /** The bucket of a connection that has not sent yet: full at any instant (performance.now() starts at 0). */

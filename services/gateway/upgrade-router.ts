@@ -35,9 +35,8 @@ export interface UpgradeRoutes {
 
 /**
  * The upgraded socket's 'error' listener until an endpoint's library listens itself
- * (the plain endpoint removes it once ws does). One function for every socket: a
- * closure over each socket was ~100 bytes, and its array beside ws's listener ~60 more
- * (docs/benchmarks.md, memory). Node calls it with the socket as `this`.
+ * (the plain endpoint removes it once ws does). One function shared by every socket,
+ * so a socket carries no closure of its own; Node calls it with the socket as `this`.
  */
 export function destroyOnError(this: Duplex): void {
   this.destroy();
