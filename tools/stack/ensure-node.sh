@@ -51,6 +51,14 @@ install_node() {
   tar -xzf "$pack/npm-$NPM_VERSION.tgz" -C "$NODE_HOME.new/lib/node_modules/npm" --strip-components=1
   ln -s ../lib/node_modules/npm/bin/npm-cli.js "$NODE_HOME.new/bin/npm"
   ln -s ../lib/node_modules/npm/bin/npx-cli.js "$NODE_HOME.new/bin/npx"
+  # The machine's npm settings (a CA bundle for a TLS-inspecting proxy, a registry)
+  # go with it: this npm reads its global npmrc from .tools/node/etc, not the machine's.
+  local machine_npmrc
+  machine_npmrc=$(cd "$pack" && PATH=$(machine_path) npm config get globalconfig 2>/dev/null) || machine_npmrc=
+  if [[ -f $machine_npmrc ]]; then
+    mkdir -p "$NODE_HOME.new/etc"
+    grep -v '^[[:space:]]*prefix[[:space:]]*=' "$machine_npmrc" >"$NODE_HOME.new/etc/npmrc" || true
+  fi
   "$NODE_HOME.new/bin/node" --version >/dev/null
   # Swapped in whole: an interrupted install leaves the previous one, or none.
   rm -rf "$NODE_HOME"
