@@ -2,15 +2,25 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# Every target runs the machine's node when it is new enough (tools/stack/node.env),
+# else the project's own under .tools/node, which `deps` installs (tools/stack/ensure-node.sh).
+# Said once per make run, here; ensure-node.sh then says only what it fetches.
+NODE_BIN_DIR := $(shell tools/stack/ensure-node.sh --bin-dir)
+ifneq ($(NODE_BIN_DIR),)
+export PATH := $(NODE_BIN_DIR):$(PATH)
+export WSCHAT_NODE_ANNOUNCED := 1
+$(info $(shell tools/stack/ensure-node.sh --announce))
+endif
+
 .PHONY: help deps test-deps build lint typecheck test test-containers loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus docker-up docker-down docker-promote
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-deps: ## Install node modules and redis-server when missing
+deps: ## Node >= 22 (the machine's, else .tools/node), node modules, redis-server and nginx when missing
 	@tools/stack/install-deps.sh
 
-test-deps: ## deps, plus Debian's chromium for the page's browser test (tests/page.e2e.test.ts)
+test-deps: ## deps, plus what the tests check with: chromium, python3-websockets, iptables, shellcheck, prometheus, a Compose renderer
 	@tools/stack/install-deps.sh --test
 
 build: deps ## Compile TypeScript to dist/
@@ -22,17 +32,17 @@ lint: deps ## ESLint (type-aware)
 typecheck: deps ## tsc --noEmit
 	npm run typecheck
 
-check-scripts: ## shellcheck every shell script (skipped when shellcheck is absent)
-	@if command -v shellcheck >/dev/null; then shellcheck -x tools/*.sh tools/*/*.sh nginx/compose/*.sh deploy/images/*.sh .ci/run && echo "shellcheck: ok"; \
-	else echo "shellcheck not installed: skipped (apt-get install shellcheck)"; fi
+check-scripts: ## shellcheck every shell script (fails naming shellcheck when it is absent: make test-deps installs it)
+	@command -v shellcheck >/dev/null || { echo "check-scripts: shellcheck is not installed (make test-deps installs it)" >&2; exit 1; }
+	@shellcheck -x tools/*.sh tools/*/*.sh nginx/compose/*.sh deploy/images/*.sh .ci/run && echo "shellcheck: ok"
 
-check-prometheus: ## promtool check config (as the stack renders it), check rules, test rules (skipped when promtool is absent)
+check-prometheus: ## promtool check config (as the stack renders it), check rules, test rules (fails naming promtool when it is absent)
 	@tools/stack/check-prometheus.sh
 
 test: test-deps lint typecheck check-scripts check-prometheus ## Everything CI runs: lint, typecheck, scripts, alert rules, then the mocha suite against real Redis, Nginx and Chromium
 	npm test
 
-test-containers: ## The container path for real (npm ci first; Docker, or podman as root): image, Compose stack, release under traffic
+test-containers: deps ## The container path for real (Docker, or podman as root): image, Compose stack, release under traffic
 	npm run test:containers
 
 loadtest: deps ## Load test the running stack (make dev-up first): 5,000 sockets through Nginx; ARGS="--sockets 20000 ..."; ARGS="... --reference --repeat 3" compares with the fair ceiling (README, "Load test"; builds dist/ only when a source changed)

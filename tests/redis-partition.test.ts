@@ -4,13 +4,15 @@
  * stay open and silent. The replica must notice within its bound (a PING unanswered
  * for REDIS_COMMAND_TIMEOUT_MS, probed every half of it), turn /readyz 503, move its
  * clients with bye + 1013, refuse new handshakes with 503, and come back by itself once the packets flow again.
- * Needs root (iptables); the rules are removed after the test whatever happens.
+ * Needs iptables as root, or through passwordless sudo (tests/support/as-root.ts); the
+ * rules are removed after the test whatever happens.
  * Writes what it measured to reports/redis-partition.json.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { asRoot } from './support/as-root.js';
 import { PlainClient, range } from '../tools/harness/clients.js';
 import { eventually, RedisServer, ReplicaProcess } from '../tools/harness/processes.js';
 
@@ -23,12 +25,12 @@ const RECOVER_BOUND_MS = COMMAND_TIMEOUT_MS + 1000 + 3000;
 
 /** Drops (or stops dropping) every packet to and from `port` on loopback, both directions. */
 async function blackhole(port: number, on: boolean): Promise<void> {
-  const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
+  const iptables = (args: string[]): Promise<unknown> => run(...asRoot('iptables', args, 'the Redis partition test'));
   for (const direction of ['--dport', '--sport']) {
     const rule = ['INPUT', '-p', 'tcp', direction, String(port), '-j', 'DROP'];
-    if (on) await run('iptables', ['-I', ...rule], { env });
+    if (on) await iptables(['-I', ...rule]);
     // Removal repeats until no such rule is left (a failed earlier run may have left one).
-    else while (await run('iptables', ['-D', ...rule], { env }).then(() => true, () => false));
+    else while (await iptables(['-D', ...rule]).then(() => true, () => false));
   }
 }
 

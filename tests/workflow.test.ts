@@ -28,4 +28,22 @@ describe('GitHub workflow', () => {
     assert.ok(files.includes('deploy/Dockerfile') && files.includes('deploy/compose.yml'));
     for (const file of files) assert.ok(existsSync(path.join(repoRoot, file)), file);
   });
+
+  it('runs the make targets that .ci/run runs, on Node versions the project supports', () => {
+    const targetsOf = (text: string): Set<string> => new Set([...text.matchAll(/^\s*(?:run: )?make ([\w-]+)\s*$/gm)].map((match) => match[1]!));
+    const ciTargets = targetsOf(readFileSync(path.join(repoRoot, '.ci/run'), 'utf8'));
+    const ciUserTargets = [...readFileSync(path.join(repoRoot, '.ci/run'), 'utf8').matchAll(/&& make ([\w-]+)'/g)].map((match) => match[1]!);
+    for (const target of ciUserTargets) ciTargets.add(target);
+    assert.deepEqual([...ciTargets].sort(), ['ci-stack', 'test', 'test-containers']);
+    const workflowTargets = targetsOf(workflow);
+    for (const target of ciTargets) assert.ok(workflowTargets.has(target), `the workflow runs make ${target}`);
+
+    const nodeEnv = readFileSync(path.join(repoRoot, 'tools/stack/node.env'), 'utf8');
+    const floor = Number(/^NODE_MIN_MAJOR=(\d+)$/m.exec(nodeEnv)![1]);
+    const chosen = Number(/^NODE_VERSION=(\d+)\./m.exec(nodeEnv)![1]);
+    const matrix = /node: \[([\d, ]+)\]/.exec(workflow)![1]!.split(',').map(Number);
+    const pinned = [...workflow.matchAll(/node-version: (\d+)$/gm)].map((match) => Number(match[1]));
+    assert.ok(matrix.includes(floor) && matrix.includes(chosen), `the matrix ${matrix.join(', ')} covers the floor ${floor} and Node ${chosen}`);
+    assert.ok(pinned.length > 0 && pinned.every((major) => major === chosen), `the other jobs run Node ${chosen}: ${pinned.join(', ')}`);
+  });
 });

@@ -451,6 +451,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`loadtest: ${error instanceof Error ? error.message : String(error)}\n`);
+  // fetch's own message ("fetch failed") says nothing; what failed is in its cause.
+  const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
+  process.stderr.write(`loadtest: ${error instanceof Error ? error.message : String(error)}${cause}\n`);
   process.exit(2);
 });

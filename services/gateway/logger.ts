@@ -3,9 +3,10 @@
  * lines about a connection or an HTTP request also carry its request_id (and the
  * session tag), passed as fields by the code that owns the connection.
  *
- * Why not an AsyncLocalStorage: on Node 20 it turns on promise hooks for the
- * whole process, a cost paid on every promise of every message (about 5% of a
- * replica's CPU under load, docs/benchmarks.md) to save passing one object.
+ * Why not an AsyncLocalStorage: on Node 22 (the oldest supported) it turns on
+ * promise hooks for the whole process, a cost paid on every promise of every
+ * message (about 5% of a replica's CPU under load, docs/benchmarks.md) to save
+ * passing one object.
  */
 import winston from 'winston';
 import type { LogLevel } from './config.js';

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const replica = new Replica(config);
   const { logger } = replica;
 
-  // A backstop: Node 20 exits on an unhandled rejection. The one known source, the
+  // A backstop: Node exits on an unhandled rejection. The one known source, the
   // socket.io adapter's unhandled PUBLISH, is handled where it starts
   // (socketio-gateway.ts, publishFailuresHandled); anything else a library drops is
   // logged and counted here, and the replica keeps serving.

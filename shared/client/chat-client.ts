@@ -49,7 +49,7 @@ export interface ChatClientOptions {
    * or a function giving the URL for each connection attempt (1, 2, ...).
    */
   url: string | ((attempt: number) => string);
-  /** The WebSocket constructor: `globalThis.WebSocket` in a browser, `ws`'s in Node 20. */
+  /** The WebSocket constructor: `globalThis.WebSocket` in a browser, `ws`'s in Node. */
   WebSocket: WebSocketConstructor;
   /** The session to resume; a fresh uuid4 when absent. Must be a canonical lowercase uuid. */
   sessionId?: string;

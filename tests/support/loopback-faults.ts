@@ -7,14 +7,21 @@
  *   is removed by the next run's create(), since the process it names is gone,
  *   while rules of another run still going are left alone.
  * Loopback packets cross INPUT once each, whichever process sent them, so one chain
- * holds every rule. Needs root. Synchronous (a few ms per rule): the moment a cut or
+ * holds every rule. Needs root, or passwordless sudo (tests/support/as-root.ts). Synchronous (a few ms per rule): the moment a cut or
  * a heal took effect is the moment the call returns.
  */
 import { execFileSync } from 'node:child_process';
+import { asRoot } from './as-root.js';
 
 const CHAIN = 'INPUT';
 const TAG = 'wschat-netfault';
-const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
+const PURPOSE = 'the network-fault tests';
+
+/** Runs `iptables args` as root, synchronously; its output when `output`. */
+function iptables(args: string[], output: boolean): string {
+  const [file, argv] = asRoot('iptables', args, PURPOSE);
+  return execFileSync(file, argv, { encoding: 'utf8', stdio: ['ignore', output ? 'pipe' : 'ignore', 'pipe'] });
+}
 
 /** Which packets of a TCP link between a client and a server port to drop. */
 export type Direction = 'both' | 'to-server' | 'from-server';
@@ -45,9 +52,11 @@ function words(rule: string): string[] {
 function taggedRules(): Array<{ spec: string[]; pid: number }> {
   let listing: string;
   try {
-    listing = execFileSync('iptables', ['-S', CHAIN], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    listing = iptables(['-S', CHAIN], true);
   } catch (error) {
-    throw new Error(`iptables -S ${CHAIN} failed: the network-fault tests need root and iptables (${(error as Error).message})`, { cause: error });
+    throw new Error(`iptables -S ${CHAIN} failed: ${PURPOSE} need iptables, as root or through passwordless sudo (${(error as Error).message})`, {
+      cause: error,
+    });
   }
   return listing
     .split('\n')
@@ -56,7 +65,7 @@ function taggedRules(): Array<{ spec: string[]; pid: number }> {
 }
 
 function remove(spec: string[]): void {
-  execFileSync('iptables', ['-D', CHAIN, ...spec], { env, stdio: 'ignore' });
+  iptables(['-D', CHAIN, ...spec], false);
 }
 
 /** Removes this process's rules; synchronous so that an exit handler can run it. */
@@ -93,7 +102,7 @@ export class LoopbackFaults {
     const toServer = ['-p', 'tcp', ...(link.address === undefined ? [] : ['-d', link.address]), '--dport', String(link.port)];
     const fromServer = ['-p', 'tcp', ...(link.address === undefined ? [] : ['-s', link.address]), '--sport', String(link.port)];
     const rules = direction === 'both' ? [toServer, fromServer] : direction === 'to-server' ? [toServer] : [fromServer];
-    for (const rule of rules) execFileSync('iptables', ['-I', CHAIN, ...rule, ...comment], { env, stdio: 'ignore' });
+    for (const rule of rules) iptables(['-I', CHAIN, ...rule, ...comment], false);
   }
 
   /** Removes every rule this run made: the links carry packets again. */

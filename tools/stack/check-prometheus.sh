@@ -20,10 +20,10 @@ render_like_the_stack() {
 }
 
 main() {
-  if ! command -v promtool >/dev/null; then
-    echo "promtool not installed: skipped (apt-get install prometheus)"
-    return
-  fi
+  command -v promtool >/dev/null || {
+    echo "check-prometheus: promtool is not installed (make test-deps installs Debian's prometheus)" >&2
+    exit 1
+  }
   local rendered
   rendered=$(mktemp -d)
   # shellcheck disable=SC2064 # expand now: the folder is known here

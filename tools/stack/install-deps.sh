@@ -1,31 +1,32 @@
 #!/usr/bin/env bash
-# Installs what building, testing and running the stack need on Debian/Ubuntu:
-# node modules (npm ci, when the lock file changed), redis-server and nginx
-# (apt-get, when missing and running as root). Safe to run again: it only does what is
-# missing, and says what it installs and why, once, before it does.
+# Installs what building, testing and running the stack need on Debian/Ubuntu: Node.js
+# (the machine's when >= 22, else the project's own under .tools/node:
+# tools/stack/ensure-node.sh), node modules (npm ci, when the lock file changed),
+# redis-server and nginx (apt-get as root, or through passwordless sudo; otherwise one
+# line naming what to install). Safe to run again: it only does what is missing, and
+# says what it installs and why, once, before it does.
 #   tools/stack/install-deps.sh           what the stack needs
-#   tools/stack/install-deps.sh --test    also Debian's chromium, for the page's browser test
-#                                   (playwright-core drives it; no browser is ever downloaded),
-#                                   python3-websockets, for the README's Python example,
-#                                   and iptables, for the Redis partition test
+#   tools/stack/install-deps.sh --test    also what `make test` checks with:
+#     chromium            the page's browser test (playwright-core drives Debian's; no
+#                         browser is ever downloaded)
+#     python3-websockets  the README's Python example
+#     iptables            the network-fault tests' dropped packets (run through sudo -n
+#                         when not root)
+#     the linter shellcheck, for make check-scripts
+#     prometheus          promtool for make check-prometheus; the server for the dashboard test
+#     docker-compose      a Compose renderer for the deploy files' test, when neither
+#                         `docker compose` nor `docker-compose` answers `version`
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # Debian installs nginx under sbin, which is not on a regular user's PATH.
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
-
-readonly NODE_MAJOR_MIN=20
+# shellcheck source=tools/stack/apt-lib.sh
+source tools/stack/apt-lib.sh
 
 die() {
   echo "install-deps: $*" >&2
   exit 1
-}
-
-check_node() {
-  command -v node >/dev/null || die "Node.js ${NODE_MAJOR_MIN}+ is required (https://nodejs.org or your distribution's nodejs package)"
-  local major
-  major=$(node -p 'process.versions.node.split(".")[0]')
-  ((major >= NODE_MAJOR_MIN)) || die "Node.js ${NODE_MAJOR_MIN}+ is required, found $(node --version)"
 }
 
 # python_websockets_present: Debian's python3 can import websockets (the README's Python example).
@@ -33,28 +34,29 @@ python_websockets_present() {
   [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import websockets' 2>/dev/null
 }
 
+# compose_renderer_present: a Compose that answers `version` (a docker CLI without the
+# compose plugin does not: it takes `compose` for an unknown command).
+compose_renderer_present() {
+  docker compose version >/dev/null 2>&1 || docker-compose version >/dev/null 2>&1
+}
+
 install_debian_packages() {
-  local missing=() why=()
-  command -v redis-server >/dev/null || { missing+=(redis-server) && why+=("the stack's and the tests' Redis"); }
-  command -v nginx >/dev/null || { missing+=(nginx) && why+=("the stack's front, which promote.sh flips between colours"); }
+  local wanted=()
+  command -v redis-server >/dev/null || wanted+=(redis-server "the stack's and the tests' Redis")
+  command -v nginx >/dev/null || wanted+=(nginx "the stack's front, which promote.sh flips between colours")
   if [[ $for_tests == yes ]]; then
     # tests/page.e2e.test.ts looks for /usr/bin/chromium (or CHROMIUM_PATH) and fails without it.
     if [[ -z ${CHROMIUM_PATH:-} && ! -x /usr/bin/chromium ]]; then
-      missing+=(chromium) && why+=("the page's browser test (tests/page.e2e.test.ts)")
+      wanted+=(chromium "the page's browser test (tests/page.e2e.test.ts)")
     fi
-    python_websockets_present || { missing+=(python3-websockets) && why+=("the README's Python example (tests/readme-examples.test.ts)"); }
-    command -v iptables >/dev/null || { missing+=(iptables) && why+=("the Redis partition test's dropped packets (tests/redis-partition.test.ts)"); }
+    python_websockets_present || wanted+=(python3-websockets "the README's Python example (tests/readme-examples.test.ts)")
+    command -v iptables >/dev/null || wanted+=(iptables "the network-fault tests' dropped packets (tests/network-faults.test.ts, tests/redis-partition.test.ts)")
+    command -v shellcheck >/dev/null || wanted+=(shellcheck "make check-scripts")
+    command -v promtool >/dev/null && command -v prometheus >/dev/null ||
+      wanted+=(prometheus "promtool for make check-prometheus; the server for tests/dashboard.test.ts")
+    compose_renderer_present || wanted+=(docker-compose "a Compose renderer for tests/deploy-files.test.ts")
   fi
-  ((${#missing[@]} == 0)) && return 0
-  if [[ $(id -u) -ne 0 ]]; then
-    die "missing ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}' and try again"
-  fi
-  local i
-  echo "install-deps: installing Debian packages with apt-get (running as root; otherwise it only says what is missing):" >&2
-  for i in "${!missing[@]}"; do printf '  %-20s %s\n' "${missing[$i]}" "${why[$i]}" >&2; done
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  echo "install-deps: installed ${missing[*]}" >&2
+  apt_install install-deps "${wanted[@]}"
 }
 
 install_node_modules() {
@@ -72,6 +74,10 @@ case ${1:-} in
   *) die "unknown option $1 (usage: tools/stack/install-deps.sh [--test])" ;;
 esac
 
-check_node
+tools/stack/ensure-node.sh
+# The node the Makefile chose (it puts .tools/node first on PATH when it is the one);
+# run by hand, the same choice is made here.
+node_bin_dir=$(tools/stack/ensure-node.sh --bin-dir)
+[[ -z $node_bin_dir || :$PATH: == *":$node_bin_dir:"* ]] || PATH=$node_bin_dir:$PATH
 install_debian_packages
 install_node_modules
