@@ -46,4 +46,14 @@ describe('GitHub workflow', () => {
     assert.ok(matrix.includes(floor) && matrix.includes(chosen), `the matrix ${matrix.join(', ')} covers the floor ${floor} and Node ${chosen}`);
     assert.ok(pinned.length > 0 && pinned.every((major) => major === chosen), `the other jobs run Node ${chosen}: ${pinned.join(', ')}`);
   });
+
+  it('pins every action by commit, with the release it is beside', () => {
+    const uses = [...workflow.matchAll(/uses: (\S+)(.*)$/gm)];
+    assert.ok(uses.length >= 3, `${uses.length} actions`);
+    for (const [, action, rest] of uses) {
+      assert.match(action!, /^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/, `${action}: a tag can be moved, a commit cannot`);
+      assert.match(rest!, /^ # v\d+\.\d+\.\d+$/, `${action}: say which release the commit is`);
+    }
+  });
 });
+
