@@ -11,7 +11,7 @@ import { closeForReceiverError, type ReceiverError } from './receiver-errors.js'
 import { askInQuery, recordRefusal, resolveRequest, type Refusal, type Resume } from './session-request.js';
 import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
 import type { HeartbeatPacket } from './heartbeat-packet.js';
-import { pauseFor, SlicedWalk } from './sliced-walk.js';
+import { FAN_OUT_SLICE, pauseFor, SlicedWalk } from './sliced-walk.js';
 import { textFrame } from './text-frame.js';
 import { destroyOnError } from './upgrade-router.js';
 
@@ -231,8 +231,9 @@ export class PlainEndpoint {
    * Starts a walk of the registry's sessions (a live one: a socket that came since the
    * last sweep is pinged in this one); a plain session's sink is its socket (socket.io
    * runs its own ping/pong). The walk's slices are a share of the registry each, a
-   * fixed gap apart (sliced-walk.ts, pauseFor), with no time budget: the spread over
-   * the interval is the point, not the slice's length.
+   * fixed gap apart (sliced-walk.ts, pauseFor), so the sweep spans its share of the
+   * interval; within a slice, the fan-out's time budget yields to I/O, so a slice of a
+   * large registry holds the loop no longer than a slice of a tick does.
    */
   private sweep(): void {
     // A walk still running (its slices late on an overloaded event loop) is finished
@@ -243,7 +244,7 @@ export class PlainEndpoint {
     const sliceGapMs = (pingIntervalMs * SWEEP_SPAN) / SWEEP_SLICES;
     const walk = new SlicedWalk(registry.walk(), (connection) => this.visitSession(connection), {
       maxItems,
-      budgetMs: Infinity,
+      budgetMs: FAN_OUT_SLICE.budgetMs,
       yielder: pauseFor(sliceGapMs),
     }, () => {
       if (this.sweepWalk === walk) this.sweepWalk = undefined;

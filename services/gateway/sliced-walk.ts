@@ -37,9 +37,13 @@ export function pauseFor(gapMs: number): Yielder {
 export interface SlicePolicy {
   /** At most this many items in one slice. */
   maxItems: number;
-  /** A slice ends once it has run this long (Infinity: `maxItems` alone bounds it). */
+  /**
+   * A slice that has run this long yields to I/O (yieldToIo) and goes on with the rest
+   * of its items right after: the budget bounds how long the loop is held, `maxItems`
+   * and `yielder` how the walk is spread. Infinity: `maxItems` alone bounds a slice.
+   */
   budgetMs: number;
-  /** How the walk waits between two slices. */
+  /** How the walk waits between two slices of `maxItems`. */
   yielder: Yielder;
   /** Monotonic milliseconds; performance.now unless a test moves time by hand. */
   now?: () => number;
@@ -86,7 +90,7 @@ export class SlicedWalk<T> {
 
   /** Runs the first slice now; the others follow on the policy's yields. */
   start(): this {
-    this.slice(this.policy.maxItems, this.policy.budgetMs);
+    this.slice(this.policy.maxItems);
     return this;
   }
 
@@ -119,16 +123,20 @@ export class SlicedWalk<T> {
     this.finished = true;
   }
 
-  private slice(maxItems: number, budgetMs: number): void {
+  /** Visits up to `items` items, or fewer once the budget is spent; then yields, or ends the walk. */
+  private slice(items: number, budgetMs = this.policy.budgetMs): void {
     this.cancelNext = undefined;
     const started = budgetMs === Infinity ? 0 : this.now();
-    for (let visited = 0; visited < maxItems; visited += 1) {
+    let visited = 0;
+    for (; visited < items; visited += 1) {
       if (visited > 0 && visited % ITEMS_PER_CLOCK_READ === 0 && budgetMs !== Infinity && this.now() - started >= budgetMs) break;
       const next = this.items.next();
       if (next.done === true) return this.end();
       this.visit(next.value);
     }
-    this.cancelNext = this.policy.yielder(() => this.slice(this.policy.maxItems, this.policy.budgetMs));
+    const left = items - visited;
+    if (left > 0) this.cancelNext = yieldToIo(() => this.slice(left));
+    else this.cancelNext = this.policy.yielder(() => this.slice(this.policy.maxItems));
   }
 
   private end(): void {

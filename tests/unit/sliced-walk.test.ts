@@ -28,19 +28,23 @@ describe('sliced walk (unit)', () => {
     assert.equal(yields.pending, 0, 'nothing scheduled after the last item');
   });
 
-  it('ends a slice once its time budget is spent, reading the clock every 16 items', () => {
+  it('a slice whose time budget is spent (clock read every 16 items) yields to I/O and goes on with the rest of its items', async () => {
     const yields = new ManualYielder();
     let time = 0;
     const visited: number[] = [];
     // Each visit takes 0.1 ms: a 2 ms budget is spent after 20 visits, seen at the 32nd.
-    const policy = { maxItems: 1000, budgetMs: 2, yielder: yields.yielder, now: () => time };
+    const policy = { maxItems: 50, budgetMs: 2, yielder: yields.yielder, now: () => time };
     new SlicedWalk(range(100).values(), (item) => {
       visited.push(item);
       time += 0.1;
     }, policy).start();
     assert.equal(visited.length, 32);
+    assert.equal(yields.pending, 0, 'a budget spent yields to I/O, not to the walk’s own yield');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(visited.length, 50, 'the rest of the slice, after one turn of the loop');
+    assert.equal(yields.pending, 1, 'then the walk’s own yield, before the next slice');
     yields.runNext();
-    assert.equal(visited.length, 64);
+    assert.equal(visited.length, 82);
   });
 
   it('finish() visits every item left now, cancels the waiting slice, and is done once', () => {
