@@ -48,7 +48,7 @@ describe('load test (small, through Nginx)', function () {
 
   it('holds 2,000 sockets over two workers with every count, heartbeat and close checked', async () => {
     // Two workers, not the default one: their counts, ticks and histograms must merge.
-    const args = ['--url', stack.httpUrl, '--sockets', '2000', '--socketio', '0.2', '--rate', '2', '--duration', '10', '--workers', '2'];
+    const args = ['--url', stack.httpUrl, '--sockets', '2000', '--socketio', '0.2', '--rate', '2', '--duration', '10', '--workers', '2', '--probe', '5'];
     const { code, output, report } = await loadTest<Report>(args, reportDir, { ...process.env, RUN_DIR: stack.runDir });
     assert.equal(code, 0, output);
     assert.equal(report.ok, true);
@@ -62,6 +62,14 @@ describe('load test (small, through Nginx)', function () {
     assert.ok(report.server.own_fan_out !== null && report.server.own_fan_out.ticks >= 2 * 3, 'each replica delivered the ticks it reports');
     assert.ok(report.load_generator.cpu_us_per_frame !== null && report.load_generator.cpu_us_per_frame > 0, 'the generator measured its own cost');
     assert.equal(report.load_generator.workers, 2);
+    const lag = report.server.event_loop_lag_ms;
+    assert.ok(lag !== null && lag.p50 > 0 && lag.p50 <= lag.p99 && lag.p99 <= lag.max, `the replicas' event-loop lag: ${JSON.stringify(lag)}`);
+    const probe = report.latency_probe;
+    assert.ok(probe !== null && probe.held, 'the probe held its socket');
+    assert.ok(probe.ticks >= 3, `ticks the probe's round trips were split by: ${probe.ticks}`);
+    assert.ok(probe.during_ticks.count > 0 && probe.between_ticks.count > probe.during_ticks.count, JSON.stringify(probe));
+    assert.ok(probe.between_ticks.p50_ms <= probe.between_ticks.p99_ms && probe.between_ticks.p99_ms <= probe.between_ticks.p999_ms);
+    assert.ok(probe.between_ticks.p999_ms <= probe.between_ticks.max_ms);
   });
 });
 

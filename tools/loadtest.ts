@@ -11,6 +11,8 @@
  *      so the product counts on the leased (exactly-once) path the client library takes]
  *     [--reference [--ceiling fair|bare] [--repeat N]: the same scenario against the ceiling too]
  *     [--reference --behind-nginx: the ceiling as a fleet on the idle colour's ports behind the stack's own Nginx]
+ *     [--probe MS: one more plain socket, in a process of its own, a closed loop pausing MS after each count;
+ *      its round trips are reported apart, those in flight during a tick and those between ticks]
  *
  * Defaults reproduce the original demo: 5,000 sockets through Nginx, each sending
  * a message a second, held through two heartbeat ticks (63 s with the 30 s default). Worker processes (each well under
@@ -18,8 +20,9 @@
  * bounded number of handshakes in flight. Counts must be 1, 2, 3... on every socket,
  * every socket must get every heartbeat of the window once, byes must carry the last
  * count. Exits 1 on any failed check. Writes reports/loadtest-<time>.{json,md}.
- * Besides the servers' figures (from /metrics: CPU and memory, and the replicas' own
- * heartbeat fan-out from wschat_heartbeat_fanout_seconds) it reports the generator's
+ * Besides the servers' figures (from /metrics: CPU and memory, the replicas' own
+ * heartbeat fan-out from wschat_heartbeat_fanout_seconds, and their event-loop delay over
+ * the hold window from nodejs_eventloop_lag_*) it reports the generator's
  * own CPU per frame and per round trip, so a run shows whether the generator was the limit.
  *
  * --reference runs the scenario against tools/bench/reference-server.ts as well,
@@ -39,9 +42,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { Redis } from 'ioredis';
-import type { CoordinatorMessage, FanOutHistogram, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './bench/loadtest-protocol.js';
+import type { CoordinatorMessage, EventLoopLag, FanOutHistogram, RoundTripSample, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './bench/loadtest-protocol.js';
 import { compare, comparisonMarkdown, type ComparisonReport } from './bench/loadtest-compare.js';
-import { microsPer, nginxFigures, runMarkdown, serverFigures, type LoadTestOptions, type Latency, type Report } from './bench/loadtest-report.js';
+import { microsPer, nginxFigures, runMarkdown, serverFigures, type LoadTestOptions, type Latency, type ProbeFigures, type Report, type Tail } from './bench/loadtest-report.js';
 import { behindNginx, type RunTarget } from './bench/nginx-comparison.js';
 import { childrenCpu, type ProcessesCpu } from './bench/proc-cpu.js';
 import { startReference } from './bench/reference-process.js';
@@ -88,6 +91,7 @@ function readOptions(argv: string[]): Options {
       repeat: { type: 'string', default: '1' },
       resume: { type: 'boolean', default: false },
       'behind-nginx': { type: 'boolean', default: false },
+      probe: { type: 'string' },
     },
   });
   const number = (name: string, raw: string | undefined, min: number, max: number): number => {
@@ -124,6 +128,7 @@ function readOptions(argv: string[]): Options {
     repeat: number('repeat', values.repeat, 1, 100),
     resume: values.resume,
     behindNginx: values['behind-nginx'],
+    probeMs: values.probe === undefined ? undefined : number('probe', values.probe, 0, 60_000),
   };
 }
 
@@ -168,18 +173,73 @@ function addFanOut(total: FanOutHistogram, samples: Sample[]): void {
   }
 }
 
+/**
+ * The worst replica's event-loop delay: prom-client's nodejs_eventloop_lag_* restart on
+ * every scrape, so a read at stop covers the hold window from the read at hold (unless
+ * something else scraped the replicas meanwhile: the dev stack's Prometheus does).
+ */
+function worstLag(total: EventLoopLag | undefined, samples: Sample[]): EventLoopLag | undefined {
+  const read = (name: string): number | undefined => samples.find((sample) => sample.name === `nodejs_eventloop_lag_${name}_seconds`)?.value;
+  const [p50, p99, max] = [read('p50'), read('p99'), read('max')];
+  if (p50 === undefined || p99 === undefined || max === undefined) return total;
+  if (total === undefined) return { p50, p99, max };
+  return { p50: Math.max(total.p50, p50), p99: Math.max(total.p99, p99), max: Math.max(total.max, max) };
+}
+
 async function sampleServers(urls: string[]): Promise<ServerSample | undefined> {
   if (urls.length === 0) return undefined;
   const fanOut: FanOutHistogram = { count: 0, sum: 0, buckets: [] };
   const sample: ServerSample = { processes: urls.length, rssBytes: 0, cpuSeconds: 0, connections: 0, fanOut };
+  let lag: EventLoopLag | undefined;
   for (const url of urls) {
     const { samples } = await scrape(url);
     sample.rssBytes += sumOf(samples, 'process_resident_memory_bytes');
     sample.cpuSeconds += sumOf(samples, 'process_cpu_seconds_total');
     sample.connections += sumOf(samples, 'wschat_connections_active');
     addFanOut(fanOut, samples);
+    lag = worstLag(lag, samples);
   }
-  return sample;
+  return lag === undefined ? sample : { ...sample, eventLoopLag: lag };
+}
+
+/** The probe's source address: apart from the workers' 127.1.<worker>.<k>. */
+const PROBE_SOURCE_ADDRESS = '127.1.255.1';
+
+type Histogram = ReturnType<typeof hdr.build>;
+
+function histogram(): Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
+}
+
+/** A percentile is its bucket's highest value, which can pass the largest value recorded: clamped to it. */
+function tailOf(h: Histogram): Tail {
+  const at = (percentile: number): number => Math.min(h.getValueAtPercentile(percentile), h.maxValue) / 1000;
+  return { count: h.totalCount, p50_ms: at(50), p99_ms: at(99), p999_ms: at(99.9), max_ms: h.maxValue / 1000 };
+}
+
+/**
+ * Splits the probe's round trips: one was in flight during a tick when it was sent
+ * before the tick's last socket read it and answered after the tick's instant.
+ * `tickEnds` maps each tick seen (its ts) to the time its last socket read it (ms after it).
+ */
+function probeFigures(probe: WorkerResult, thinkMs: number, tickEnds: Map<string, number>, holdSeconds: number): ProbeFigures {
+  const windows = [...tickEnds].map(([ts, lastMs]) => ({ from: Date.parse(ts), to: Date.parse(ts) + lastMs }));
+  const during = histogram();
+  const between = histogram();
+  const samples: RoundTripSample[] = probe.roundTrips ?? [];
+  for (const [sentAt, micros] of samples) {
+    const answeredAt = sentAt + micros / 1000;
+    const inTick = windows.some(({ from, to }) => sentAt <= to && answeredAt >= from);
+    (inTick ? during : between).recordValue(micros);
+  }
+  return {
+    think_ms: thinkMs,
+    held: probe.held === 1,
+    ticks: windows.length,
+    round_trips_per_second: Math.round(samples.length / holdSeconds),
+    during_ticks: tailOf(during),
+    between_ticks: tailOf(between),
+  };
 }
 
 /** Redis's own CPU seconds (user + system, INFO cpu), or undefined without a Redis to ask. */
@@ -210,6 +270,8 @@ class Coordinator {
   private readonly workers: ChildProcess[] = [];
   private readonly progress = new Map<number, { connected: number; messages: number; errors: number }>();
   private readonly results: WorkerResult[] = [];
+  /** The latency probe's result (--probe). */
+  private probeResult: WorkerResult | undefined;
 
   constructor(
     private readonly options: Options,
@@ -257,6 +319,9 @@ class Coordinator {
     );
     const ticker = setInterval(() => this.printProgress(started), 1000);
     try {
+      // The probe connects after the held sockets: its socket is the last of the registry,
+      // the last one a tick's fan-out writes to.
+      if (options.probeMs !== undefined) connected.push(Promise.all(connected).then(() => this.startProbe(options.probeMs!)));
       return await this.hold({ started, before }, connected, redis);
     } finally {
       clearInterval(ticker);
@@ -291,13 +356,35 @@ class Coordinator {
     return this.report({ started, connectSeconds, holdSeconds, ticks, samples: { before, held, stopped, redisHeld, redisStopped, nginxHeld, nginxStopped } });
   }
 
+  /** One more worker with one plain socket: a closed loop with a think time whose every round trip is kept. */
+  private startProbe(thinkMs: number): Promise<void> {
+    const { options } = this;
+    return this.startWorker(-1, {
+      wsUrl: `${options.url.replace(/^http/, 'ws')}/ws/chat/`,
+      httpUrl: options.url,
+      sockets: 1,
+      socketIoSockets: 0,
+      sourceAddresses: [PROBE_SOURCE_ADDRESS],
+      rampPerSecond: 1000,
+      maxHandshakes: 1,
+      messageRate: 0,
+      messagesPerSocket: 0,
+      resume: false,
+      thinkMs,
+      recordRoundTrips: true,
+    });
+  }
+
+  /** `index` -1 is the probe: its progress and result are kept apart from the held sockets'. */
   private startWorker(index: number, config: WorkerConfig): Promise<void> {
     const worker = fork(new URL('./bench/loadtest-worker.js', import.meta.url), [], { stdio: 'inherit' });
     this.workers.push(worker);
     return new Promise((resolve, reject) => {
       worker.on('message', (message: WorkerMessage) => {
-        if (message.type === 'progress') this.progress.set(index, message);
-        else if (message.type === 'connected') resolve();
+        if (message.type === 'progress') {
+          if (index >= 0) this.progress.set(index, message);
+        } else if (message.type === 'connected') resolve();
+        else if (index < 0) this.probeResult = message;
         else this.results.push(message);
       });
       worker.on('exit', (code) => {
@@ -321,6 +408,12 @@ class Coordinator {
     );
     const line = `${this.target} ${Math.round((Date.now() - started) / 1000)}s  sockets ${totals.connected}/${this.options.sockets}  messages ${totals.messages}  errors ${totals.errors}`;
     process.stderr.write(process.stderr.isTTY ? `\r${line}   ` : `${line}\n`);
+  }
+
+  private probe(holdSeconds: number): ProbeFigures | null {
+    const { probeResult, options } = this;
+    if (probeResult === undefined || options.probeMs === undefined) return null;
+    return probeFigures(probeResult, options.probeMs, tickEnds([...this.results, probeResult]), holdSeconds);
   }
 
   private report(run: { started: number; connectSeconds: number; holdSeconds: number; ticks: string[]; samples: Samples }): Report {
@@ -369,6 +462,7 @@ class Coordinator {
           ? null
           : { cpu_us_per_message: window.roundTrips * 2 >= window.frames ? microsPer(redisStopped - redisHeld, window.roundTrips) : null },
       nginx: nginxFigures(nginxHeld, nginxStopped, window.frames),
+      latency_probe: this.probe(run.holdSeconds),
       load_generator: {
         workers: this.options.workers,
         cpu_seconds: Math.round(generatorCpu * 100) / 100,
@@ -380,14 +474,23 @@ class Coordinator {
         cpu_us_per_round_trip: window.roundTrips * 2 >= window.frames ? microsPer(generatorCpu, window.roundTrips) : null,
       },
     };
+    const probeOk = this.options.probeMs === undefined || (this.probeResult?.held === 1 && Object.keys(this.probeResult.errors).length === 0);
     const ok =
       heldSockets === this.options.sockets &&
+      probeOk &&
       Object.keys(errors).length === 0 &&
       heartbeats.missed === 0 &&
       heartbeats.duplicated === 0 &&
       (run.ticks.length > 0 || this.options.heartbeatMs === 0 || this.options.durationS * 1000 < this.options.heartbeatMs);
     return { ...report, ok };
   }
+}
+
+/** Every tick any socket read after hold: the latest reading of it, ms after its instant. */
+function tickEnds(results: WorkerResult[]): Map<string, number> {
+  const ends = new Map<string, number>();
+  for (const result of results) for (const [ts, ms] of Object.entries(result.tickToLast)) ends.set(ts, Math.max(ends.get(ts) ?? 0, ms));
+  return ends;
 }
 
 /** The ceiling's arguments: the fair one pays one INCR per message in the product's Redis and the same heartbeat. */

@@ -1,7 +1,8 @@
 /**
  * The replica's live sockets, both transports, kept here and nowhere else:
  * - the sessions, the connections it writes to: the heartbeat's fan-out, the plain
- *   endpoint's liveness sweep and the drain's close all walk this one list;
+ *   endpoint's liveness sweep and the drain's close all walk this one list, in
+ *   slices (sliced-walk.ts);
  * - every upgraded socket until it closes, whatever became of it (a session on
  *   either endpoint, a socket refused with a close frame, a socket.io transport in
  *   its closing handshake). An upgraded socket leaves the HTTP server's bookkeeping,
@@ -31,10 +32,6 @@ export class ConnectionRegistry {
     this.connections.delete(connection);
   }
 
-  forEach(visit: (connection: SessionConnection) => void): void {
-    for (const connection of this.connections) visit(connection);
-  }
-
   /**
    * A live walk of the open sessions, for a visit spread over time: a Set iterator
    * skips the sessions deleted meanwhile and reaches the ones added, at its end.
@@ -46,6 +43,15 @@ export class ConnectionRegistry {
   /** Upgraded sockets open now, refused or routed: what MAX_CONNECTIONS bounds. */
   get openSockets(): number {
     return this.upgraded.size;
+  }
+
+  /**
+   * A walk of the sessions open now, for a visit spread over time that must not reach
+   * the ones added meanwhile (a heartbeat tick goes to the sockets there were when it
+   * came). A session deleted meanwhile is still visited: the visit skips what closed.
+   */
+  snapshot(): Iterator<SessionConnection, undefined> {
+    return Array.from(this.connections).values();
   }
 
   /** An upgraded socket, kept until it closes (the upgrade router hands over every one, refused or not). */

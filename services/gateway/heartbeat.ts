@@ -14,6 +14,22 @@
  * The channel also carries probes (shared/protocol/messages.ts, HeartbeatProbe): a heartbeat
  * addressed to one session, which tools/promote.sh's smoke test publishes to see a
  * new colour receive the fleet's heartbeat path within milliseconds, not at the next tick.
+ *
+ * The fan-out to local sockets is written in slices (sliced-walk.ts), yielding to I/O
+ * between two of them, so messages, their counts, probes and handshakes go on during a
+ * tick instead of waiting for its last write. What a tick guarantees, sliced:
+ * - it goes to the sessions open when it came (the registry's snapshot): a socket that
+ *   joins during the fan-out gets the next tick, not this one; a socket that closes
+ *   during it is skipped (a closed session writes nothing);
+ * - each socket gets it once, serialised once and encoded once per transport for the
+ *   whole fan-out (one HeartbeatPacket shared by every slice);
+ * - in order with the socket's counts: a count and a heartbeat are each written to the
+ *   socket when they are made, so the client reads them in the order the replica wrote
+ *   them (a count answered between two slices comes before the tick on the sockets of
+ *   later slices, after it on those of earlier ones);
+ * - ticks do not overlap: a tick that comes while the previous one is still being
+ *   written first finishes the previous one, at once, then starts its own, so every
+ *   socket gets tick n before tick n+1 and none misses either.
  */
 import type { Config } from './config.js';
 import { errorFields, sessionTag, type Logger } from './logger.js';
@@ -22,6 +38,8 @@ import { isValidSessionId } from '../../shared/protocol/session-id.js';
 import { type FleetHeartbeat, type HeartbeatMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { HeartbeatPacket } from './heartbeat-packet.js';
+import type { SessionConnection } from './session-connection.js';
+import { FAN_OUT_SLICE, SlicedWalk, type SlicePolicy } from './sliced-walk.js';
 
 /** How heartbeats travel between replicas; the socket.io gateway implements it. */
 export interface FleetChannel {
@@ -68,6 +86,8 @@ export interface HeartbeatDeps {
   onTick?: () => void;
   /** Defaults to the system clock. */
   clock?: HeartbeatClock;
+  /** How the fan-out and probes are sliced; FAN_OUT_SLICE unless a test drives the slices. */
+  slices?: SlicePolicy;
 }
 
 /**
@@ -85,9 +105,13 @@ export class Heartbeat {
   private lastTick = 0;
   private readonly lockTtlMs: number;
   private readonly clock: HeartbeatClock;
+  private readonly slices: SlicePolicy;
+  /** The last tick's fan-out, until its last slice is written. */
+  private fanOut: SlicedWalk<SessionConnection> | undefined;
 
   constructor(private readonly deps: HeartbeatDeps) {
     this.clock = deps.clock ?? systemClock;
+    this.slices = deps.slices ?? FAN_OUT_SLICE;
     this.lockTtlMs = Math.max(MIN_LOCK_TTL_MS, deps.config.heartbeatIntervalMs * LOCK_TTL_TICKS);
     deps.fleet.subscribe((message) => this.received(message));
   }
@@ -167,27 +191,44 @@ export class Heartbeat {
     }
     const packet = new HeartbeatPacket(ts);
     let sockets = 0;
-    registry.forEach((connection) => {
-      if (connection.sessionId !== session) return;
+    const visit = (connection: SessionConnection): void => {
+      if (connection.sessionId !== session || connection.status.state === 'gone') return;
       connection.sendHeartbeat(packet);
       sockets += 1;
-    });
-    if (sockets > 0) logger.info('heartbeat probe delivered', { event: 'heartbeat_probe', session: sessionTag(session), sockets, ts });
+    };
+    const done = (): void => {
+      if (sockets > 0) logger.info('heartbeat probe delivered', { event: 'heartbeat_probe', session: sessionTag(session), sockets, ts });
+    };
+    new SlicedWalk(registry.snapshot(), visit, this.slices, done).start();
   }
 
-  /** Writes the heartbeat to every local socket, serialised once and encoded once per transport. */
+  /**
+   * Writes the heartbeat to every local socket open now, serialised once and encoded once
+   * per transport, in slices; the tick's fan-out time is observed after its last slice.
+   */
   private deliver(message: HeartbeatMessage): void {
     const { registry, metrics } = this.deps;
+    // Ticks never overlap on a socket: the previous one is written to its end first.
+    this.fanOut?.finish();
     const packet = new HeartbeatPacket(message.ts);
     const delivered: Record<Transport, number> = { plain: 0, socketio: 0 };
-    registry.forEach((connection) => {
+    const visit = (connection: SessionConnection): void => {
+      if (connection.status.state === 'gone') return;
       connection.sendHeartbeat(packet);
       delivered[connection.transport] += 1;
+    };
+    const done = (): void => {
+      metrics.heartbeatTicksDelivered.inc();
+      metrics.heartbeatFanOut.observe((this.clock.now() - Date.parse(message.ts)) / 1000);
+      for (const [transport, count] of Object.entries(delivered)) {
+        metrics.heartbeatsDelivered.inc({ transport }, count);
+      }
+    };
+    const fanOut = new SlicedWalk(registry.snapshot(), visit, this.slices, () => {
+      if (this.fanOut === fanOut) this.fanOut = undefined;
+      done();
     });
-    metrics.heartbeatTicksDelivered.inc();
-    metrics.heartbeatFanOut.observe((this.clock.now() - Date.parse(message.ts)) / 1000);
-    for (const [transport, count] of Object.entries(delivered)) {
-      metrics.heartbeatsDelivered.inc({ transport }, count);
-    }
+    this.fanOut = fanOut;
+    fanOut.start();
   }
 }

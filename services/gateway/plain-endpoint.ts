@@ -11,6 +11,7 @@ import { closeForReceiverError, type ReceiverError } from './receiver-errors.js'
 import { askInQuery, recordRefusal, resolveRequest, type Refusal, type Resume } from './session-request.js';
 import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
 import type { HeartbeatPacket } from './heartbeat-packet.js';
+import { FAN_OUT_SLICE, pauseFor, SlicedWalk } from './sliced-walk.js';
 import { textFrame } from './text-frame.js';
 import { destroyOnError } from './upgrade-router.js';
 
@@ -150,9 +151,8 @@ export class PlainEndpoint {
   /** Session id chosen for each upgrade, read back when ws writes the 101 headers. */
   private readonly sessionIds = new WeakMap<IncomingMessage, string>();
   private livenessTimer: NodeJS.Timeout | undefined;
-  /** The running sweep's walk of the registry and its next slice; stopLiveness() ends them. */
-  private sweepWalk: Iterator<SessionConnection, undefined> | undefined;
-  private sliceTimer: NodeJS.Timeout | undefined;
+  /** The running sweep's walk of the registry, until its last slice; stopLiveness() ends it. */
+  private sweepWalk: SlicedWalk<SessionConnection> | undefined;
   /** The wall-clock instant the last sweep was scheduled for. */
   private lastSweep = 0;
   /** One close listener for every socket of this endpoint; ws calls it with the socket as `this`. */
@@ -208,8 +208,7 @@ export class PlainEndpoint {
   stopLiveness(): void {
     clearTimeout(this.livenessTimer);
     this.livenessTimer = undefined;
-    clearTimeout(this.sliceTimer);
-    this.sliceTimer = undefined;
+    this.sweepWalk?.cancel();
     this.sweepWalk = undefined;
   }
 
@@ -228,34 +227,34 @@ export class PlainEndpoint {
     }, next - now);
   }
 
-  /** Starts a walk of the registry's sessions; a plain session's sink is its socket (socket.io runs its own ping/pong). */
+  /**
+   * Starts a walk of the registry's sessions (a live one: a socket that came since the
+   * last sweep is pinged in this one); a plain session's sink is its socket (socket.io
+   * runs its own ping/pong). The walk's slices are a share of the registry each, a
+   * fixed gap apart (sliced-walk.ts, pauseFor), so the sweep spans its share of the
+   * interval; within a slice, the fan-out's time budget yields to I/O, so a slice of a
+   * large registry holds the loop no longer than a slice of a tick does.
+   */
   private sweep(): void {
     // A walk still running (its slices late on an overloaded event loop) is finished
     // first: cut short, it would leave the sockets at its end unchecked, sweep after sweep.
-    if (this.sweepWalk !== undefined) this.visitSessions(this.sweepWalk, Infinity);
-    clearTimeout(this.sliceTimer);
+    this.sweepWalk?.finish();
     const { registry, pingIntervalMs } = this.deps;
-    const walk = registry.walk();
-    this.sweepWalk = walk;
-    const perSlice = Math.max(1, Math.ceil(registry.size / SWEEP_SLICES));
+    const maxItems = Math.max(1, Math.ceil(registry.size / SWEEP_SLICES));
     const sliceGapMs = (pingIntervalMs * SWEEP_SPAN) / SWEEP_SLICES;
-    const visitSlice = (): void => {
-      this.sliceTimer = undefined;
-      if (this.visitSessions(walk, perSlice)) this.sliceTimer = setTimeout(visitSlice, sliceGapMs);
-      else this.sweepWalk = undefined;
-    };
-    visitSlice();
+    const walk = new SlicedWalk(registry.walk(), (connection) => this.visitSession(connection), {
+      maxItems,
+      budgetMs: FAN_OUT_SLICE.budgetMs,
+      yielder: pauseFor(sliceGapMs),
+    }, () => {
+      if (this.sweepWalk === walk) this.sweepWalk = undefined;
+    });
+    this.sweepWalk = walk;
+    walk.start();
   }
 
-  /** Checks up to `count` more sessions of a walk; false once the walk is done. */
-  private visitSessions(walk: Iterator<SessionConnection, undefined>, count: number): boolean {
-    for (let visited = 0; visited < count; visited += 1) {
-      const next = walk.next();
-      if (next.done === true) return false;
-      const { sink } = next.value;
-      if (sink instanceof ChatWebSocket) this.checkLiveness(sink);
-    }
-    return true;
+  private visitSession({ sink }: SessionConnection): void {
+    if (sink instanceof ChatWebSocket) this.checkLiveness(sink);
   }
 
   private checkLiveness(ws: ChatWebSocket): void {

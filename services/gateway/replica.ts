@@ -9,7 +9,7 @@ import type { Config } from './config.js';
 import { DRAIN_RESERVE_MS, type Deadline } from './drain-deadline.js';
 import { createLogger, errorFields, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
-import { CLOSE } from '../../shared/protocol/closes.js';
+import { CLOSE, type KnownClose } from '../../shared/protocol/closes.js';
 import { createRedisClient, type RedisClient, type RedisHandle } from './store/redis-client.js';
 import { RedisSessionStore } from './store/session-store.js';
 import { ShutdownLedger } from './store/shutdown-ledger.js';
@@ -24,6 +24,8 @@ import { Lifecycle } from './lifecycle.js';
 import { PlainEndpoint } from './plain-endpoint.js';
 import { SocketIoGateway } from './socketio-gateway.js';
 import { UpgradeRouter } from './upgrade-router.js';
+import { FAN_OUT_SLICE, SlicedWalk } from './sliced-walk.js';
+import type { SessionConnection } from './session-connection.js';
 
 export class Replica {
   readonly logger: Logger;
@@ -55,7 +57,7 @@ export class Replica {
       role: 'commands',
       // Redis stopped answering (a partition): no count can be confirmed here until the
       // reconnect, so every client moves now (bye + 1013) instead of at its next message.
-      onStall: () => this.registry.forEach((connection) => connection.close(CLOSE.storeUnavailable)),
+      onStall: () => void this.closeAll(CLOSE.storeUnavailable),
     });
     this.subscriberHandle = createRedisClient({ ...redisEvents, role: 'subscriber' });
     this.redis = this.redisHandle.client;
@@ -230,7 +232,7 @@ export class Replica {
     this.heartbeat.stop();
     this.plain.stopLiveness();
 
-    this.registry.forEach((connection) => connection.close(CLOSE.shuttingDown));
+    await this.closeAll(CLOSE.shuttingDown);
     // Every upgraded socket, not only the sessions: a refused one or a transport
     // still in its closing handshake holds the HTTP server open just the same.
     const allClosed = await this.registry.whenAllClosed(deadline.before(DRAIN_RESERVE_MS).remainingMs());
@@ -249,6 +251,18 @@ export class Replica {
     this.lifecycle.enter('stopped');
     // `terminated`: sockets that did not finish their closing handshake in time and were cut.
     this.logger.info('shutdown complete', { event: 'shutdown_complete', duration_ms: elapsed(), terminated });
+  }
+
+  /**
+   * Closes every session, in slices (sliced-walk.ts), so /readyz, /metrics and the
+   * replies of the sessions not closed yet are answered meanwhile. A live walk: a
+   * session that opens during it is closed too (there should be none: upgrades and
+   * socket.io connects are refused while draining or while the store is down).
+   * Resolves once every session was asked to close, not once their sockets closed.
+   */
+  private closeAll(reason: KnownClose): Promise<void> {
+    const close = (connection: SessionConnection): void => connection.close(reason);
+    return new SlicedWalk(this.registry.walk(), close, FAN_OUT_SLICE).start().completed;
   }
 
   private async reportShutdown(durationMs: number): Promise<void> {

@@ -11,15 +11,21 @@ import type { SessionConnection } from '../../services/gateway/session-connectio
 /** Stands in for a session: the registry only keeps it and hands it back. */
 const session = (name: string): SessionConnection => ({ sessionId: name }) as unknown as SessionConnection;
 
+/** The session ids a walk visits, in order. */
+function names(walk: Iterator<SessionConnection, undefined>): string[] {
+  const visited: string[] = [];
+  for (let next = walk.next(); next.done !== true; next = walk.next()) visited.push(next.value.sessionId);
+  return visited;
+}
+
 describe('connection registry', () => {
   it('walks the open sessions in the order they came, without those that left', () => {
     const registry = new ConnectionRegistry();
     const [a, b, c] = [session('a'), session('b'), session('c')];
     for (const connection of [a, b, c]) registry.add(connection);
     registry.delete(b);
-    const visited: string[] = [];
-    registry.forEach((connection) => visited.push(connection.sessionId));
-    assert.deepEqual(visited, ['a', 'c']);
+    assert.deepEqual(names(registry.walk()), ['a', 'c']);
+    assert.deepEqual(names(registry.snapshot()), ['a', 'c']);
     assert.equal(registry.size, 2);
   });
 
@@ -33,6 +39,16 @@ describe('connection registry', () => {
     registry.add(d);
     for (let next = walk.next(); next.done !== true; next = walk.next()) visited.push(next.value.sessionId);
     assert.deepEqual(visited, ['a', 'c', 'd']);
+  });
+
+  it("a snapshot walks the sessions open when it was taken: not the ones that came since, still the ones that left", () => {
+    const registry = new ConnectionRegistry();
+    const [a, b, c] = [session('a'), session('b'), session('c')];
+    for (const connection of [a, b]) registry.add(connection);
+    const snapshot = registry.snapshot();
+    registry.delete(a);
+    registry.add(c);
+    assert.deepEqual(names(snapshot), ['a', 'b']);
   });
 
   it('counts sessions only: an upgraded socket is waited for, not written to', () => {

@@ -20,6 +20,9 @@ import { sessionHarness } from '../support/session-harness.js';
 import { RecordingSink } from '../support/recording-sink.js';
 import { metricValue } from '../support/in-process.js';
 import type { Transport } from '../../services/gateway/metrics.js';
+import type { SlicePolicy } from '../../services/gateway/sliced-walk.js';
+import type { HeartbeatPacket } from '../../services/gateway/heartbeat-packet.js';
+import { ManualYielder } from '../support/manual-yielder.js';
 
 const INTERVAL_MS = 1000;
 /** A quarter past a tick: the next tick is 750 ms away. */
@@ -80,8 +83,11 @@ interface Harness {
   ticks: number[];
 }
 
-/** `onTick` replaces the default one, which records each tick's clock reading in `ticks`. */
-function harness(intervalMs = INTERVAL_MS, onTick?: () => void): Harness {
+/**
+ * `onTick` replaces the default one, which records each tick's clock reading in `ticks`;
+ * `slices` replaces the fan-out's slicing (a ManualYielder's policy drives it by hand).
+ */
+function harness(intervalMs = INTERVAL_MS, onTick?: () => void, slices?: SlicePolicy): Harness {
   const clock = new ManualClock(START);
   const redis = new ManualElection();
   const fleet = new RecordingFleet();
@@ -99,6 +105,7 @@ function harness(intervalMs = INTERVAL_MS, onTick?: () => void): Harness {
     logger: createLogger({ level: 'error', replica: REPLICA, version: 'blue' }),
     onTick: onTick ?? (() => ticks.push(clock.now())),
     clock,
+    ...(slices === undefined ? {} : { slices }),
   });
   return { heartbeat, clock, redis, fleet, registry, metrics, ticks };
 }
@@ -325,6 +332,101 @@ describe('Heartbeat (unit)', () => {
       assert.equal(await metricValue(metrics, 'wschat_errors_total', { kind: 'heartbeat_publish' }), 1);
       assert.equal(await metricValue(metrics, 'wschat_heartbeats_published_total'), 0);
       heartbeat.stop();
+    });
+  });
+
+  describe('a tick in slices', () => {
+    /** A sink that also keeps every packet it was handed, to see one packet serve the whole tick. */
+    class PacketSink extends RecordingSink {
+      readonly packets: HeartbeatPacket[] = [];
+      override sendHeartbeat(packet: HeartbeatPacket): void {
+        this.packets.push(packet);
+        super.sendHeartbeat(packet);
+      }
+    }
+
+    /** `n` opened sessions (their counts answered by hand), registered in order. */
+    async function openedSessions(registry: ConnectionRegistry, n: number): Promise<Array<ReturnType<typeof sessionHarness>>> {
+      const sessions = Array.from({ length: n }, () => sessionHarness({}, new PacketSink()));
+      for (const session of sessions) {
+        session.connection.open();
+        session.store.opens[0]!.resolve({ count: 0, resumed: false });
+        registry.add(session.connection);
+      }
+      await settled();
+      return sessions;
+    }
+
+    it('writes a slice, yields, and answers a count between two slices: each socket one heartbeat, one packet, in order with its counts', async () => {
+      const yields = new ManualYielder();
+      const { registry, fleet, metrics } = harness(INTERVAL_MS, undefined, yields.policy(2));
+      const sessions = await openedSessions(registry, 5);
+      const ts = iso(FIRST_TICK);
+      fleet.receive({ ts });
+      assert.deepEqual(sessions.map(({ sink }) => sink.written.length), [1, 1, 0, 0, 0], 'the first slice: two sockets');
+      assert.equal(await metricValue(metrics, 'wschat_heartbeat_ticks_delivered_total'), 0, 'the tick is not delivered until its last slice');
+      // Between two slices, messages on the first and the last socket are counted and answered.
+      for (const index of [0, 4]) {
+        sessions[index]!.connection.receive(3);
+        sessions[index]!.store.nthIncrement(1).resolve(1);
+      }
+      await settled();
+      assert.equal(yields.runAll(), 2, 'two more slices');
+      assert.deepEqual(sessions[0]!.sink.written, [`heartbeat ${ts}`, 'count 1'], 'a socket of an earlier slice: the tick, then the count');
+      assert.deepEqual(sessions[4]!.sink.written, ['count 1', `heartbeat ${ts}`], 'a socket of a later slice: the count, then the tick');
+      for (const { sink } of sessions) assert.equal(sink.written.filter((line) => line.startsWith('heartbeat')).length, 1);
+      const packets = new Set(sessions.flatMap(({ sink }) => (sink as PacketSink).packets));
+      assert.equal(packets.size, 1, 'one packet, serialised once, for the whole tick');
+      assert.equal(await metricValue(metrics, 'wschat_heartbeat_ticks_delivered_total'), 1);
+      assert.equal(await metricValue(metrics, 'wschat_heartbeats_delivered_total', { transport: 'plain' }), 5);
+    });
+
+    it('a socket that joins during the tick gets the next one, not this one; a socket that closes during it is skipped', async () => {
+      const yields = new ManualYielder();
+      const { registry, fleet, metrics } = harness(INTERVAL_MS, undefined, yields.policy(1));
+      const sessions = await openedSessions(registry, 3);
+      const ts = iso(FIRST_TICK);
+      fleet.receive({ ts });
+      const [joined] = await openedSessions(registry, 1);
+      sessions[2]!.connection.transportClosed(1000);
+      registry.delete(sessions[2]!.connection);
+      yields.runAll();
+      assert.deepEqual(sessions[0]!.sink.written, [`heartbeat ${ts}`]);
+      assert.deepEqual(sessions[1]!.sink.written, [`heartbeat ${ts}`]);
+      assert.deepEqual(sessions[2]!.sink.written, [], 'closed before its slice');
+      assert.deepEqual(joined!.sink.written, [], 'joined after the tick came');
+      assert.equal(await metricValue(metrics, 'wschat_heartbeats_delivered_total', { transport: 'plain' }), 2);
+      const next = iso(FIRST_TICK + INTERVAL_MS);
+      fleet.receive({ ts: next });
+      yields.runAll();
+      assert.deepEqual(joined!.sink.written, [`heartbeat ${next}`]);
+    });
+
+    it('a tick that comes while the previous one is still being written finishes the previous one first: every socket gets both, in order', async () => {
+      const yields = new ManualYielder();
+      const { registry, fleet, metrics } = harness(INTERVAL_MS, undefined, yields.policy(2));
+      const sessions = await openedSessions(registry, 5);
+      const [first, second] = [iso(FIRST_TICK), iso(FIRST_TICK + INTERVAL_MS)];
+      fleet.receive({ ts: first });
+      fleet.receive({ ts: second });
+      assert.deepEqual(sessions.map(({ sink }) => sink.written.length), [2, 2, 1, 1, 1], 'the first tick written to its end, the second one begun');
+      yields.runAll();
+      for (const { sink } of sessions) assert.deepEqual(sink.written, [`heartbeat ${first}`, `heartbeat ${second}`]);
+      assert.equal(await metricValue(metrics, 'wschat_heartbeat_ticks_delivered_total'), 2);
+    });
+
+    it('a probe is sliced the same way and reaches its session on a later slice', () => {
+      const yields = new ManualYielder();
+      const { registry, fleet } = harness(INTERVAL_MS, undefined, yields.policy(1));
+      const session = randomSessionId();
+      const others = [connect(registry, 'plain'), connect(registry, 'plain')];
+      const probed = connect(registry, 'socketio', session);
+      const ts = iso(FIRST_TICK + 7);
+      fleet.receive({ ts, probe: session });
+      assert.deepEqual(probed.events, []);
+      yields.runAll();
+      assert.deepEqual(probed.events, [`heartbeat ${ts}`]);
+      for (const other of others) assert.deepEqual(other.events, []);
     });
   });
 

@@ -16,7 +16,14 @@ export interface WorkerConfig {
   messagesPerSocket: number;
   /** Each socket names a fresh session with last=0&pending=0 (auth on socket.io): the store's leased path. */
   resume: boolean;
+  /** With messageRate 0: the pause between a count and the next message (0: at once). */
+  thinkMs?: number;
+  /** Keep every round trip of the hold window (its send instant and duration), not only the histogram. */
+  recordRoundTrips?: boolean;
 }
+
+/** One round trip: when its message was sent (wall-clock ms) and how long its count took (µs). */
+export type RoundTripSample = [sentAtMs: number, micros: number];
 
 /** The heartbeat ticks every socket held through the window must have received once. */
 export interface TickWindow {
@@ -41,6 +48,8 @@ export interface WorkerResult {
   tickToLast: Record<string, number>;
   /** What the worker did and spent between the coordinator's hold and stop: its own cost. */
   window: WorkerWindow;
+  /** With recordRoundTrips: every round trip sent between hold and stop. */
+  roundTrips?: RoundTripSample[];
 }
 
 export interface WorkerWindow {
@@ -90,6 +99,19 @@ export interface ServerSample {
   connections: number;
   /** Undefined for a server that has no heartbeat. */
   fanOut?: FanOutHistogram;
+  /**
+   * Event-loop delay since the previous read (prom-client's nodejs_eventloop_lag_*,
+   * which restart on every scrape), the worst replica's; undefined for a server that
+   * does not report it.
+   */
+  eventLoopLag?: EventLoopLag;
+}
+
+/** Seconds. */
+export interface EventLoopLag {
+  p50: number;
+  p99: number;
+  max: number;
 }
 
 /** Messages from tools/bench/reference-server.ts, forked by the load test. */

@@ -29,6 +29,11 @@ export interface LoadTestOptions {
   resume: boolean;
   /** With --reference: the ceiling as a fleet on the idle colour's ports behind the stack's own Nginx (nginx-comparison.ts). */
   behindNginx: boolean;
+  /**
+   * The think time (ms) of the latency probe: one more plain socket in a process of its
+   * own, a closed loop that pauses this long after each count; undefined: no probe.
+   */
+  probeMs: number | undefined;
 }
 
 export interface Latency {
@@ -37,6 +42,29 @@ export interface Latency {
   p95_ms: number;
   p99_ms: number;
   max_ms: number;
+}
+
+/** A latency's tail, for the probe's round trips. */
+export interface Tail {
+  count: number;
+  p50_ms: number;
+  p99_ms: number;
+  p999_ms: number;
+  max_ms: number;
+}
+
+/**
+ * The latency probe's round trips over the hold window, split by whether they were in
+ * flight during a tick: sent before the tick's last socket read it (the latest of every
+ * worker's reading, the probe's included) and answered after the tick's instant.
+ */
+export interface ProbeFigures {
+  think_ms: number;
+  held: boolean;
+  ticks: number;
+  round_trips_per_second: number;
+  during_ticks: Tail;
+  between_ticks: Tail;
 }
 
 /** A server's own heartbeat fan-out over the hold window: tick instant to its last socket write. */
@@ -64,6 +92,8 @@ export interface ServerFigures {
   cpu_us_per_frame: number | null;
   connections_at_hold: number;
   own_fan_out: OwnFanOut | null;
+  /** The worst replica's event-loop delay over the hold window (ms), when its /metrics report it. */
+  event_loop_lag_ms: { p50: number; p99: number; max: number } | null;
 }
 
 /** Nginx's workers (children of its master) over the hold window. */
@@ -112,6 +142,8 @@ export interface Report {
   /** Nginx's workers over the hold window (from /proc), when the run went through the stack's Nginx and knew its pid. */
   nginx: NginxFigures | null;
   load_generator: GeneratorFigures;
+  /** With --probe. */
+  latency_probe: ProbeFigures | null;
 }
 
 const round = (value: number, digits = 1): number => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -156,10 +188,21 @@ export function serverFigures(
     cpu_us_per_frame: microsPer(cpuSeconds, window.frames),
     connections_at_hold: held.connections,
     own_fan_out: ownFanOut(held.fanOut, stopped.fanOut),
+    event_loop_lag_ms:
+      stopped.eventLoopLag === undefined
+        ? null
+        : { p50: round(stopped.eventLoopLag.p50 * 1000, 2), p99: round(stopped.eventLoopLag.p99 * 1000, 2), max: round(stopped.eventLoopLag.max * 1000, 2) },
   };
 }
 
 const ms = (h: Latency): string => `p50 ${h.p50_ms} / p95 ${h.p95_ms} / p99 ${h.p99_ms} / max ${h.max_ms} ms`;
+const tail = (h: Tail): string => `${h.count} round trips, p50 ${h.p50_ms} / p99 ${h.p99_ms} / p99.9 ${h.p999_ms} / max ${h.max_ms} ms`;
+
+function probeLine(p: ProbeFigures | null): string {
+  if (p === null) return 'none (pass --probe MS)';
+  const state = p.held ? '' : ' (its socket closed: FAIL)';
+  return `think ${p.think_ms} ms, ${p.round_trips_per_second} round trips/s${state}; during ${p.ticks} ticks: ${tail(p.during_ticks)}; between ticks: ${tail(p.between_ticks)}`;
+}
 
 /** The run's table; a failing run says what failed. */
 /** Nginx's workers' figures from their CPU at hold and at stop (proc-cpu.ts), per frame the generator read. */
@@ -184,6 +227,7 @@ export function runMarkdown(r: Report, title = `Load test ${r.date}: ${r.ok ? 'P
     `| server | ${JSON.stringify(r.server)} |`,
     `| nginx | ${r.nginx === null ? 'not read' : `${r.nginx.workers} workers, ${r.nginx.cpu_seconds} s CPU while held, ${r.nginx.cpu_us_per_frame ?? 'n/a'} µs per frame received`} |`,
     `| redis | ${r.redis === null ? 'not read (no --redis)' : `${r.redis.cpu_us_per_message ?? 'n/a'} µs CPU per round trip`} |`,
+    `| latency probe | ${probeLine(r.latency_probe)} |`,
     `| load generator | ${g.workers} workers, ${g.cpu_seconds} s CPU while held: ${g.cpu_us_per_frame ?? 'n/a'} µs per frame received, ${g.cpu_us_per_round_trip ?? 'n/a'} µs per round trip |`,
     '',
   ].join('\n');

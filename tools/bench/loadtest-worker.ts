@@ -19,7 +19,7 @@ import { randomSessionId } from '../../shared/protocol/session-id.js';
 import { parseServerFrame, toServerFrame, type ServerFrame } from '../../shared/protocol/messages.js';
 import { textOf } from '../harness/clients.js';
 import { HeartbeatScanner, scanCount } from './frame-prefix.js';
-import type { CoordinatorMessage, TickWindow, WorkerConfig, WorkerMessage, WorkerResult, WorkerWindow } from './loadtest-protocol.js';
+import type { CoordinatorMessage, RoundTripSample, TickWindow, WorkerConfig, WorkerMessage, WorkerResult, WorkerWindow } from './loadtest-protocol.js';
 
 type Histogram = ReturnType<typeof hdr.build>;
 
@@ -35,6 +35,10 @@ class Session {
   lastCount = 0;
   /** Send times of messages awaiting their count, oldest first (replies come in order). */
   readonly sent: number[] = [];
+  /** Their wall-clock send times, kept only when the worker records round trips. */
+  readonly sentWall: number[] = [];
+  /** The pause before the next message of a closed loop with a think time. */
+  thinking: NodeJS.Timeout | undefined;
   readonly heartbeats: string[] = [];
   open = false;
   closeCode: number | string | undefined;
@@ -62,6 +66,9 @@ class Worker {
   /** Heartbeat fan-out is recorded from this time on: once every socket is connected, the steady state. */
   private fanOutSince = Number.POSITIVE_INFINITY;
   private timers: NodeJS.Timeout[] = [];
+  /** Round trips sent since hold, with recordRoundTrips. */
+  private readonly samples: RoundTripSample[] = [];
+  private holdSince = Number.POSITIVE_INFINITY;
 
   constructor(private readonly config: WorkerConfig) {}
 
@@ -163,10 +170,18 @@ class Worker {
     session.lastCount = count;
     session.expected = count + 1;
     const sentAt = session.sent.shift();
+    const sentWall = session.sentWall.shift();
     if (sentAt === undefined) this.error('unexpected_count');
-    else this.roundTrip.recordValue(micros(performance.now() - sentAt));
+    else {
+      const took = micros(performance.now() - sentAt);
+      this.roundTrip.recordValue(took);
+      if (sentWall !== undefined && sentWall >= this.holdSince) this.samples.push([sentWall, took]);
+    }
     this.messages += 1;
-    if (this.config.messageRate === 0) this.sendOne(session);
+    if (this.config.messageRate !== 0) return;
+    const thinkMs = this.config.thinkMs ?? 0;
+    if (thinkMs > 0) session.thinking = setTimeout(() => this.sendOne(session), thinkMs);
+    else this.sendOne(session);
   }
 
   private heartbeat(session: Session, ts: string, tickAt: number): void {
@@ -226,12 +241,14 @@ class Worker {
     const { messagesPerSocket } = this.config;
     if (messagesPerSocket > 0 && session.expected + session.sent.length > messagesPerSocket) return;
     session.sent.push(performance.now());
+    if (this.config.recordRoundTrips === true) session.sentWall.push(Date.now());
     session.send('load');
   }
 
   /** Every worker has connected its sockets at `since`; ticks from then on are the steady state. */
   hold(since: number): void {
     this.fanOutSince = since;
+    this.holdSince = Date.now();
     this.atHold = this.counters();
   }
 
@@ -265,6 +282,7 @@ class Worker {
     const window = this.window();
     this.stopping = true;
     for (const timer of this.timers) clearTimeout(timer);
+    for (const session of this.sessions) clearTimeout(session.thinking);
     const deadline = Date.now() + 10_000;
     while (this.sessions.some((s) => s.open && s.sent.length > 0) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -296,6 +314,7 @@ class Worker {
       fanOut: hdr.encodeIntoCompressedBase64(this.fanOut),
       tickToLast: this.tickToLast,
       window,
+      ...(this.config.recordRoundTrips === true ? { roundTrips: this.samples } : {}),
     };
   }
 }
