@@ -85,6 +85,17 @@ describe('Redis ACL user for the replicas (deploy/k8s/README.md)', function () {
     assert.equal(await second.metric('wschat_redis_connected'), 1);
   });
 
+  it('lets that user subscribe to the socket.io adapter\'s pattern, and to none outside the prefix', async () => {
+    const user = new Redis(`redis://wschat:${PASSWORD}@127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 0 });
+    try {
+      // What @socket.io/redis-adapter sends for the namespace / under REDIS_KEY_PREFIX wschat:.
+      assert.equal(await user.psubscribe('wschat:socket.io#/#*'), 1);
+      await assert.rejects(user.psubscribe('*'), /NOPERM/);
+    } finally {
+      user.disconnect();
+    }
+  });
+
   it('denies that user what a stolen password would be used for', async () => {
     const user = new Redis(`redis://wschat:${PASSWORD}@127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 0 });
     try {
