@@ -96,6 +96,19 @@ describe('Redis ACL user for the replicas (deploy/k8s/README.md)', function () {
     }
   });
 
+  it('lets that user write the drain\'s shutdown ledger in a transaction', async () => {
+    const user = new Redis(`redis://wschat:${PASSWORD}@127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 0 });
+    try {
+      const replies = await user.multi().rpush('wschat:acl-test:ledger', 'entry').ltrim('wschat:acl-test:ledger', -10, -1).exec();
+      assert.deepEqual(replies, [
+        [null, 1],
+        [null, 'OK'],
+      ]);
+    } finally {
+      user.disconnect();
+    }
+  });
+
   it('denies that user what a stolen password would be used for', async () => {
     const user = new Redis(`redis://wschat:${PASSWORD}@127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 0 });
     try {
