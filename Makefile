@@ -23,7 +23,7 @@ typecheck: deps ## tsc --noEmit
 	npm run typecheck
 
 check-scripts: ## shellcheck every shell script (skipped when shellcheck is absent)
-	@if command -v shellcheck >/dev/null; then shellcheck -x tools/*.sh tools/*/*.sh nginx/compose/*.sh deploy/images/*.sh .ci/run && echo "shellcheck: ok"; \
+	@if command -v shellcheck >/dev/null; then shellcheck -x tools/*.sh tools/*/*.sh nginx/compose/*.sh redis/*.sh deploy/images/*.sh .ci/run && echo "shellcheck: ok"; \
 	else echo "shellcheck not installed: skipped (apt-get install shellcheck)"; fi
 
 check-prometheus: ## promtool check config (as the stack renders it), check rules, test rules (skipped when promtool is absent)
