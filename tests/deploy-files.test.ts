@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
@@ -33,24 +34,102 @@ function seconds(duration: string): number {
 describe('deploy files', () => {
   const compose = read('deploy/compose.yml');
 
-  it('renders with docker-compose config', async function () {
+  /** `config` of every profile by the first Compose found, with ENV over the process's; undefined when none is installed. */
+  async function renderCompose(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string } | undefined> {
     const candidates: Array<[string, string[]]> = [
       ['docker-compose', []],
       ['docker', ['compose']],
     ];
+    const profiles = ['green', 'observability', 'grafana'].flatMap((profile) => ['--profile', profile]);
     for (const [command, prefix] of candidates) {
       try {
-        const { stdout } = await run(command, [...prefix, '-f', 'deploy/compose.yml', '--profile', 'green', 'config'], {
+        const { stdout, stderr } = await run(command, [...prefix, '-f', 'deploy/compose.yml', ...args, ...profiles, 'config'], {
           cwd: repoRoot,
+          env: { ...process.env, ...env },
         });
-        for (const service of ['redis', 'app_blue', 'app_green', 'nginx']) assert.match(stdout, new RegExp(`^  ${service}:`, 'm'));
-        return;
+        return { code: 0, stdout, stderr };
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        const failure = error as NodeJS.ErrnoException & { code: unknown; stdout?: string; stderr?: string };
+        if (failure.code === 'ENOENT') continue;
+        if (typeof failure.code === 'number') return { code: failure.code, stdout: failure.stdout ?? '', stderr: failure.stderr ?? '' };
+        throw error;
       }
     }
+    return undefined;
+  }
+
+  /** Stand-ins for deploy/.env's secrets (tools/compose/compose-secrets.sh), so the file renders on a fresh clone. */
+  const secrets = { WSCHAT_REDIS_PASSWORD: 'p'.repeat(64), WSCHAT_SESSION_KEY_SECRET: 's'.repeat(64) };
+
+  interface RenderedService {
+    cap_drop?: string[];
+    cap_add?: string[];
+    security_opt?: string[];
+    read_only?: boolean;
+    mem_limit?: string | number;
+    pids_limit?: number;
+    environment?: Record<string, string>;
+    entrypoint?: string[];
+    command?: string[];
+    healthcheck?: { test?: string[] };
+  }
+
+  it('renders with docker-compose config', async function () {
+    const rendered = await renderCompose([], secrets);
     // .ci/run installs docker-compose; a developer machine may not have it.
-    this.skip();
+    if (rendered === undefined) return this.skip();
+    assert.equal(rendered.code, 0, rendered.stderr);
+    for (const service of ['redis', 'app_blue', 'app_green', 'nginx', 'prometheus', 'grafana']) {
+      assert.match(rendered.stdout, new RegExp(`^  ${service}:`, 'm'));
+    }
+  });
+
+  it('renders every service without capabilities, new privileges or a writable root, and with memory and process limits', async function () {
+    const rendered = await renderCompose([], secrets);
+    if (rendered === undefined) return this.skip();
+    assert.equal(rendered.code, 0, rendered.stderr);
+    const services = (parse(rendered.stdout) as { services: Record<string, RenderedService> }).services;
+    assert.deepEqual(Object.keys(services).sort(), ['app_blue', 'app_green', 'grafana', 'nginx', 'prometheus', 'redis']);
+    for (const [name, service] of Object.entries(services)) {
+      assert.deepEqual(service.cap_drop, ['ALL'], `${name}: cap_drop`);
+      assert.ok(service.security_opt?.includes('no-new-privileges:true'), `${name}: no-new-privileges`);
+      assert.equal(service.read_only, true, `${name}: read_only`);
+      assert.ok(service.mem_limit !== undefined && service.mem_limit !== 0, `${name}: mem_limit`);
+      assert.ok(typeof service.pids_limit === 'number' && service.pids_limit > 0, `${name}: pids_limit`);
+      assert.deepEqual(service.cap_add ?? [], name === 'nginx' ? ['CHOWN', 'SETGID', 'SETUID'] : [], `${name}: cap_add`);
+    }
+  });
+
+  it('gives the replicas the Redis user and session-key secret of deploy/.env, and Redis no open door', async function () {
+    const rendered = await renderCompose([], secrets);
+    if (rendered === undefined) return this.skip();
+    const services = (parse(rendered.stdout) as { services: Record<string, RenderedService> }).services;
+    for (const colour of ['app_blue', 'app_green']) {
+      assert.equal(services[colour]?.environment?.REDIS_URL, `redis://wschat:${secrets.WSCHAT_REDIS_PASSWORD}@redis:6379`);
+      assert.equal(services[colour]?.environment?.SESSION_KEY_SECRET, secrets.WSCHAT_SESSION_KEY_SECRET);
+    }
+    const redis = services.redis!;
+    assert.equal(redis.environment?.REDIS_PASSWORD, secrets.WSCHAT_REDIS_PASSWORD);
+    assert.deepEqual(redis.entrypoint, ['/bin/sh', '/usr/local/etc/redis/compose-start.sh']);
+    assert.doesNotMatch(rendered.stdout, /protected-mode/);
+    assert.match(redis.healthcheck?.test?.join(' ') ?? '', /--user wschat/);
+    const start = read('redis/compose-start.sh');
+    assert.match(start, /user default off/);
+    assert.doesNotMatch(start, /nopass/);
+  });
+
+  it('stops without deploy/.env with one message naming it and the script that creates it', async function () {
+    const empty = path.join(mkdtempSync(path.join(os.tmpdir(), 'compose-env-')), 'empty.env');
+    writeFileSync(empty, '');
+    // An empty env file in place of deploy/.env, and no secret in the environment.
+    const rendered = await renderCompose(['--env-file', empty], { WSCHAT_REDIS_PASSWORD: '', WSCHAT_SESSION_KEY_SECRET: '' });
+    if (rendered === undefined) return this.skip();
+    assert.notEqual(rendered.code, 0, rendered.stdout);
+    assert.match(rendered.stderr, /deploy\/\.env is missing: create it with tools\/compose\/compose-secrets\.sh/, rendered.stderr);
+  });
+
+  it('keeps deploy/.env out of git', () => {
+    assert.ok(read('.gitignore').split('\n').includes('deploy/.env'));
   });
 
   it('references only files that exist', () => {
