@@ -109,6 +109,16 @@ describe('Redis ACL user for the replicas (deploy/k8s/README.md)', function () {
     }
   });
 
+  it('lets that user\'s scripts read the clock, as the session scripts do', async () => {
+    const user = new Redis(`redis://wschat:${PASSWORD}@127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 0 });
+    try {
+      const [seconds] = (await user.eval("return redis.call('TIME')", 0)) as [string, string];
+      assert.ok(Number(seconds) > 0);
+    } finally {
+      user.disconnect();
+    }
+  });
+
   it('denies that user what a stolen password would be used for', async () => {
     const user = new Redis(`redis://wschat:${PASSWORD}@127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 0 });
     try {
