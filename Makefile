@@ -34,7 +34,7 @@ typecheck: deps ## tsc --noEmit
 
 check-scripts: ## shellcheck every shell script (fails naming shellcheck when it is absent: make test-deps installs it)
 	@command -v shellcheck >/dev/null || { echo "check-scripts: shellcheck is not installed (make test-deps installs it)" >&2; exit 1; }
-	@shellcheck -x tools/*.sh tools/*/*.sh nginx/compose/*.sh deploy/images/*.sh .ci/run && echo "shellcheck: ok"
+	@shellcheck -x tools/*.sh tools/*/*.sh nginx/compose/*.sh redis/*.sh deploy/images/*.sh .ci/run && echo "shellcheck: ok"
 
 check-prometheus: ## promtool check config (as the stack renders it), check rules, test rules (fails naming promtool when it is absent)
 	@tools/stack/check-prometheus.sh

@@ -135,6 +135,13 @@ describe('config', () => {
       const described = describeConfig(loadConfig({ REDIS_URL: 'redis://:s3cret@redis:6379' }));
       assert.doesNotMatch(JSON.stringify(described), /s3cret/);
     });
+
+    it('never shows the session-key secret when describing the config', () => {
+      const secret = 'k'.repeat(16) + 'q'.repeat(16);
+      const described = describeConfig(loadConfig({ SESSION_KEY_SECRET: secret }));
+      assert.doesNotMatch(JSON.stringify(described), /kkkkqqqq/);
+      assert.equal(described.sessionKeySecret, '***');
+    });
   });
 
   describe('start-up errors', () => {

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
@@ -33,13 +34,18 @@ function seconds(duration: string): number {
 describe('deploy files', () => {
   const compose = read('deploy/compose.yml');
 
-  it('renders with docker-compose config', async () => {
-    // A renderer is one that answers `version`: a docker CLI without the compose plugin
-    // takes `compose` for an unknown command. make test-deps installs docker-compose when none does.
+  /**
+   * `config` of every profile by the first Compose renderer that answers `version` (a
+   * docker CLI without the compose plugin takes `compose` for an unknown command), with
+   * ENV over the process's. None answering fails naming both: make test-deps installs
+   * docker-compose when neither works.
+   */
+  async function renderCompose(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
     const candidates: Array<[string, string[]]> = [
       ['docker', ['compose']],
       ['docker-compose', []],
     ];
+    const profiles = ['green', 'observability', 'grafana'].flatMap((profile) => ['--profile', profile]);
     const tried: string[] = [];
     for (const [command, prefix] of candidates) {
       const answers = await run(command, [...prefix, 'version']).then(
@@ -47,11 +53,88 @@ describe('deploy files', () => {
         (error: Error) => (tried.push(`${[command, ...prefix].join(' ')} version: ${error.message.split('\n')[0]}`), false),
       );
       if (!answers) continue;
-      const { stdout } = await run(command, [...prefix, '-f', 'deploy/compose.yml', '--profile', 'green', 'config'], { cwd: repoRoot });
-      for (const service of ['redis', 'app_blue', 'app_green', 'nginx']) assert.match(stdout, new RegExp(`^  ${service}:`, 'm'));
-      return;
+      try {
+        const { stdout, stderr } = await run(command, [...prefix, '-f', 'deploy/compose.yml', ...args, ...profiles, 'config'], {
+          cwd: repoRoot,
+          env: { ...process.env, ...env },
+        });
+        return { code: 0, stdout, stderr };
+      } catch (error) {
+        const failure = error as NodeJS.ErrnoException & { code: unknown; stdout?: string; stderr?: string };
+        if (typeof failure.code === 'number') return { code: failure.code, stdout: failure.stdout ?? '', stderr: failure.stderr ?? '' };
+        throw error;
+      }
     }
     assert.fail(`no Compose renderer (docker compose or docker-compose; make test-deps installs docker-compose):\n  ${tried.join('\n  ')}`);
+  }
+
+  /** Stand-ins for deploy/.env's secrets (tools/compose/compose-secrets.sh), so the file renders on a fresh clone. */
+  const secrets = { WSCHAT_REDIS_PASSWORD: 'p'.repeat(64), WSCHAT_SESSION_KEY_SECRET: 's'.repeat(64) };
+
+  interface RenderedService {
+    cap_drop?: string[];
+    cap_add?: string[];
+    security_opt?: string[];
+    read_only?: boolean;
+    mem_limit?: string | number;
+    pids_limit?: number;
+    environment?: Record<string, string>;
+    entrypoint?: string[];
+    command?: string[];
+    healthcheck?: { test?: string[] };
+  }
+
+  it('renders with docker-compose config', async () => {
+    const rendered = await renderCompose([], secrets);
+    assert.equal(rendered.code, 0, rendered.stderr);
+    for (const service of ['redis', 'app_blue', 'app_green', 'nginx', 'prometheus', 'grafana']) {
+      assert.match(rendered.stdout, new RegExp(`^  ${service}:`, 'm'));
+    }
+  });
+
+  it('renders every service without capabilities, new privileges or a writable root, and with memory and process limits', async () => {
+    const rendered = await renderCompose([], secrets);
+    assert.equal(rendered.code, 0, rendered.stderr);
+    const services = (parse(rendered.stdout) as { services: Record<string, RenderedService> }).services;
+    assert.deepEqual(Object.keys(services).sort(), ['app_blue', 'app_green', 'grafana', 'nginx', 'prometheus', 'redis']);
+    for (const [name, service] of Object.entries(services)) {
+      assert.deepEqual(service.cap_drop, ['ALL'], `${name}: cap_drop`);
+      assert.ok(service.security_opt?.includes('no-new-privileges:true'), `${name}: no-new-privileges`);
+      assert.equal(service.read_only, true, `${name}: read_only`);
+      assert.ok(service.mem_limit !== undefined && service.mem_limit !== 0, `${name}: mem_limit`);
+      assert.ok(typeof service.pids_limit === 'number' && service.pids_limit > 0, `${name}: pids_limit`);
+      assert.deepEqual(service.cap_add ?? [], name === 'nginx' ? ['CHOWN', 'SETGID', 'SETUID'] : [], `${name}: cap_add`);
+    }
+  });
+
+  it('gives the replicas the Redis user and session-key secret of deploy/.env, and Redis no open door', async () => {
+    const rendered = await renderCompose([], secrets);
+    const services = (parse(rendered.stdout) as { services: Record<string, RenderedService> }).services;
+    for (const colour of ['app_blue', 'app_green']) {
+      assert.equal(services[colour]?.environment?.REDIS_URL, `redis://wschat:${secrets.WSCHAT_REDIS_PASSWORD}@redis:6379`);
+      assert.equal(services[colour]?.environment?.SESSION_KEY_SECRET, secrets.WSCHAT_SESSION_KEY_SECRET);
+    }
+    const redis = services.redis!;
+    assert.equal(redis.environment?.REDIS_PASSWORD, secrets.WSCHAT_REDIS_PASSWORD);
+    assert.deepEqual(redis.entrypoint, ['/bin/sh', '/usr/local/etc/redis/compose-start.sh']);
+    assert.doesNotMatch(rendered.stdout, /protected-mode/);
+    assert.match(redis.healthcheck?.test?.join(' ') ?? '', /--user wschat/);
+    const start = read('redis/compose-start.sh');
+    assert.match(start, /user default off/);
+    assert.doesNotMatch(start, /nopass/);
+  });
+
+  it('stops without deploy/.env with one message naming it and the script that creates it', async function () {
+    const empty = path.join(mkdtempSync(path.join(os.tmpdir(), 'compose-env-')), 'empty.env');
+    writeFileSync(empty, '');
+    // An empty env file in place of deploy/.env, and no secret in the environment.
+    const rendered = await renderCompose(['--env-file', empty], { WSCHAT_REDIS_PASSWORD: '', WSCHAT_SESSION_KEY_SECRET: '' });
+    assert.notEqual(rendered.code, 0, rendered.stdout);
+    assert.match(rendered.stderr, /deploy\/\.env is missing: create it with tools\/compose\/compose-secrets\.sh/, rendered.stderr);
+  });
+
+  it('keeps deploy/.env out of git', () => {
+    assert.ok(read('.gitignore').split('\n').includes('deploy/.env'));
   });
 
   it('names one Node LTS major everywhere, and the engines floor once', () => {

@@ -1,6 +1,7 @@
 /**
- * The Redis user deploy/k8s/README.md tells operators to create, for real: the
- * documented `ACL SETUSER` line run on a real Redis, two replicas connecting as that
+ * The Redis user of the replicas (redis/wschat-user.acl, the rule Compose applies and
+ * deploy/k8s/README.md tells operators to create), for real: the documented
+ * `ACL SETUSER` line run on a real Redis, two replicas connecting as that
  * user through REDIS_URL, and everything the service does working under it (counts on
  * both endpoints, a resume with `last`, the fleet heartbeat through the adapter),
  * while the commands a stolen password would be used for are denied.
@@ -15,12 +16,24 @@ import { repoRoot } from '../tools/harness/repo-root.js';
 
 const PASSWORD = 'a-test-password-of-some-length';
 
-/** The documented line, with the password the operator chooses. */
+/** The rule of redis/wschat-user.acl (what Compose applies and the README shows), without its comments. */
+function wschatUserRule(): string[] {
+  return readFileSync(path.join(repoRoot, 'redis/wschat-user.acl'), 'utf8')
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .join(' ')
+    .split(/\s+/)
+    .filter((word) => word !== '');
+}
+
+/** The line deploy/k8s/README.md shows: the user on, with the operator's password, then the rule. */
+function documentedAclLine(password = 'LONG-RANDOM-PASSWORD'): string {
+  return ['ACL SETUSER wschat on', `>${password}`, ...wschatUserRule()].join(' ');
+}
+
+/** ACL SETUSER's arguments for the user wschat with PASSWORD. */
 function documentedAcl(): string[] {
-  const readme = readFileSync(path.join(repoRoot, 'deploy/k8s/README.md'), 'utf8');
-  const line = readme.split('\n').find((text) => text.startsWith('ACL SETUSER wschat '));
-  assert.ok(line !== undefined, 'deploy/k8s/README.md documents the ACL SETUSER line');
-  return line.replace('LONG-RANDOM-PASSWORD', PASSWORD).split(/\s+/).slice(2);
+  return documentedAclLine(PASSWORD).split(' ').slice(2);
 }
 
 describe('Redis ACL user for the replicas (deploy/k8s/README.md)', function () {
@@ -45,6 +58,12 @@ describe('Redis ACL user for the replicas (deploy/k8s/README.md)', function () {
     await redis?.destroy();
   });
 
+  it('is the rule deploy/k8s/README.md shows and Compose applies (redis/wschat-user.acl)', () => {
+    const readme = readFileSync(path.join(repoRoot, 'deploy/k8s/README.md'), 'utf8');
+    assert.ok(readme.split('\n').includes(documentedAclLine()), `deploy/k8s/README.md shows: ${documentedAclLine()}`);
+    assert.match(readFileSync(path.join(repoRoot, 'redis/compose-start.sh'), 'utf8'), /wschat-user\.acl/);
+  });
+
   it('serves counts, resumes and heartbeats as that user', async () => {
     const [first, second] = replicas as [ReplicaProcess, ReplicaProcess];
     const plain = await PlainClient.connect(first.wsUrl);
@@ -64,6 +83,40 @@ describe('Redis ACL user for the replicas (deploy/k8s/README.md)', function () {
     assert.equal(await first.metric('wschat_errors_total', { kind: 'redis' }), 0);
     assert.equal(await second.metric('wschat_errors_total', { kind: 'heartbeat_election' }), 0);
     assert.equal(await second.metric('wschat_redis_connected'), 1);
+  });
+
+  it('lets that user subscribe to the socket.io adapter\'s pattern, and to none outside the prefix', async () => {
+    const user = new Redis(`redis://wschat:${PASSWORD}@127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 0 });
+    try {
+      // What @socket.io/redis-adapter sends for the namespace / under REDIS_KEY_PREFIX wschat:.
+      assert.equal(await user.psubscribe('wschat:socket.io#/#*'), 1);
+      await assert.rejects(user.psubscribe('*'), /NOPERM/);
+    } finally {
+      user.disconnect();
+    }
+  });
+
+  it('lets that user write the drain\'s shutdown ledger in a transaction', async () => {
+    const user = new Redis(`redis://wschat:${PASSWORD}@127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 0 });
+    try {
+      const replies = await user.multi().rpush('wschat:acl-test:ledger', 'entry').ltrim('wschat:acl-test:ledger', -10, -1).exec();
+      assert.deepEqual(replies, [
+        [null, 1],
+        [null, 'OK'],
+      ]);
+    } finally {
+      user.disconnect();
+    }
+  });
+
+  it('lets that user\'s scripts read the clock, as the session scripts do', async () => {
+    const user = new Redis(`redis://wschat:${PASSWORD}@127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 0 });
+    try {
+      const [seconds] = (await user.eval("return redis.call('TIME')", 0)) as [string, string];
+      assert.ok(Number(seconds) > 0);
+    } finally {
+      user.disconnect();
+    }
   });
 
   it('denies that user what a stolen password would be used for', async () => {

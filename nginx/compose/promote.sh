@@ -9,14 +9,14 @@ case $colour in
   blue | green) ;;
   *) echo "usage: promote.sh blue|green" >&2; exit 2 ;;
 esac
-conf=/etc/nginx/active-colour.conf
+conf=/run/wschat-nginx/active-colour.conf
 previous=$(sed -n 's/^set \$active_colour \([a-z]*\);$/\1/p' "$conf")
 printf 'set $active_colour %s;\n' "$colour" >"$conf.tmp"
 mv -f "$conf.tmp" "$conf"
-if ! nginx -p /etc/nginx/ -c /etc/nginx/nginx.conf -t -q; then
+if ! nginx -p /run/wschat-nginx/ -c /run/wschat-nginx/nginx.conf -t -q; then
   printf 'set $active_colour %s;\n' "$previous" >"$conf"
   echo "nginx -t failed; $previous stays live" >&2
   exit 1
 fi
-nginx -p /etc/nginx/ -c /etc/nginx/nginx.conf -s reload
+nginx -p /run/wschat-nginx/ -c /run/wschat-nginx/nginx.conf -s reload
 echo "live colour: $previous -> $colour"

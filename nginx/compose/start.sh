@@ -8,9 +8,11 @@
 #      127.0.0.11, podman's network gateway)
 #   3. the live colour (ACTIVE_COLOUR, default blue) unless a promotion chose one
 #   4. nginx -t, then Nginx in the foreground
+# Everything it writes, and Nginx's prefix (pid, temp files), is under $conf, a tmpfs:
+# the container's root is read-only.
 set -eu
 src=/etc/nginx/wschat
-conf=/etc/nginx
+conf=/run/wschat-nginx
 template=/etc/nginx/template/nginx.conf.template
 
 placeholders=$(grep -o '\${[A-Z_]*}' "$template" | sort -u | tr -d '${}')

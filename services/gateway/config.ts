@@ -282,9 +282,9 @@ function originPolicy(raw: string): OriginPolicy {
   return { kind: 'list', origins: [...new Set(origins)] };
 }
 
-/** Secrets never reach the logs: the Redis URL is shown without its password. */
+/** Secrets never reach the logs: the Redis URL is shown without its password, the session-key secret as set or not. */
 export function describeConfig(config: Config): Record<string, unknown> {
   const url = new URL(config.redisUrl);
   if (url.password !== '') url.password = '***';
-  return { ...config, redisUrl: url.toString() };
+  return { ...config, redisUrl: url.toString(), sessionKeySecret: config.sessionKeySecret === '' ? '' : '***' };
 }

@@ -6,6 +6,7 @@
  * container engine needed; .ci/run runs it after `make test`).
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
@@ -94,6 +95,82 @@ describe('Compose stack (containers)', function () {
     });
   });
 
+  describe('hardening', () => {
+    /** Each running service's limits as compose.yml sets them, and the capabilities its root process may ever hold. */
+    const services: Array<{ service: string; memory: number; pids: number; capBnd: string }> = [
+      { service: 'app_blue', memory: 1024 ** 3, pids: 128, capBnd: '0000000000000000' },
+      { service: 'redis', memory: 1024 ** 3, pids: 64, capBnd: '0000000000000000' },
+      // CHOWN (0), SETGID (6), SETUID (7): Nginx's master hands its workers another user.
+      { service: 'nginx', memory: 512 * 1024 ** 2, pids: 256, capBnd: '00000000000000c1' },
+    ];
+    for (const { service, memory, pids, capBnd } of services) {
+      it(`runs ${service} with no other capability, no new privileges, a read-only root and its limits`, async () => {
+        const [id] = await stack.containers(service);
+        assert.ok(id !== undefined, `a running ${service} container`);
+        const status = await stack.engineOk(['exec', id, 'cat', '/proc/1/status']);
+        assert.match(status, new RegExp(`^CapBnd:\\s+${capBnd}$`, 'm'), status);
+        assert.match(status, /^NoNewPrivs:\s+1$/m, status);
+        assert.equal(await stack.engineOk(['inspect', '--format', '{{.HostConfig.ReadonlyRootfs}}', id]), 'true');
+        const write = await stack.engine(['exec', id, 'sh', '-c', 'echo x >/written']);
+        assert.notEqual(write.code, 0, `writing to ${service}'s root fails`);
+        assert.equal(Number(await stack.engineOk(['inspect', '--format', '{{.HostConfig.Memory}}', id])), memory);
+        assert.equal(Number(await stack.engineOk(['inspect', '--format', '{{.HostConfig.PidsLimit}}', id])), pids);
+      });
+    }
+  });
+
+  describe('Redis on the Compose network', () => {
+    it('refuses a client without the password, from its own container and from a replica, while the replicas count', async () => {
+      const session = randomUUID();
+      const plain = new WebSocket(`${stack.wsUrl}?session=${session}`);
+      const counts: number[] = [];
+      plain.on('message', (data: Buffer) => {
+        const count = (JSON.parse(data.toString()) as { count?: number }).count;
+        if (count !== undefined) counts.push(count);
+      });
+      await new Promise<void>((resolve, reject) => {
+        plain.on('open', resolve);
+        plain.on('error', reject);
+      });
+      plain.send('1');
+      await eventually(() => counts.length === 1, 'the first count', 10_000);
+
+      const [redis] = await stack.containers('redis');
+      const [replica] = await stack.containers('app_blue');
+      assert.ok(redis !== undefined && replica !== undefined);
+      for (const command of [['PING'], ['KEYS', '*'], ['FLUSHALL'], ['CONFIG', 'GET', 'requirepass']]) {
+        const anonymous = await stack.redisCli(redis, command, 'nobody');
+        assert.match(anonymous.output, /NOAUTH/, `${command.join(' ')} without a password: ${anonymous.output}`);
+      }
+      const asDefault = await stack.redisCli(redis, ['--user', 'default', '--pass', '', 'PING'], 'nobody');
+      assert.doesNotMatch(asDefault.output, /PONG/, `the default user is off: ${asDefault.output}`);
+      // From a replica's container, over the Compose network, as any other host there would.
+      const probe = `const s = require('node:net').connect(6379, 'redis', () => s.write('PING\\r\\n'));
+        s.setTimeout(3000, () => { console.log('timeout'); s.destroy(); });
+        s.once('data', (d) => { process.stdout.write(d.toString()); s.destroy(); });`;
+      const fromReplica = await stack.engineOk(['exec', replica, 'node', '-e', probe]);
+      assert.match(fromReplica, /^-NOAUTH/, fromReplica);
+      // The replicas' own user: what it is there for works, what it is not for does not.
+      assert.equal((await stack.redisCli(redis, ['PING'], 'wschat')).output.trim(), 'PONG');
+      for (const command of [['KEYS', '*'], ['FLUSHALL'], ['CONFIG', 'GET', 'requirepass']]) {
+        const denied = await stack.redisCli(redis, command, 'wschat');
+        assert.match(denied.output, /NOPERM/, `${command.join(' ')} as wschat: ${denied.output}`);
+      }
+
+      plain.send('2');
+      await eventually(() => counts.length === 2, 'the second count', 10_000);
+      plain.close();
+      assert.deepEqual(counts, [1, 2]);
+      assert.deepEqual(await stack.storedCounts([session]), [2], 'Redis holds the count under the key the stack names with its secret');
+      // Everything the replicas send Redis is within their user's rule (the adapter's PSUBSCRIBE among it).
+      for (const id of await stack.containers('app_blue')) {
+        const logs = await stack.engineOk(['logs', id]);
+        assert.doesNotMatch(logs, /NOPERM|NOAUTH/, `app_blue ${id.slice(0, 12)}'s log`);
+        assert.doesNotMatch(logs, new RegExp(stack.secret('WSCHAT_SESSION_KEY_SECRET')), 'the session-key secret is in no log line');
+      }
+    });
+  });
+
   describe('through Nginx', () => {
     it('serves the page, /ws/chat/ and socket.io', async () => {
       const page = await fetch(`${stack.httpUrl}/`);
@@ -152,6 +229,12 @@ describe('Compose stack (containers)', function () {
       }
       await poller.stop();
       await Promise.all(clients.map((client) => client.stop()));
+      // Both colours' drains and starts stayed within the user's ACL rule (the shutdown ledger's MULTI among it).
+      for (const colour of ['app_blue', 'app_green']) {
+        for (const id of await stack.containers(colour, 'all')) {
+          assert.doesNotMatch(await stack.engineOk(['logs', id]), /NOPERM|NOAUTH/, `${colour} ${id.slice(0, 12)}'s log`);
+        }
+      }
 
       assertUnbroken(clients, await stack.storedCounts(clients.map((client) => client.session)), promotions.length);
       assert.deepEqual(poller.failures, [], `HTTP requests through Nginx that failed (of ${poller.requests})`);

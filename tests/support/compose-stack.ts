@@ -6,7 +6,7 @@
  * own (nginx_proxy, project wschat): one Compose stack per machine at a time.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../tools/harness/processes.js';
@@ -15,6 +15,17 @@ import { repoRoot } from '../../tools/harness/repo-root.js';
 import { sessionKey, STORED_COUNTS_LUA } from '../../tools/harness/session-keys.js';
 
 const COMPOSE_LIB = path.join(repoRoot, 'tools/compose/compose-lib.sh');
+/** The stack's secrets (tools/compose/compose-secrets.sh writes it on the first up). */
+export const COMPOSE_SECRETS_FILE = path.join(repoRoot, 'deploy/.env');
+
+/** KEY=value lines of an env file, comments skipped. */
+export function readEnvFile(file: string): Map<string, string> {
+  const entries = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(line))
+    .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as [string, string]);
+  return new Map(entries);
+}
 
 export class ComposeStack {
   private constructor(
@@ -90,18 +101,40 @@ export class ComposeStack {
     return output.split('\n').filter((line) => line !== '');
   }
 
-  /** Redis's values for `keys` (MGET), read inside the Redis container: it is not published. */
-  /** What the stack's Redis holds for each session, whichever form its key has (tools/harness/session-keys.ts). */
+  /** A secret of the running stack from its secrets file; throws when it is not there. */
+  secret(name: 'WSCHAT_REDIS_PASSWORD' | 'WSCHAT_SESSION_KEY_SECRET'): string {
+    const value = readEnvFile(COMPOSE_SECRETS_FILE).get(name);
+    if (value === undefined || value === '') throw new Error(`${name} is not in ${COMPOSE_SECRETS_FILE}`);
+    return value;
+  }
+
+  /**
+   * redis-cli inside the container `id` (Redis is not published). `as: 'wschat'` logs
+   * in as the replicas' user with the password of the container's environment
+   * (REDIS_PASSWORD, which only the Redis container has), never on a command line;
+   * `as: 'nobody'` sends the command without authenticating.
+   */
+  redisCli(id: string, args: string[], as: 'wschat' | 'nobody', host = '127.0.0.1'): Promise<ScriptRun> {
+    const login = as === 'wschat' ? 'REDISCLI_AUTH="$REDIS_PASSWORD" exec redis-cli --user wschat "$@"' : 'unset REDISCLI_AUTH; exec redis-cli "$@"';
+    return this.engine(['exec', id, 'sh', '-c', login, 'redis-cli', '-h', host, ...args]);
+  }
+
+  /** What the stack's Redis holds for each session, read as the user wschat; keys named with the stack's SESSION_KEY_SECRET. */
   async storedCounts(sessionIds: string[]): Promise<Array<number | undefined>> {
     const [redis] = await this.containers('redis');
     if (redis === undefined) throw new Error('no running Redis container');
-    const keys = sessionIds.map((id) => sessionKey(id));
-    const output = await this.engineOk(['exec', redis, 'redis-cli', '--no-raw', 'EVAL', STORED_COUNTS_LUA, String(keys.length), ...keys]);
+    const secret = this.secret('WSCHAT_SESSION_KEY_SECRET');
+    const keys = sessionIds.map((id) => sessionKey(id, 'wschat:', secret));
+    const result = await this.redisCli(redis, ['--no-raw', 'EVAL', STORED_COUNTS_LUA, String(keys.length), ...keys], 'wschat');
+    if (result.code !== 0) throw new Error(`redis-cli EVAL exited with ${result.code}: ${result.output}`);
     // --no-raw: `1) "12"` per value, `(nil)` for a missing key.
-    return output.split('\n').map((line) => {
-      const value = /"(.*)"$/.exec(line)?.[1];
-      return value === undefined ? undefined : Number(value);
-    });
+    return result.output
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const value = /"(.*)"$/.exec(line)?.[1];
+        return value === undefined ? undefined : Number(value);
+      });
   }
 
   async liveColour(): Promise<Colour> {

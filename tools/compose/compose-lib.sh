@@ -18,6 +18,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/../stack/lib.sh"
 COMPOSE_PROJECT=wschat
 COMPOSE_FILE=$REPO_ROOT/deploy/compose.yml
 COMPOSE_RUN_DIR=$RUN_DIR/compose
+# Redis's password and the session-key secret (tools/compose/compose-secrets.sh
+# creates it on first use; compose.yml refuses to render without it).
+SECRETS_FILE=$REPO_ROOT/deploy/.env
 # The colour a promotion is moving to, while it runs; a re-run after a kill resumes it.
 # shellcheck disable=SC2034 # read by compose-promote.sh and compose-down.sh
 PROMOTION_FILE=$COMPOSE_RUN_DIR/promotion
@@ -77,9 +80,11 @@ engine() {
 }
 
 # compose CMD...: Compose on this project's file, every profile known, so that `down`
-# and `ps` see all of it. Commands that start things always name their services.
+# and `ps` see all of it, with the secrets file (created when missing). Commands that
+# start things always name their services.
 compose() {
-  "${COMPOSE_CMD[@]}" -p "$COMPOSE_PROJECT" -f "$COMPOSE_FILE" \
+  WSCHAT_SECRETS_FILE=$SECRETS_FILE "$REPO_ROOT/tools/compose/compose-secrets.sh" >/dev/null
+  "${COMPOSE_CMD[@]}" -p "$COMPOSE_PROJECT" -f "$COMPOSE_FILE" --env-file "$SECRETS_FILE" \
     --profile green --profile observability "$@"
 }
 
@@ -205,7 +210,7 @@ wait_healthy() {
 # live_colour: the colour the Nginx container sends traffic to (fails when it is not running).
 live_colour() {
   # shellcheck disable=SC2016 # $active_colour is Nginx's variable
-  engine exec nginx_proxy sed -n 's/^set \$active_colour \([a-z]*\);$/\1/p' /etc/nginx/active-colour.conf 2>/dev/null
+  engine exec nginx_proxy sed -n 's/^set \$active_colour \([a-z]*\);$/\1/p' /run/wschat-nginx/active-colour.conf 2>/dev/null
 }
 
 # public_url PATH: the stack's public side on the host.

@@ -18,9 +18,9 @@ for i, key in ipairs(KEYS) do
 end
 return counts`;
 
-/** The session's Redis key, as replicas without SESSION_KEY_SECRET name it (the stacks the tests start). */
-export function sessionKey(sessionId: string, prefix = 'wschat:'): string {
-  return hashedKey(prefix, '', sessionId);
+/** The session's Redis key as replicas with `secret` as SESSION_KEY_SECRET name it; the empty one is what replicas without it use (the native stacks the tests start). */
+export function sessionKey(sessionId: string, prefix = 'wschat:', secret = ''): string {
+  return hashedKey(prefix, secret, sessionId);
 }
 
 /** The counts Redis holds for `sessionIds`, in order; undefined for a session it does not know. */
