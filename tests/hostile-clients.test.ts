@@ -17,6 +17,7 @@ import { eventually, sleep, withTimeout } from '../tools/harness/processes.js';
 import { randomSessionId } from '../shared/protocol/session-id.js';
 import { NativeStack } from './support/stack.js';
 import { stackPid } from './support/stack-run-dir.js';
+import { metricSum } from '../tools/harness/prometheus-text.js';
 
 const PLAIN_BYSTANDERS = 10;
 const SOCKETIO_BYSTANDERS = 5;
@@ -24,6 +25,7 @@ const MAX_CONNECTIONS = 60;
 const HANDSHAKES_PER_SECOND = 20;
 const HANDSHAKE_BURST = 20;
 /** What the replica may grow by over the whole suite: a few connections' worth, far from what the attacks asked for. */
+const SOCKETIO = { transport: 'socketio' };
 const RSS_GROWTH_BOUND_BYTES = 64 * 1024 * 1024;
 
 /** The status, headers and body of an HTTP answer, the path sent exactly as given (no URL normalisation). */
@@ -39,18 +41,20 @@ function rawGet(port: number, requestPath: string, localAddress?: string): Promi
   });
 }
 
+type Refused = { status: number; body: string; retryAfter: string | undefined };
+
 /**
- * A WebSocket handshake's outcome: the close after a 101 (`closeIfOpen`: a close this
- * side starts once open, 1000), or the HTTP status and body that refused it.
+ * A WebSocket handshake's outcome: the HTTP status and body that refused it, or after a
+ * 101 what `opened` asks: 'wait' for the server's close, 'close' it at once (1000) and
+ * report that close, or 'keep' it open and hand over the socket.
  */
-function handshake(
-  url: string,
-  localAddress?: string,
-  closeIfOpen = false,
-): Promise<{ closed: Closed } | { status: number; body: string; retryAfter: string | undefined }> {
+function handshake(url: string, localAddress: string | undefined, opened: 'wait' | 'close'): Promise<{ closed: Closed } | Refused>;
+function handshake(url: string, localAddress: string | undefined, opened: 'keep'): Promise<{ open: WebSocket } | Refused>;
+function handshake(url: string, localAddress: string | undefined, opened: 'wait' | 'close' | 'keep'): Promise<{ closed: Closed } | { open: WebSocket } | Refused> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { localAddress });
-    if (closeIfOpen) ws.once('open', () => ws.close(1000));
+    if (opened === 'close') ws.once('open', () => ws.close(1000));
+    if (opened === 'keep') ws.once('open', () => resolve({ open: ws }));
     ws.once('close', (code, reason) => resolve({ closed: { code, reason: reason.toString() } }));
     ws.once('unexpected-response', (_request, response) => {
       let body = '';
@@ -73,6 +77,10 @@ describe('hostile clients, behind Nginx, with bystanders counting', function () 
   let stack: NativeStack;
   let port: number;
   let replicaPid: number;
+  /** The stack's one replica, on the internal side. */
+  let replicaPort: number;
+  const replicaMetric = (name: string, labels: Record<string, string>): Promise<number> =>
+    metricSum(`http://127.0.0.1:${replicaPort}/metrics`, name, labels);
   let rssAtStart: number;
   const plain: PlainClient[] = [];
   const socketIo: SocketIoClient[] = [];
@@ -92,6 +100,7 @@ describe('hostile clients, behind Nginx, with bystanders counting', function () 
     });
     port = Number(stack.env.STACK_PORT);
     replicaPid = stackPid(stack, 'replica-blue-1') ?? assert.fail('no replica pid');
+    replicaPort = Number(stack.env.BLUE_PORT_BASE) + 1;
     for (let i = 0; i < PLAIN_BYSTANDERS; i += 1) {
       const id = randomSessionId();
       sessionIds.push(id);
@@ -117,7 +126,7 @@ describe('hostile clients, behind Nginx, with bystanders counting', function () 
     for (const client of [...plain, ...socketIo]) assert.deepEqual(await client.waitForCounts(rounds), range(1, rounds));
     for (const client of plain) assert.equal(client.closed, undefined);
     for (const client of socketIo) assert.equal(client.disconnectReason, undefined);
-    assert.equal((await rawGet(Number(stack.env.BLUE_PORT_BASE) + 1, '/readyz')).status, 200);
+    assert.equal((await rawGet(replicaPort, '/readyz')).status, 200);
     const grown = rssOf(replicaPid) - rssAtStart;
     assert.ok(grown < RSS_GROWTH_BOUND_BYTES, `replica RSS grew by ${Math.round(grown / 1e6)} MB`);
   }
@@ -126,7 +135,7 @@ describe('hostile clients, behind Nginx, with bystanders counting', function () 
     const victim = randomSessionId();
     sessionIds.push(victim);
     for (const query of ['last=60000000', 'last=0&pending=60000000', 'last=9007199254740990', 'last=0&pending=65']) {
-      const answer = await handshake(`${stack.wsUrl}?session=${victim}&${query}`);
+      const answer = await handshake(`${stack.wsUrl}?session=${victim}&${query}`, undefined, 'wait');
       assert.deepEqual(answer, { closed: { code: 4506, reason: 'invalid resume position' } }, query);
     }
     const socket = io(stack.httpUrl, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { session: victim, last: 0, pending: 60_000_000 } });
@@ -141,11 +150,7 @@ describe('hostile clients, behind Nginx, with bystanders counting', function () 
   });
 
   it('gives one engine.io connection one session, however many CONNECT packets it writes', async () => {
-    const replicaMetric = async (name: string): Promise<number> => {
-      const text = await (await fetch(`http://127.0.0.1:${Number(stack.env.BLUE_PORT_BASE) + 1}/metrics`)).text();
-      return Number(new RegExp(`^${name}\\{transport="socketio"\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-    };
-    const openedBefore = await replicaMetric('wschat_connections_opened_total');
+    const openedBefore = await replicaMetric('wschat_connections_opened_total', SOCKETIO);
     const raw = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
     const frames: string[] = [];
     raw.on('message', (data) => frames.push(textOf(data)));
@@ -155,10 +160,10 @@ describe('hostile clients, behind Nginx, with bystanders counting', function () 
     // open get 4507; one after it makes socket.io close the whole connection.
     for (let i = 0; i < 2000; i += 1) raw.send('40');
     await withTimeout(closed, 15_000, 'the attacking connection to close');
-    assert.equal((await replicaMetric('wschat_connections_opened_total')) - openedBefore, 1, 'one session opened');
+    assert.equal((await replicaMetric('wschat_connections_opened_total', SOCKETIO)) - openedBefore, 1, 'one session opened');
     assert.equal(frames.filter((frame) => frame.startsWith('40{')).length, 1, 'one session announced');
     for (const refusal of frames.filter((frame) => frame.startsWith('44'))) assert.match(refusal, /"code":4507/);
-    await eventually(async () => (await replicaMetric('wschat_connections_active')) === SOCKETIO_BYSTANDERS, 'the attacker gone');
+    await eventually(async () => (await replicaMetric('wschat_connections_active', SOCKETIO)) === SOCKETIO_BYSTANDERS, 'the attacker gone');
     await bystandersUnharmed();
   });
 
@@ -175,7 +180,7 @@ describe('hostile clients, behind Nginx, with bystanders counting', function () 
 
   it('refuses handshakes over the per-address rate with 429 and Retry-After, and only from that address', async () => {
     const attempts = 4 * HANDSHAKE_BURST;
-    const answers = await Promise.all(range(1, attempts).map(() => handshake(stack.wsUrl, '127.0.0.9', true)));
+    const answers = await Promise.all(range(1, attempts).map(() => handshake(stack.wsUrl, '127.0.0.9', 'close')));
     const refused = answers.filter((answer) => 'status' in answer);
     assert.ok(refused.length >= attempts - HANDSHAKE_BURST - HANDSHAKES_PER_SECOND, `${refused.length} of ${attempts} refused`);
     for (const answer of refused) assert.deepEqual(answer, { status: 429, body: '{"error":"too_many_handshakes"}', retryAfter: '1' });
@@ -192,23 +197,14 @@ describe('hostile clients, behind Nginx, with bystanders counting', function () 
     for (let i = 0; i < room + 5; i += 1) {
       // A fresh source address every HANDSHAKE_BURST sockets, so the rate limit stays out of it.
       const localAddress = `127.0.1.${Math.floor(i / HANDSHAKE_BURST) + 1}`;
-      const answer = await new Promise<WebSocket | { status: number; body: string }>((resolve, reject) => {
-        const ws = new WebSocket(stack.wsUrl, { localAddress });
-        ws.once('open', () => resolve(ws));
-        ws.once('unexpected-response', (_request, response) => {
-          let body = '';
-          response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-        });
-        ws.once('error', reject);
-      });
-      if (answer instanceof WebSocket) held.push(answer);
+      const answer = await handshake(stack.wsUrl, localAddress, 'keep');
+      if ('open' in answer) held.push(answer.open);
       else refusals.push(answer);
     }
     for (const client of held) client.close();
     assert.equal(held.length, room);
-    assert.deepEqual(refusals, Array.from({ length: 5 }, () => ({ status: 503, body: '{"error":"replica_full"}' })));
-    await eventually(async () => (await (await fetch(`http://127.0.0.1:${Number(stack.env.BLUE_PORT_BASE) + 1}/metrics`)).text()).includes('wschat_connections_active{transport="plain"} 10'), 'the held sockets closed');
+    assert.deepEqual(refusals, Array.from({ length: 5 }, () => ({ status: 503, body: '{"error":"replica_full"}', retryAfter: '1' })));
+    await eventually(async () => (await replicaMetric('wschat_connections_active', { transport: 'plain' })) === PLAIN_BYSTANDERS, 'the held sockets closed');
     await bystandersUnharmed();
   });
 
