@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import type { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import { PlainClient, range, SocketIoClient } from '../tools/harness/clients.js';
 import { silentWebSocket } from './support/raw-websocket.js';
 import { eventually, RedisServer, ReplicaProcess, sleep } from '../tools/harness/processes.js';
@@ -103,6 +105,33 @@ describe('connection limits', () => {
         const spanMs = Math.max(...pings) - Math.min(...pings);
         // One burst writes 64 pings within a few ms; 32 slices spread over a quarter interval take ~75 ms.
         assert.ok(spanMs >= 30, `a sweep's pings arrived within ${spanMs} ms of each other`);
+      }
+    });
+
+    it('gives a late pong a whole interval, even when the peer moved to an earlier slice of the sweep', async () => {
+      const intervalMs = 2000;
+      const own = await ReplicaProcess.start(redis, { HEARTBEAT_INTERVAL_MS: String(intervalMs) });
+      try {
+        // 31 sockets ahead of it: the late peer is alone in the sweep's last slice, pinged
+        // nearly a quarter interval after the sweep starts.
+        const ahead = await Promise.all(range(1, 31).map(() => PlainClient.connect(own.wsUrl)));
+        const late = new WebSocket(own.wsUrl, { autoPong: false });
+        await once(late, 'open');
+        let pings = 0;
+        late.on('ping', () => {
+          pings += 1;
+          setTimeout(() => late.pong(), 0.88 * intervalMs);
+        });
+        await eventually(() => pings === 1, 'the first ping', 2 * intervalMs);
+        // Alone now, so the next sweep checks it in its first slice, before its pong is due.
+        for (const client of ahead) client.close();
+        await sleep(3 * intervalMs);
+        assert.equal(late.readyState, WebSocket.OPEN, 'the late peer is still connected');
+        assert.ok(pings >= 2, `pings after its late pong: ${pings}`);
+        assert.equal(await own.metric('wschat_errors_total', { kind: 'peer_unresponsive' }), 0);
+        late.close();
+      } finally {
+        await own.stop();
       }
     });
 

@@ -26,6 +26,19 @@ const PING_FRAME = Buffer.from([0x89, 0x00]);
 /** `readAtPing` of a socket that owes no answer (not pinged yet, or skipped while paused): no byte count equals it. */
 const NOT_PINGED = -1;
 
+/** The liveness clock wraps here, so a ping's instant stays a small integer that V8 keeps in the socket object itself. */
+const LIVENESS_CLOCK_WRAP = 2 ** 30;
+
+/** Milliseconds on a monotonic clock that wraps every 2^30 ms (12 days): when a socket was pinged. */
+export function livenessClock(): number {
+  return Math.floor(performance.now()) % LIVENESS_CLOCK_WRAP;
+}
+
+/** Milliseconds from `then` to `now` on the liveness clock (right for spans under 12 days). */
+function elapsedSince(then: number, now: number): number {
+  return (now - then + LIVENESS_CLOCK_WRAP) % LIVENESS_CLOCK_WRAP;
+}
+
 /**
  * Every socket of the endpoint (the server is built with `WebSocket: ChatWebSocket`),
  * and the transport sink of the session on it: the socket is the sink, so an idle
@@ -57,6 +70,8 @@ export class ChatWebSocket extends WebSocket implements TransportSink {
   rawSocket: Duplex | undefined = undefined;
   /** The socket's bytesRead when it was last pinged; NOT_PINGED when it owes no answer. */
   readAtPing = NOT_PINGED;
+  /** When it was last pinged, on the liveness clock. */
+  pingedAt = 0;
 
   override close(code?: number, data?: string | Buffer): void {
     const fromReceiver = code !== undefined && data === undefined;
@@ -79,17 +94,18 @@ export class ChatWebSocket extends WebSocket implements TransportSink {
   }
 
   /**
-   * The liveness sweep's visit: false when the peer sent nothing since the last ping
-   * (no pong, no frame), else it is pinged again with one empty ping frame, the same
-   * bytes ws.ping() writes, shared by every socket. Any byte read proves the path to
-   * the peer alive as a pong does; counting bytes needs no 'pong' listener, whose
-   * fourth event name grew every socket's listener table by ~100 bytes
-   * (docs/benchmarks.md, memory).
+   * The liveness sweep's visit at `now` (livenessClock()). A peer that sent anything
+   * since the last ping (its pong or any frame) is pinged again, with one empty ping
+   * frame, the same bytes ws.ping() writes, shared by every socket. Any byte read
+   * proves the path to the peer alive as a pong does, and counting bytes needs no
+   * 'pong' listener, whose fourth event name would grow every socket's listener table.
+   * A peer that sent nothing is given until its ping is `patienceMs` old; false after.
    */
-  pingIfAnswered(): boolean {
+  answersPings(now: number, patienceMs: number): boolean {
     const read = bytesRead(this.rawSocket);
-    if (read === this.readAtPing) return false;
+    if (read === this.readAtPing) return elapsedSince(this.pingedAt, now) < patienceMs;
     this.readAtPing = read;
+    this.pingedAt = now;
     this.write(PING_FRAME);
     return true;
   }
@@ -140,7 +156,7 @@ const SWEEP_SPAN = 1 / 4;
 
 export interface PlainEndpointDeps extends ConnectionDeps {
   registry: ConnectionRegistry;
-  /** Liveness period: a peer that has not answered the previous ping is dropped. */
+  /** Liveness period: each socket is pinged once per period, and dropped once a ping is a period old unanswered. */
   pingIntervalMs: number;
   /** MAX_MESSAGE_FRAGMENTS: frames one message may arrive in. */
   maxMessageFragments: number;
@@ -197,9 +213,10 @@ export class PlainEndpoint {
    * sockets on 2 cores that burst held Nginx's workers past proxy_connect_timeout and
    * failed handshakes with 504 (docs/benchmarks.md, 100,000 sockets through Nginx).
    * A socket keeps its place in the registry's order, so it is checked about one
-   * interval after its ping; its slice can move by a quarter interval at most (when
-   * sockets before it closed, or the registry grew, meanwhile): a check a quarter
-   * sooner is still far more than a healthy peer's round trip after its ping.
+   * interval after its ping; its slice can move up to a quarter interval sooner (when
+   * sockets before it closed, or the registry grew, meanwhile), and a peer whose ping
+   * is younger than the interval is left to the next sweep. So a peer is dropped only
+   * once a ping has gone a whole interval unanswered, at most two intervals after it.
    */
   startLiveness(): void {
     if (this.livenessTimer === undefined) this.scheduleSweep();
@@ -260,7 +277,7 @@ export class PlainEndpoint {
   private checkLiveness(ws: ChatWebSocket): void {
     // A socket paused for backpressure cannot have read its pong: its silence is ours.
     if (ws.isPaused) return ws.excuseSilence();
-    if (ws.pingIfAnswered()) return;
+    if (ws.answersPings(livenessClock(), this.deps.pingIntervalMs)) return;
     this.deps.metrics.error('peer_unresponsive');
     ws.terminate();
   }
@@ -294,7 +311,7 @@ export class PlainEndpoint {
     ws.rawSocket = socket;
     const connection = new SessionConnection(sessionId, ws, requestId, this.deps, resume);
     ws.connection = connection;
-    // No 'pong' listener: the liveness sweep counts the bytes read instead (ChatWebSocket.pingIfAnswered).
+    // No 'pong' listener: the liveness sweep counts the bytes read instead (ChatWebSocket.answersPings).
     ws.on('message', onMessage);
     ws.on('close', this.onClose);
     // Only ws's frame parser emits 'error' here (socket errors end in 'close'; deflate is off).
