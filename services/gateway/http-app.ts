@@ -40,7 +40,7 @@ const PAGE_HTML = 'services/gateway/public/index.html';
 /**
  * The page runs only its own script and style and talks only to its own origin
  * ('self' covers ws:// and wss:// to the same host and port in CSP Level 3, which
- * Chromium follows; tests/page.e2e.test.ts connects under this policy).
+ * Chromium follows; tests/stack/page.e2e.test.ts connects under this policy).
  */
 const PAGE_CSP = [
   "default-src 'none'",

@@ -3,7 +3,7 @@
  * LPOP as Redis defines them): each record is one JSON line appended and trimmed to
  * the newest MAX_ENTRIES in one transaction, a collect takes at most COLLECT_BATCH
  * entries oldest first, and malformed entries are taken off the list but never
- * returned. The round trip through a real Redis is tests/shutdown.test.ts's.
+ * returned. The round trip through a real Redis is tests/integration/shutdown.test.ts's.
  */
 import assert from 'node:assert/strict';
 import {

@@ -3,7 +3,7 @@
  * inspector on loopback (`--inspect=127.0.0.1:<port>`, e.g. through NODE_OPTIONS).
  * It forces full garbage collections and reads the process's memory from outside,
  * so nothing is added to the product for a measurement. Used by
- * tools/bench/memory-bench.ts and tests/memory-cycles.test.ts.
+ * tools/bench/memory-bench.ts and tests/integration/memory-cycles.test.ts.
  */
 import WebSocket from 'ws';
 import { textOf } from './clients.js';

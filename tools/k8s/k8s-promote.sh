@@ -29,7 +29,7 @@
 # the lock that refuses a second promotion while one runs.
 #
 # Not run on this project's machines (no cluster): checked by shellcheck, and the
-# names it uses by tests/k8s-manifests.test.ts.
+# names it uses by tests/static/k8s-manifests.test.ts.
 set -euo pipefail
 # shellcheck source=tools/stack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../stack/lib.sh"

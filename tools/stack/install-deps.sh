@@ -45,16 +45,16 @@ install_debian_packages() {
   command -v redis-server >/dev/null || wanted+=(redis-server "the stack's and the tests' Redis")
   command -v nginx >/dev/null || wanted+=(nginx "the stack's front, which promote.sh flips between colours")
   if [[ $for_tests == yes ]]; then
-    # tests/page.e2e.test.ts looks for /usr/bin/chromium (or CHROMIUM_PATH) and fails without it.
+    # tests/stack/page.e2e.test.ts looks for /usr/bin/chromium (or CHROMIUM_PATH) and fails without it.
     if [[ -z ${CHROMIUM_PATH:-} && ! -x /usr/bin/chromium ]]; then
-      wanted+=(chromium "the page's browser test (tests/page.e2e.test.ts)")
+      wanted+=(chromium "the page's browser test (tests/stack/page.e2e.test.ts)")
     fi
-    python_websockets_present || wanted+=(python3-websockets "the README's Python example (tests/readme-examples.test.ts)")
-    command -v iptables >/dev/null || wanted+=(iptables "the network-fault tests' dropped packets (tests/network-faults.test.ts, tests/redis-partition.test.ts)")
+    python_websockets_present || wanted+=(python3-websockets "the README's Python example (tests/integration/readme-examples.test.ts)")
+    command -v iptables >/dev/null || wanted+=(iptables "the network-fault tests' dropped packets (tests/faults/network-faults.test.ts, tests/faults/redis-partition.test.ts)")
     command -v shellcheck >/dev/null || wanted+=(shellcheck "make check-scripts")
     command -v promtool >/dev/null && command -v prometheus >/dev/null ||
-      wanted+=(prometheus "promtool for make check-prometheus; the server for tests/dashboard.test.ts")
-    compose_renderer_present || wanted+=(docker-compose "a Compose renderer for tests/deploy-files.test.ts")
+      wanted+=(prometheus "promtool for make check-prometheus; the server for tests/stack/dashboard.test.ts")
+    compose_renderer_present || wanted+=(docker-compose "a Compose renderer for tests/static/deploy-files.test.ts")
   fi
   apt_install install-deps "${wanted[@]}"
 }

@@ -227,7 +227,7 @@ render_nginx() {
       # replica whose Redis was away, one connect timeout) stayed marked while the sockets
       # it then took stayed open: after a Redis outage in which every replica answered
       # 503, new sockets got 502 "no live upstreams" for minutes, each worker letting one
-      # handshake per replica through every fail_timeout (tests/network-faults.test.ts).
+      # handshake per replica through every fail_timeout (tests/faults/network-faults.test.ts).
       # proxy_next_upstream still moves every refused, timed-out or 503 handshake.
       for ((i = 1; i <= REPLICAS; i++)); do
         echo "    server 127.0.0.1:$(replica_port "$colour" "$i") max_fails=0;"
