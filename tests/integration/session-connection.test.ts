@@ -9,40 +9,13 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { createLogger } from '../../services/gateway/logger.js';
 import { Metrics } from '../../services/gateway/metrics.js';
-import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
+import { CLOSE } from '../../shared/protocol/closes.js';
 import { randomSessionId } from '../../shared/protocol/session-id.js';
 import { RedisSessionStore, type LeasedSession, type OpenedSession, type SessionStore } from '../../services/gateway/store/session-store.js';
-import { SessionConnection, type TransportSink } from '../../services/gateway/session-connection.js';
+import { SessionConnection } from '../../services/gateway/session-connection.js';
 import { eventually, RedisServer } from '../../tools/harness/processes.js';
 import { HeartbeatPacket } from '../../services/gateway/heartbeat-packet.js';
-
-/** A transport whose unread backlog the test sets; it records every write. */
-class RecordingSink implements TransportSink {
-  readonly transport = 'plain';
-  readonly written: string[] = [];
-  closedWith: ServerClose | undefined;
-  backlog = 0;
-
-  sendCount(count: number): void {
-    this.written.push(`count ${count}`);
-  }
-  sendHeartbeat(packet: HeartbeatPacket): void {
-    this.written.push(`heartbeat ${packet.ts}`);
-  }
-  sendBye(total: number): void {
-    this.written.push(`bye ${total}`);
-  }
-  closeTransport(reason: ServerClose): void {
-    this.closedWith = reason;
-  }
-  bufferedBytes(): number {
-    return this.backlog;
-  }
-  pauseReading(): boolean {
-    return true;
-  }
-  resumeReading(): void {}
-}
+import { RecordingSink } from '../support/recording-sink.js';
 
 /** A store that answers only when the test says so: Redis frozen mid-conversation. */
 class HeldStore implements SessionStore {
