@@ -25,7 +25,7 @@
  * the hold window from nodejs_eventloop_lag_*) it reports the generator's
  * own CPU per frame and per round trip, so a run shows whether the generator was the limit.
  *
- * --reference runs the scenario against tools/bench/reference-server.ts as well,
+ * --reference runs the scenario against tools/loadtest/reference-server.ts as well,
  * forked here: product, ceiling, product, ceiling... (--repeat pairs), and reports
  * product/ceiling ratios with their spread. The fair ceiling (default) pays the
  * product's two unavoidable costs, one INCR per message in the same Redis and the
@@ -34,7 +34,7 @@
  *
  * --reference --behind-nginx compares through the running stack's Nginx instead: one
  * fair ceiling per replica on the idle colour's ports, the live colour flipped between
- * runs (tools/bench/nginx-comparison.ts says why), plain sockets on both sides.
+ * runs (tools/loadtest/nginx-comparison.ts says why), plain sockets on both sides.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -42,14 +42,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { Redis } from 'ioredis';
-import type { CoordinatorMessage, EventLoopLag, FanOutHistogram, RoundTripSample, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './bench/loadtest-protocol.js';
-import { compare, comparisonMarkdown, type ComparisonReport } from './bench/loadtest-compare.js';
-import { microsPer, nginxFigures, runMarkdown, serverFigures, type LoadTestOptions, type Latency, type ProbeFigures, type Report, type Tail } from './bench/loadtest-report.js';
-import { behindNginx, type RunTarget } from './bench/nginx-comparison.js';
-import { childrenCpu, type ProcessesCpu } from './bench/proc-cpu.js';
-import { startReference } from './bench/reference-process.js';
-import { stackRunDir, stackSettings } from './bench/stack-view.js';
-import { Teardown, teardownOnSignals } from './bench/teardown.js';
+import type { CoordinatorMessage, EventLoopLag, FanOutHistogram, RoundTripSample, ServerSample, WorkerConfig, WorkerMessage, WorkerResult } from './loadtest/protocol.js';
+import { compare, comparisonMarkdown, type ComparisonReport } from './loadtest/compare.js';
+import { microsPer, nginxFigures, runMarkdown, serverFigures, type LoadTestOptions, type Latency, type ProbeFigures, type Report, type Tail } from './loadtest/report.js';
+import { behindNginx, type RunTarget } from './loadtest/nginx-comparison.js';
+import { childrenCpu, type ProcessesCpu } from './loadtest/proc-cpu.js';
+import { startReference } from './loadtest/reference-process.js';
+import { stackRunDir, stackSettings } from './loadtest/stack-view.js';
+import { Teardown, teardownOnSignals } from './loadtest/teardown.js';
 import { scrape, sumOf, type Sample } from './harness/prometheus-text.js';
 
 /**
@@ -377,7 +377,7 @@ class Coordinator {
 
   /** `index` -1 is the probe: its progress and result are kept apart from the held sockets'. */
   private startWorker(index: number, config: WorkerConfig): Promise<void> {
-    const worker = fork(new URL('./bench/loadtest-worker.js', import.meta.url), [], { stdio: 'inherit' });
+    const worker = fork(new URL('./loadtest/worker.js', import.meta.url), [], { stdio: 'inherit' });
     this.workers.push(worker);
     return new Promise((resolve, reject) => {
       worker.on('message', (message: WorkerMessage) => {

@@ -19,7 +19,7 @@ import { childrenOf, processRuns, sessionOf } from '../support/process-table.js'
 import { stackPid } from '../support/stack-run-dir.js';
 import { eventually, portAnswers, withTimeout } from '../../tools/harness/processes.js';
 import { repoRoot } from '../../tools/harness/repo-root.js';
-import type { ComparisonReport } from '../../tools/bench/loadtest-compare.js';
+import type { ComparisonReport } from '../../tools/loadtest/compare.js';
 
 const SOCKETS = 300;
 const HEARTBEAT_MS = 1000;

@@ -13,8 +13,8 @@ import path from 'node:path';
 import { NativeStack } from '../support/stack.js';
 import { RedisServer, ReplicaProcess } from '../../tools/harness/processes.js';
 import { repoRoot } from '../../tools/harness/repo-root.js';
-import type { ComparisonReport } from '../../tools/bench/loadtest-compare.js';
-import type { Report } from '../../tools/bench/loadtest-report.js';
+import type { ComparisonReport } from '../../tools/loadtest/compare.js';
+import type { Report } from '../../tools/loadtest/report.js';
 
 /** Runs tools/loadtest.ts with `args`; its exit code, output and the JSON report it wrote. */
 async function loadTest<T>(args: string[], reportDir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; output: string; report: T }> {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { sumSamples } from '../../tools/bench/ceiling-fleet.js';
-import { Teardown } from '../../tools/bench/teardown.js';
+import { sumSamples } from '../../tools/loadtest/ceiling-fleet.js';
+import { Teardown } from '../../tools/loadtest/teardown.js';
 
-describe("the load test's teardown (tools/bench/teardown.ts)", () => {
+describe("the load test's teardown (tools/loadtest/teardown.ts)", () => {
   it('runs the steps last added first, each once, and goes on past a failing one', async () => {
     const ran: string[] = [];
     const step = (name: string) => () => Promise.resolve(void ran.push(name));
@@ -32,7 +32,7 @@ describe("the load test's teardown (tools/bench/teardown.ts)", () => {
   });
 });
 
-describe("the ceiling fleet's samples (tools/bench/ceiling-fleet.ts)", () => {
+describe("the ceiling fleet's samples (tools/loadtest/ceiling-fleet.ts)", () => {
   it('adds up the processes as one server: memory, CPU, sockets, and each tick of each process', () => {
     const histogram = (count: number, sum: number, under: number[]) => ({ count, sum, buckets: [0.5, 1, Number.POSITIVE_INFINITY].map((le, index) => ({ le, count: under[index]! })) });
     const total = sumSamples([

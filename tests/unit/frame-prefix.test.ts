@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { parseServerFrame } from '../../shared/protocol/messages.js';
-import { HeartbeatScanner, scanCount } from '../../tools/bench/frame-prefix.js';
+import { HeartbeatScanner, scanCount } from '../../tools/loadtest/frame-prefix.js';
 
 const bytes = (text: string): Buffer => Buffer.from(text);
 
-describe("the load test's frame fast path (tools/bench/frame-prefix.ts)", () => {
+describe("the load test's frame fast path (tools/loadtest/frame-prefix.ts)", () => {
   it('reads the count of a canonical count frame, as the full decoder does', () => {
     for (const count of [0, 1, 9, 10, 12345, 999_999_999_999_999]) {
       const text = JSON.stringify({ count });

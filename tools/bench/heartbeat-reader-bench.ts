@@ -6,7 +6,7 @@
  *   npm run bench:reader -- [--sockets 15000] [--heartbeat-ms 2000] [--repeat 3] [--url http://...]
  *     [--workers N (the load test's; default: its own choice)]
  *
- * Without --url it forks the ceiling (tools/bench/reference-server.ts --heartbeat-ms,
+ * Without --url it forks the ceiling (tools/loadtest/reference-server.ts --heartbeat-ms,
  * no Redis: a tick framed once and written to every socket), so what is measured is
  * the reading. Each load-test run holds its sockets for three ticks; the raw client
  * reads three ticks too. The figure is the time to read one heartbeat: per tick, from
@@ -20,8 +20,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import type { ReferenceMessage } from './loadtest-protocol.js';
-import type { Report } from './loadtest-report.js';
+import type { ReferenceMessage } from '../loadtest/protocol.js';
+import type { Report } from '../loadtest/report.js';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -44,7 +44,7 @@ interface Reading {
 }
 
 async function startCeiling(heartbeatMs: number): Promise<{ url: string; stop: () => void }> {
-  const child = fork(path.join(here, 'reference-server.js'), ['0', '--heartbeat-ms', String(heartbeatMs)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(path.join(here, '../loadtest/reference-server.js'), ['0', '--heartbeat-ms', String(heartbeatMs)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.on('message', (message: ReferenceMessage) => {
       if (message.type === 'listening') resolve(message.port);

@@ -1,6 +1,6 @@
 /**
  * Memory per idle socket, after garbage collection, for the product and for the
- * reference server (tools/bench/reference-server.ts), measured the same way:
+ * reference server (tools/loadtest/reference-server.ts), measured the same way:
  *
  *   npm run bench:memory -- [SOCKETS per kind, default 5000, at most 9000]
  *
@@ -83,7 +83,7 @@ async function measure(kind: string, inspector: Inspector, connect: Connect, soc
 }
 
 function startReference(port: number, inspectPort: number, args: string[] = []): ChildProcess {
-  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference-server.js');
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), '../loadtest/reference-server.js');
   return spawn(process.execPath, [`--inspect=127.0.0.1:${inspectPort}`, script, String(port), ...args], { stdio: 'ignore' });
 }
 

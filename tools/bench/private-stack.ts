@@ -12,7 +12,7 @@
  *
  * Each replica runs in a session of its own, as the dev stack's replicas and
  * `--reference`'s ceiling do, so the kernel's autogroup scheduling treats product and
- * ceiling alike wherever this is started from (tools/bench/reference-process.ts says why
+ * ceiling alike wherever this is started from (tools/loadtest/reference-process.ts says why
  * that matters).
  */
 import { parseArgs } from 'node:util';

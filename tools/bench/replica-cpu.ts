@@ -28,7 +28,7 @@ import { Redis } from 'ioredis';
 import WebSocket, { WebSocketServer } from 'ws';
 import { textOf } from '../harness/clients.js';
 import { freePort, REPLICA_MAIN, RedisServer, sleep, withTimeout } from '../harness/processes.js';
-import { processCpuSeconds } from './proc-cpu.js';
+import { processCpuSeconds } from '../loadtest/proc-cpu.js';
 
 const SELF = fileURLToPath(import.meta.url);
 

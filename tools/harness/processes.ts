@@ -252,7 +252,7 @@ export type LogLine = Record<string, unknown> & { event?: string; message?: stri
 export interface SpawnOptions {
   /**
    * A session of its own (setsid), as the dev stack's replicas have: what a benchmark's
-   * replica needs to be scheduled as the stack's are (tools/bench/reference-process.ts).
+   * replica needs to be scheduled as the stack's are (tools/loadtest/reference-process.ts).
    */
   ownSession?: boolean;
 }

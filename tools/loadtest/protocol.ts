@@ -1,4 +1,4 @@
-/** Messages between tools/loadtest.ts (coordinator) and tools/bench/loadtest-worker.ts. */
+/** Messages between tools/loadtest.ts (coordinator) and tools/loadtest/worker.ts. */
 
 export interface WorkerConfig {
   wsUrl: string;
@@ -114,5 +114,5 @@ export interface EventLoopLag {
   max: number;
 }
 
-/** Messages from tools/bench/reference-server.ts, forked by the load test. */
+/** Messages from tools/loadtest/reference-server.ts, forked by the load test. */
 export type ReferenceMessage = { type: 'listening'; port: number } | ({ type: 'sample' } & ServerSample);

@@ -2,7 +2,7 @@
  * One load-test run's report (tools/loadtest.ts): its shape, the server figures
  * derived from two samples, and its Markdown.
  */
-import type { FanOutHistogram, ServerSample } from './loadtest-protocol.js';
+import type { FanOutHistogram, ServerSample } from './protocol.js';
 import type { ProcessesCpu } from './proc-cpu.js';
 
 export interface LoadTestOptions {

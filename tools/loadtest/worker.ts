@@ -19,7 +19,7 @@ import { randomSessionId } from '../../shared/protocol/session-id.js';
 import { parseServerFrame, toServerFrame, type ServerFrame } from '../../shared/protocol/messages.js';
 import { textOf } from '../harness/clients.js';
 import { HeartbeatScanner, scanCount } from './frame-prefix.js';
-import type { CoordinatorMessage, RoundTripSample, TickWindow, WorkerConfig, WorkerMessage, WorkerResult, WorkerWindow } from './loadtest-protocol.js';
+import type { CoordinatorMessage, RoundTripSample, TickWindow, WorkerConfig, WorkerMessage, WorkerResult, WorkerWindow } from './protocol.js';
 
 type Histogram = ReturnType<typeof hdr.build>;
 

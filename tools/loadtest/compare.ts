@@ -4,7 +4,7 @@
  * is null where either run lacks the figure (no heartbeat tick in the window, no
  * server metrics).
  */
-import { runMarkdown, type LoadTestOptions, type Report } from './loadtest-report.js';
+import { runMarkdown, type LoadTestOptions, type Report } from './report.js';
 
 export const RATIOS = {
   round_trips_per_second: 'round trips/s (higher is better)',
@@ -41,7 +41,7 @@ export interface ComparisonReport {
   date: string;
   ok: boolean;
   options: LoadTestOptions;
-  /** How the ceiling was started (tools/bench/reference-server.ts's arguments; a fleet behind the stack's Nginx with --behind-nginx). */
+  /** How the ceiling was started (tools/loadtest/reference-server.ts's arguments; a fleet behind the stack's Nginx with --behind-nginx). */
   ceiling: { mode: 'fair' | 'bare'; args: string[]; fleet?: CeilingFleetInfo };
   pairs: Pair[];
   ratios: Record<RatioName, Spread | null>;

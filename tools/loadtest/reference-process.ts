@@ -1,10 +1,10 @@
 /**
- * tools/bench/reference-server.ts as a child of the load test: forked with IPC on a
+ * tools/loadtest/reference-server.ts as a child of the load test: forked with IPC on a
  * given port (0: any free one), so it reports its port once listening and answers
  * samples of its memory, CPU, open sockets and own heartbeat fan-out.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import type { ReferenceMessage, ServerSample } from './loadtest-protocol.js';
+import type { ReferenceMessage, ServerSample } from './protocol.js';
 
 /** How long a SIGTERMed ceiling may take to exit before it is SIGKILLed. */
 const STOP_GRACE_MS = 5000;

@@ -13,7 +13,7 @@
  *
  * Without either it is the bare ceiling: a counter in memory, no heartbeat.
  *
- *   node dist/tools/bench/reference-server.js [PORT] [--redis URL] [--heartbeat-ms N]
+ *   node dist/tools/loadtest/reference-server.js [PORT] [--redis URL] [--heartbeat-ms N]
  *     (PORT default 8900 on 127.0.0.1; 0: any free port)
  *   node dist/tools/loadtest.js --reference ...   (forks it and runs the same scenario against it)
  *
@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import * as wsModule from 'ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { FAN_OUT_BUCKETS, type FanOutHistogram, type ReferenceMessage } from './loadtest-protocol.js';
+import { FAN_OUT_BUCKETS, type FanOutHistogram, type ReferenceMessage } from './protocol.js';
 
 /** ws's frame builder (`Sender.frame`, exported by ws), which @types/ws does not declare. */
 interface FrameBuilder {

@@ -1,11 +1,11 @@
 /**
- * Several fair-ceiling processes (tools/bench/reference-server.ts) read as one server:
+ * Several fair-ceiling processes (tools/loadtest/reference-server.ts) read as one server:
  * one process holds at most ~19,000 sockets here (the 20,000 open-file limit), so
  * 100,000 need a fleet, as the product needs replicas. Their samples are summed the
  * way the replicas' /metrics are: memory, CPU and sockets added up, and each process's
  * tick one observation of the fleet's own fan-out.
  */
-import type { FanOutHistogram, ServerSample } from './loadtest-protocol.js';
+import type { FanOutHistogram, ServerSample } from './protocol.js';
 import { startReference, type ReferenceProcess } from './reference-process.js';
 
 /** The fleet's figures: the processes' samples added up. */

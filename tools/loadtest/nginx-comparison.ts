@@ -7,7 +7,7 @@
  * Nginx for one in the server). A ceiling reached directly, or behind a second Nginx,
  * would differ in exactly that share: another process, another config, other workers
  * competing for the same 2 cores. So the ceiling fleet (one fair reference-server per
- * replica, tools/bench/ceiling-fleet.ts) listens on the idle colour's replica ports, which
+ * replica, tools/loadtest/ceiling-fleet.ts) listens on the idle colour's replica ports, which
  * the stack's Nginx already has as an upstream, and the comparison flips the live colour
  * with the stack's own set_live_colour between runs: product colour, ceiling colour,
  * product colour... Same Nginx process, same rendered config (worker count,
@@ -25,9 +25,9 @@
 import { portAnswers } from '../harness/processes.js';
 import { CeilingFleet } from './ceiling-fleet.js';
 import { ceilingAnswer, flipLiveColour, replicaAnswer } from './colour-flip.js';
-import { compare, type ComparisonReport } from './loadtest-compare.js';
-import type { ServerSample } from './loadtest-protocol.js';
-import type { LoadTestOptions, Report } from './loadtest-report.js';
+import { compare, type ComparisonReport } from './compare.js';
+import type { ServerSample } from './protocol.js';
+import type { LoadTestOptions, Report } from './report.js';
 import { takeStackLock } from './stack-lock.js';
 import { otherColour, readStack, type Colour, type StackView } from './stack-view.js';
 import type { Teardown } from './teardown.js';
