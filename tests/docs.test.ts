@@ -49,7 +49,8 @@ function anchors(markdown: string): Set<string> {
 function commands(markdown: string): string[] {
   const fenced = [...markdown.matchAll(/^```[^\n]*\n([\s\S]*?)^```/gm)].flatMap((match) => match[1]!.split('\n'));
   const prose = markdown.replace(/^```[^\n]*\n[\s\S]*?^```/gm, '');
-  const inline = [...prose.matchAll(/`([^`\n]+)`/g)].map((match) => match[1]!);
+  // A span may be wrapped over lines: its command is the span with the line break as a space.
+  const inline = [...prose.matchAll(/`([^`]+)`/g)].map((match) => match[1]!.replace(/\s*\n\s*/g, ' '));
   return [...fenced, ...inline].map((line) => line.trim());
 }
 
