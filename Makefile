@@ -45,7 +45,7 @@ test: test-deps lint typecheck check-scripts check-prometheus ## Everything CI r
 test-containers: deps ## The container path for real (Docker, or podman as root): image, Compose stack, release under traffic
 	npm run test:containers
 
-loadtest: deps ## Load test the running stack (make dev-up first): 5,000 sockets through Nginx; ARGS="--sockets 20000 ..."; ARGS="... --reference --repeat 3" compares with the fair ceiling (README, "Load test"; builds dist/ only when a source changed)
+loadtest: deps ## Load test the running stack (make dev-up first): 5,000 sockets through Nginx; ARGS="--sockets 20000 ..."; ARGS="... --reference --repeat 3" compares with the fair ceiling (docs/loadtest.md; builds dist/ only when a source changed)
 	@tools/stack/build-dist.sh
 	node dist/tools/loadtest.js $(ARGS)
 

@@ -2,7 +2,7 @@
  * Replica configuration: read from the environment once at start-up, validated,
  * frozen and passed down. Nothing else in the code base reads process.env.
  *
- * Every variable is listed in README.md ("Configuration"); keep the two in step.
+ * Every variable is listed in docs/operations.md ("Configuration"); keep the two in step.
  */
 import os from 'node:os';
 import { CLOSE_HANDSHAKE_ALLOWANCE_MS, DRAIN_RESERVE_MS } from './drain-deadline.js';

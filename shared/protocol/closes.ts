@@ -59,7 +59,7 @@ function close<K extends string>(code: number, reason: string, reconnect: boolea
   return Object.freeze({ code, reason, reconnect, kind, ending });
 }
 
-/** Every close the server initiates, each with its own code. README's "Close codes" table lists the same (tests/static/docs.test.ts checks it). */
+/** Every close the server initiates, each with its own code. docs/protocol.md's "Close codes" table lists the same (tests/static/docs.test.ts checks it). */
 export const CLOSE = Object.freeze({
   /** Replica draining (SIGTERM): reconnect and resume on another replica. */
   shuttingDown: close(1001, 'server shutting down', true, 'shutdown'),

@@ -7,8 +7,8 @@
  *
  * Two endings recur. A connection the server must *fail* (§7.1.7) gets exactly one
  * frame, the close with its code, and TCP ends: no bye, no count. A connection the
- * server closes healthy gets its counts, the bye, then the close (README, "Close
- * codes"). A close the client starts is echoed and nothing follows (§5.5.1).
+ * server closes healthy gets its counts, the bye, then the close (docs/protocol.md,
+ * "Close codes"). A close the client starts is echoed and nothing follows (§5.5.1).
  */
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
@@ -391,7 +391,7 @@ describe('RFC 6455 conformance of /ws/chat/ (raw frames)', function () {
     });
   });
 
-  describe("the service's own rules (application rules, README)", () => {
+  describe("the service's own rules (application rules, docs/protocol.md)", () => {
     it('closes a binary message healthily: counts, bye, 1003, and waits for the echo', async () => {
       const ws = await openCounted();
       ws.send({ opcode: OPCODE.binary, payload: Buffer.from([1, 2, 3]) });

@@ -1,6 +1,7 @@
 /**
- * The README's client examples, run as written against a real replica (its own Redis
- * on a free port): the address in each is replaced by the replica's, nothing else.
+ * The client examples of docs/client.md (the README's front door sends readers there),
+ * run as written against a real replica (its own Redis on a free port): the address in
+ * each is replaced by the replica's, nothing else.
  * wscat runs in a pseudo-terminal (util-linux `script`), the way a person types the
  * transcript; the scripted wscat line, the Python script (Debian's python3-websockets)
  * and the Node client library example run as they are.
@@ -13,16 +14,17 @@ import path from 'node:path';
 import { eventually, RedisServer, ReplicaProcess } from '../../tools/harness/processes.js';
 import { repoRoot } from '../../tools/harness/repo-root.js';
 
-const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-const README_URL = 'ws://127.0.0.1:8000/ws/chat/';
+const DOC = 'docs/client.md';
+const doc = readFileSync(path.join(repoRoot, DOC), 'utf8');
+const DOC_URL = 'ws://127.0.0.1:8000/ws/chat/';
 /** Debian's interpreter, the one python3-websockets installs for. */
 const PYTHON = '/usr/bin/python3';
 
 function section(title: string): string {
-  const start = readme.indexOf(`\n## ${title}\n`);
-  assert.ok(start >= 0, `README section "${title}"`);
-  const end = readme.indexOf('\n## ', start + 1);
-  return readme.slice(start, end === -1 ? undefined : end);
+  const start = doc.indexOf(`\n## ${title}\n`);
+  assert.ok(start >= 0, `${DOC} section "${title}"`);
+  const end = doc.indexOf('\n## ', start + 1);
+  return doc.slice(start, end === -1 ? undefined : end);
 }
 
 /** The fenced blocks of `text` in `language`, in order. */
@@ -56,7 +58,7 @@ function run(command: string, args: string[], timeoutMs = 20_000): Promise<Run> 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 
-describe('README examples, run as written', function () {
+describe('client examples (docs/client.md), run as written', function () {
   this.timeout(60_000);
   let redis: RedisServer;
   let replica: ReplicaProcess;
@@ -66,7 +68,7 @@ describe('README examples, run as written', function () {
   before(async () => {
     redis = await RedisServer.start();
     replica = await ReplicaProcess.start(redis);
-    temp = mkdtempSync(path.join(os.tmpdir(), 'wschat-readme-'));
+    temp = mkdtempSync(path.join(os.tmpdir(), 'wschat-doc-examples-'));
   });
 
   after(async () => {
@@ -75,7 +77,7 @@ describe('README examples, run as written', function () {
     if (temp !== undefined) rmSync(temp, { recursive: true, force: true });
   });
 
-  const here = (text: string): string => text.replaceAll(README_URL, replica.wsUrl);
+  const here = (text: string): string => text.replaceAll(DOC_URL, replica.wsUrl);
 
   it('the wscat transcript, typed into wscat in a terminal', async () => {
     const [transcript] = blocks(clients, 'bash');
@@ -127,7 +129,7 @@ describe('README examples, run as written', function () {
     const [example] = blocks(section('Client library'), 'js');
     assert.match(example!, /from '\.\/dist\/shared\/client\/chat-client\.js'/);
     // In the repository's root, where its relative import points (dist/ is what mocha runs from).
-    const file = path.join(repoRoot, `.readme-example-${process.pid}.mjs`);
+    const file = path.join(repoRoot, `.doc-example-${process.pid}.mjs`);
     writeFileSync(file, here(example!));
     try {
       const result = await run('node', [file]);

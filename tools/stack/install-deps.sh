@@ -9,7 +9,7 @@
 #   tools/stack/install-deps.sh --test    also what `make test` checks with:
 #     chromium            the page's browser test (playwright-core drives Debian's; no
 #                         browser is ever downloaded)
-#     python3-websockets  the README's Python example
+#     python3-websockets  the Python example of docs/client.md
 #     iptables            the network-fault tests' dropped packets (run through sudo -n
 #                         when not root)
 #     the linter shellcheck, for make check-scripts
@@ -29,7 +29,7 @@ die() {
   exit 1
 }
 
-# python_websockets_present: Debian's python3 can import websockets (the README's Python example).
+# python_websockets_present: Debian's python3 can import websockets (the Python example of docs/client.md).
 python_websockets_present() {
   [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import websockets' 2>/dev/null
 }
@@ -49,7 +49,7 @@ install_debian_packages() {
     if [[ -z ${CHROMIUM_PATH:-} && ! -x /usr/bin/chromium ]]; then
       wanted+=(chromium "the page's browser test (tests/stack/page.e2e.test.ts)")
     fi
-    python_websockets_present || wanted+=(python3-websockets "the README's Python example (tests/integration/readme-examples.test.ts)")
+    python_websockets_present || wanted+=(python3-websockets "the Python example of docs/client.md (tests/integration/readme-examples.test.ts)")
     command -v iptables >/dev/null || wanted+=(iptables "the network-fault tests' dropped packets (tests/faults/network-faults.test.ts, tests/faults/redis-partition.test.ts)")
     command -v shellcheck >/dev/null || wanted+=(shellcheck "make check-scripts")
     command -v promtool >/dev/null && command -v prometheus >/dev/null ||
