@@ -15,7 +15,7 @@ for pidfile in "$PID_DIR"/replica-*.pid; do
 done
 # Each stop is attempted whatever the one before did; the exit status says if any failed.
 if ((${#replicas[@]} > 0)); then stop_processes 10 "${replicas[@]}" || status=1; fi
-for name in prometheus nginx redis; do
+for name in prometheus alertmanager nginx redis; do
   stop_process "$name" 10 || status=1
 done
 rm -f "$STACK_ENV"

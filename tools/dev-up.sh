@@ -72,6 +72,8 @@ main() {
   nginx_start
   wait_for_http "$(stack_url)/readyz" 200 10 || die "the stack is not ready through nginx"
   render_prometheus
+  render_alertmanager
+  alertmanager_start
   prometheus_start
   log "stack ready through nginx in $(($(now_ms) - started)) ms"
   cat <<INFO
@@ -84,6 +86,7 @@ main() {
   probes           $(stack_url)/healthz  /readyz  /version
   internal         http://127.0.0.1:$NGINX_STATUS_PORT/nginx_status  /active-colour  /metrics; replica metrics on 127.0.0.1:$(replica_port "$colour" 1)/metrics ...
   prometheus       http://127.0.0.1:$PROMETHEUS_PORT  (when installed; alerts at /alerts)
+  alertmanager     http://127.0.0.1:$ALERTMANAGER_PORT  (when installed; posts to ${ALERT_WEBHOOK_URL:-no webhook: set ALERT_WEBHOOK_URL})
   logs             $LOG_DIR/  (every process; nginx-access.log is JSON with request_id and colour)
   pids             $PID_DIR/
   next             make status | make promote | make dev-down

@@ -25,6 +25,10 @@ if [[ -f $PID_DIR/prometheus.pid ]]; then
   printf '%-16s %-16s %-7s %-6s %-10s %s\n' prometheus "$(state_of prometheus)" - - \
     "$(http_status "http://127.0.0.1:$PROMETHEUS_PORT/-/ready")" -
 fi
+if [[ -f $PID_DIR/alertmanager.pid ]]; then
+  printf '%-16s %-16s %-7s %-6s %-10s %s\n' alertmanager "$(state_of alertmanager)" - - \
+    "$(http_status "http://127.0.0.1:$ALERTMANAGER_PORT/-/ready")" -
+fi
 for colour in "${COLOURS[@]}"; do
   for ((i = 1; i <= REPLICAS; i++)); do
     name=replica-$colour-$i

@@ -127,12 +127,13 @@ export class NativeStack {
   /** `settings.env`: more stack settings (tools/stack/stack-lib.sh names), e.g. NGINX_CONNECTIONS_PER_ADDRESS. */
   static async create(settings: StackSettings): Promise<NativeStack> {
     const runDir = mkdtempSync(path.join(os.tmpdir(), 'wschat-stack-'));
-    const [stackPort, nginxStatusPort, prometheusPort, redisPort] = await freePorts(4);
+    const [stackPort, nginxStatusPort, prometheusPort, redisPort, alertmanagerPort] = await freePorts(5);
     const env = {
       RUN_DIR: runDir,
       STACK_PORT: String(stackPort),
       NGINX_STATUS_PORT: String(nginxStatusPort),
       PROMETHEUS_PORT: String(prometheusPort),
+      ALERTMANAGER_PORT: String(alertmanagerPort),
       REDIS_PORT: String(redisPort),
       REPLICAS: String(settings.replicas),
       BLUE_PORT_BASE: String(await freePortBlock(settings.replicas)),

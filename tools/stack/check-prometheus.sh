@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# promtool's checks of observability/prometheus/ (make check-prometheus, part of make
-# test): the native config as tools/stack/stack-lib.sh renders it, beside its rules and its
-# file_sd target lists (so promtool finds every file it names, and warns about none),
-# the Compose config's syntax, the rules, and the rules' unit tests.
+# promtool's checks of observability/prometheus/ and amtool's of observability/alertmanager/
+# (make check-prometheus, part of make test): the native config as tools/stack/stack-lib.sh
+# renders it, beside its rules and its file_sd target lists (so promtool finds every file
+# it names, and warns about none), the Compose config's syntax, the rules, the rules' unit
+# tests, and the Alertmanager config as dev-up renders it.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -33,6 +34,16 @@ main() {
   promtool check config --syntax-only "$config_dir/prometheus.compose.yml"
   promtool check rules "$config_dir/alerts.yml"
   promtool test rules "$config_dir/alerts.test.yml"
+  command -v amtool >/dev/null || {
+    echo "check-prometheus: amtool is not installed (make test-deps installs Debian's prometheus-alertmanager)" >&2
+    exit 1
+  }
+  # The Alertmanager config as dev-up renders it with a webhook: the template's own
+  # placeholders filled, the receiver's webhook_configs appended.
+  # shellcheck disable=SC2016 # the placeholders are literal text
+  sed -e 's|${ALERT_GROUP_WAIT}|10s|; s|${ALERT_GROUP_INTERVAL}|1m|' observability/alertmanager/alertmanager.yml >"$rendered/alertmanager.yml"
+  printf '    webhook_configs:\n      - url: http://127.0.0.1:1/\n        send_resolved: true\n' >>"$rendered/alertmanager.yml"
+  amtool check-config "$rendered/alertmanager.yml"
 }
 
 main "$@"

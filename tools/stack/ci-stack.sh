@@ -7,7 +7,7 @@ tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Always a folder of its own: never a RUN_DIR the caller may have exported.
 export RUN_DIR=$tools_dir/../.run/ci
 # Ports of its own, so that it runs beside a developer's stack on the defaults.
-export STACK_PORT=18000 NGINX_STATUS_PORT=18099 REDIS_PORT=16380 PROMETHEUS_PORT=19090 \
+export STACK_PORT=18000 NGINX_STATUS_PORT=18099 REDIS_PORT=16380 PROMETHEUS_PORT=19090 ALERTMANAGER_PORT=19095 \
   BLUE_PORT_BASE=18100 GREEN_PORT_BASE=18200
 # shellcheck source=tools/stack/lib.sh
 source "$tools_dir/stack/lib.sh"

@@ -14,6 +14,7 @@
 #                         when not root)
 #     the linter shellcheck, for make check-scripts
 #     prometheus          promtool for make check-prometheus; the server for the dashboard test
+#     prometheus-alertmanager  the alerting test's Alertmanager, and amtool for make check-prometheus
 #     docker-compose      a Compose renderer for the deploy files' test, when neither
 #                         `docker compose` nor `docker-compose` answers `version`
 set -euo pipefail
@@ -32,6 +33,10 @@ die() {
 # python_websockets_present: Debian's python3 can import websockets (the Python example of docs/client.md).
 python_websockets_present() {
   [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import websockets' 2>/dev/null
+}
+
+alertmanager_present() {
+  command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null
 }
 
 # compose_renderer_present: a Compose that answers `version` (a docker CLI without the
@@ -54,6 +59,7 @@ install_debian_packages() {
     command -v shellcheck >/dev/null || wanted+=(shellcheck "make check-scripts")
     command -v promtool >/dev/null && command -v prometheus >/dev/null ||
       wanted+=(prometheus "promtool for make check-prometheus; the server for tests/stack/dashboard.test.ts")
+    alertmanager_present || wanted+=(prometheus-alertmanager "the alerts' notifications (tests/stack/alerting.test.ts)")
     compose_renderer_present || wanted+=(docker-compose "a Compose renderer for tests/static/deploy-files.test.ts")
   fi
   apt_install install-deps "${wanted[@]}"

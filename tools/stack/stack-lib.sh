@@ -25,6 +25,12 @@ load_stack_settings() {
   NGINX_STATUS_PORT=${NGINX_STATUS_PORT:-8099}
   # 9091: Debian's prometheus package starts a system Prometheus on 9090.
   PROMETHEUS_PORT=${PROMETHEUS_PORT:-9091}
+  # 9095: Debian's prometheus-alertmanager package starts a system one on 9093 (and 9094 for its cluster).
+  ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-9095}
+  # Where Alertmanager posts the alerts (its webhook JSON, firing and resolved); empty: nowhere.
+  ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-}
+  ALERT_GROUP_WAIT=${ALERT_GROUP_WAIT:-10s}
+  ALERT_GROUP_INTERVAL=${ALERT_GROUP_INTERVAL:-1m}
   REDIS_PORT=${REDIS_PORT:-6380}
   REPLICAS=${REPLICAS:-2}
   BLUE_PORT_BASE=${BLUE_PORT_BASE:-8100}
@@ -53,6 +59,10 @@ STACK_PORT=$STACK_PORT
 STACK_ADDRESS=$STACK_ADDRESS
 NGINX_STATUS_PORT=$NGINX_STATUS_PORT
 PROMETHEUS_PORT=$PROMETHEUS_PORT
+ALERTMANAGER_PORT=$ALERTMANAGER_PORT
+ALERT_WEBHOOK_URL=$ALERT_WEBHOOK_URL
+ALERT_GROUP_WAIT=$ALERT_GROUP_WAIT
+ALERT_GROUP_INTERVAL=$ALERT_GROUP_INTERVAL
 REDIS_PORT=$REDIS_PORT
 REPLICAS=$REPLICAS
 BLUE_PORT_BASE=$BLUE_PORT_BASE
@@ -313,6 +323,7 @@ render_prometheus() {
   cp "$REPO_ROOT/observability/prometheus/prometheus.yml" "$REPO_ROOT/observability/prometheus/alerts.yml" "$PROMETHEUS_DIR/"
   write_targets nginx "[{\"targets\":[\"127.0.0.1:$NGINX_STATUS_PORT\"]}]"
   write_targets prometheus "[{\"targets\":[\"127.0.0.1:$PROMETHEUS_PORT\"]}]"
+  pid_alive alertmanager || write_targets alertmanagers "[]"
   write_replica_targets
 }
 
@@ -355,6 +366,51 @@ prometheus_start() {
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
   wait_for_http "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" 200 15 ||
     die "prometheus did not start (see $LOG_DIR/prometheus.log)"
+}
+
+# --- Alertmanager --------------------------------------------------------------
+
+ALERTMANAGER_DIR=$RUN_DIR/alertmanager
+
+alertmanager_bin() {
+  command -v prometheus-alertmanager || command -v alertmanager
+}
+
+# render_alertmanager: observability/alertmanager/alertmanager.yml with the stack's
+# settings, and the webhook receiver when ALERT_WEBHOOK_URL is set.
+render_alertmanager() {
+  mkdir -p "$ALERTMANAGER_DIR/data"
+  {
+    sed -e "s|\${ALERT_GROUP_WAIT}|$ALERT_GROUP_WAIT|g" -e "s|\${ALERT_GROUP_INTERVAL}|$ALERT_GROUP_INTERVAL|g" \
+      "$REPO_ROOT/observability/alertmanager/alertmanager.yml"
+    if [[ -n $ALERT_WEBHOOK_URL ]]; then
+      printf '    webhook_configs:\n      - url: %s\n        send_resolved: true\n' "$ALERT_WEBHOOK_URL"
+    fi
+  } >"$ALERTMANAGER_DIR/alertmanager.yml"
+}
+
+# alertmanager_start: the stack's Alertmanager (no cluster: one instance), then
+# Prometheus's target list names it.
+alertmanager_start() {
+  local bin
+  if ! bin=$(alertmanager_bin); then
+    log "alertmanager not installed: skipped (apt-get install prometheus-alertmanager)"
+    return
+  fi
+  if pid_alive alertmanager; then
+    kill -HUP "$(pid_of alertmanager)" # reload its config
+    return
+  fi
+  if port_in_use "$ALERTMANAGER_PORT"; then
+    log "warning: port $ALERTMANAGER_PORT is taken: Alertmanager not started (set ALERTMANAGER_PORT)"
+    return
+  fi
+  start_process alertmanager "$bin" --config.file="$ALERTMANAGER_DIR/alertmanager.yml" \
+    --storage.path="$ALERTMANAGER_DIR/data" --web.listen-address="127.0.0.1:$ALERTMANAGER_PORT" \
+    --cluster.listen-address=
+  wait_for_http "http://127.0.0.1:$ALERTMANAGER_PORT/-/ready" 200 15 ||
+    die "alertmanager did not start (see $LOG_DIR/alertmanager.log)"
+  write_targets alertmanagers "[{\"targets\":[\"127.0.0.1:$ALERTMANAGER_PORT\"]}]"
 }
 
 # --- Releases and colours -----------------------------------------------------
