@@ -21,9 +21,9 @@ const FORBIDDEN: { name: string; pattern: RegExp }[] = [
 
 /**
  * Matches that are not what the rule is about, each named exactly and with its reason.
- * "session" is also the protocol's word (a chat session, its id, its count); where a
- * comment must say "this session" of one, it is listed here. An exemption that no
- * longer matches anything fails the suite, so the list cannot outlive its reasons.
+ * "session" is also the protocol's word (a chat session, its id, its count); a comment
+ * that must name one with a demonstrative before it is listed here. An exemption that
+ * no longer matches anything fails the suite, so the list cannot outlive its reasons.
  */
 const EXEMPT: { file: string; text: string; reason: string }[] = [
   {
