@@ -44,19 +44,30 @@ interface Text {
   text: string;
 }
 
-function lineOf(source: string, offset: number): number {
-  let line = 1;
-  for (let index = source.indexOf('\n'); index !== -1 && index < offset; index = source.indexOf('\n', index + 1)) line += 1;
-  return line;
+/** The 1-based line of an offset of `source`, by binary search over its line starts. */
+function lineFinder(source: string): (offset: number) => number {
+  const starts = [0];
+  for (let index = source.indexOf('\n'); index !== -1; index = source.indexOf('\n', index + 1)) starts.push(index + 1);
+  return (offset) => {
+    let low = 0;
+    let high = starts.length - 1;
+    while (low < high) {
+      const middle = Math.ceil((low + high) / 2);
+      if (starts[middle]! <= offset) low = middle;
+      else high = middle - 1;
+    }
+    return low + 1;
+  };
 }
 
 /** Every comment of a TypeScript or JavaScript file, once each, as the compiler sees them. */
 function scriptComments(file: string, source: string): Text[] {
   const sourceFile = ts.createSourceFile(file, source, ts.ScriptTarget.Latest, true);
+  const lineOf = lineFinder(source);
   const seen = new Map<number, Text>();
   const collect = (ranges: ts.CommentRange[] | undefined): void => {
     for (const range of ranges ?? []) {
-      if (!seen.has(range.pos)) seen.set(range.pos, { line: lineOf(source, range.pos), text: source.slice(range.pos, range.end) });
+      if (!seen.has(range.pos)) seen.set(range.pos, { line: lineOf(range.pos), text: source.slice(range.pos, range.end) });
     }
   };
   const visit = (node: ts.Node): void => {
@@ -79,11 +90,19 @@ function hashComments(source: string): Text[] {
 
 /** `<!-- -->` in HTML and SVG, `/* *\/` in CSS. */
 function blockComments(source: string, pattern: RegExp): Text[] {
-  return [...source.matchAll(pattern)].map((match) => ({ line: lineOf(source, match.index), text: match[0] }));
+  const lineOf = lineFinder(source);
+  return [...source.matchAll(pattern)].map((match) => ({ line: lineOf(match.index), text: match[0] }));
 }
+
+const proseOf = new Map<string, Text[] | undefined>();
 
 /** The prose of a tracked file this suite reads, or undefined for a file it does not. */
 function prose(file: string): Text[] | undefined {
+  if (!proseOf.has(file)) proseOf.set(file, readProse(file));
+  return proseOf.get(file);
+}
+
+function readProse(file: string): Text[] | undefined {
   const source = () => readFileSync(path.join(repoRoot, file), 'utf8');
   if (file.endsWith('.md')) return source().split('\n').map((text, index) => ({ line: index + 1, text }));
   if (SCRIPT.test(file)) return scriptComments(file, source());
