@@ -1,5 +1,5 @@
 /**
- * Exactly once under real network faults (issue 15, DESIGN.md "Exactly once" and
+ * Exactly once under real network faults (DESIGN.md, "Exactly once" and
  * "Failure modes"): 200 closed-loop clients through Nginx (mostly plain, some socket.io,
  * every one resuming with `last` and `pending`), two replicas, one Redis with AOF
  * `appendfsync always`, and for each fault in turn:
