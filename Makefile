@@ -12,7 +12,7 @@ export WSCHAT_NODE_ANNOUNCED := 1
 $(info $(shell tools/stack/ensure-node.sh --announce))
 endif
 
-.PHONY: help deps test-deps build lint typecheck test test-containers loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus docker-up docker-down docker-promote
+.PHONY: help deps test-deps build lint typecheck test test-containers loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus demo docker-up docker-down docker-promote
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ status: ## Each process of the stack: state, colour, readiness, connections
 
 promote: deps ## Blue/green release to the colour that is not live (or COLOUR=blue|green)
 	@tools/promote.sh $(COLOUR)
+
+demo: deps ## Film the page through a blue/green release and Prometheus's graph into docs/demo.gif (a stack of its own; docs/demo.md)
+	@tools/demo.sh
 
 docker-up: ## Compose stack with Docker or podman (tools/compose/compose-lib.sh): redis, nginx_proxy on 127.0.0.1:8000, the live colour x2
 	@tools/compose/compose-up.sh

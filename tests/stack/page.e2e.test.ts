@@ -8,35 +8,16 @@
  * it) rather than skipping, so a CI machine without it cannot pass silently.
  */
 import assert from 'node:assert/strict';
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_FLAGS, requireChromium } from '../../tools/harness/chromium.js';
 import { range } from '../../tools/harness/clients.js';
 import { eventually, sleep } from '../../tools/harness/processes.js';
 import { NativeStack, type ScriptRun } from '../support/stack.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-/** Flags that keep Chromium from reaching for the network on a closed machine (it hangs otherwise). */
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SCREENSHOT = 'reports/page-e2e.png';
-
-function requireChromium(): void {
-  try {
-    accessSync(CHROMIUM, constants.X_OK);
-  } catch {
-    throw new Error(`no Chromium at ${CHROMIUM}: install Debian's package (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH`);
-  }
-}
 
 /** The counts the page has logged, in order. */
 async function loggedCounts(page: Page): Promise<number[]> {
