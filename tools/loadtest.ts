@@ -14,7 +14,7 @@
  *     [--probe MS: one more plain socket, in a process of its own, a closed loop pausing MS after each count;
  *      its round trips are reported apart, those in flight during a tick and those between ticks]
  *
- * Defaults reproduce the original demo: 5,000 sockets through Nginx, each sending
+ * Defaults: 5,000 sockets through Nginx, each sending
  * a message a second, held through two heartbeat ticks (63 s with the 30 s default). Worker processes (each well under
  * the 20,000 open-file limit) open the sockets from many 127.x.y.z addresses with a
  * bounded number of handshakes in flight. Counts must be 1, 2, 3... on every socket,

@@ -207,11 +207,10 @@ export class PlainEndpoint {
    * wall-clock multiples of it, in SWEEP_SLICES slices of the registry in its order.
    * Half-way: the interval is HEARTBEAT_INTERVAL_MS, whose ticks fall on those
    * multiples, and a sweep near a tick would hold the tick's fan-out behind a ping to
-   * every socket (seen in the 15,000-socket fan-out runs, docs/benchmarks.md). Spread:
-   * every replica sweeps at the same wall-clock phase, so a sweep at one instant is a
-   * ping and a pong for every socket of the fleet at once through Nginx; at 100,000
-   * sockets on 2 cores that burst held Nginx's workers past proxy_connect_timeout and
-   * failed handshakes with 504 (docs/benchmarks.md, 100,000 sockets through Nginx).
+   * every socket. Spread: every replica sweeps at the same wall-clock phase, so a
+   * sweep at one instant would be a ping and a pong for every socket of the fleet at
+   * once through Nginx, a burst that can hold Nginx's workers past
+   * proxy_connect_timeout and fail handshakes with 504 (docs/benchmarks.md).
    * A socket keeps its place in the registry's order, so it is checked about one
    * interval after its ping; its slice can move up to a quarter interval sooner (when
    * sockets before it closed, or the registry grew, meanwhile), and a peer whose ping

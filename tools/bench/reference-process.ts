@@ -56,9 +56,7 @@ function stopChild(child: ChildProcess): Promise<void> {
  * comparison: with the kernel's autogroup scheduling (kernel.sched_autogroup_enabled) each
  * session is one scheduling group and busy groups share the cores equally, so a ceiling
  * left in the load test's session would share one group's turn with the load test's
- * workers while each replica has a turn of its own (docs/benchmarks.md, 100,000 sockets:
- * the ceiling fleet's write loop took 4.7-5.2 s that way, 1.3 s in sessions of their
- * own). A session leader still exits when the IPC channel closes (reference-server.ts),
+ * workers while each replica has a turn of its own (docs/benchmarks.md). A session leader still exits when the IPC channel closes (reference-server.ts),
  * so a load test killed outright leaves none.
  */
 export async function startReference(port: number, args: string[]): Promise<ReferenceProcess> {
