@@ -35,7 +35,7 @@ export interface Config {
   /** How long a Redis command may take before the message fails. @default 2000 */
   readonly redisCommandTimeoutMs: number;
   /** The colour this replica belongs to; served at /version. @default 'blue' */
-  readonly appVersion: Colour;
+  readonly colour: Colour;
   /** Identifies the replica in logs and elections. @default '<hostname>-<pid>' */
   readonly replicaId: string;
   /** Heartbeat period; ticks are aligned to wall-clock multiples of it. @default 30000 */
@@ -130,7 +130,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisKeyPrefix: keyPrefix(read('REDIS_KEY_PREFIX') ?? 'wschat:'),
     sessionKeySecret: secret(read, 'SESSION_KEY_SECRET'),
     redisCommandTimeoutMs: integer(read, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 50, 60_000),
-    appVersion: oneOf(read, 'APP_VERSION', ['blue', 'green'] as const, 'blue'),
+    colour: oneOf(read, 'APP_VERSION', ['blue', 'green'] as const, 'blue'),
     replicaId: replicaId(read('REPLICA_ID') ?? `${os.hostname()}-${process.pid}`),
     heartbeatIntervalMs: integer(read, 'HEARTBEAT_INTERVAL_MS', 30_000, 100, 3_600_000),
     shutdownTimeoutMs: integer(read, 'SHUTDOWN_TIMEOUT_MS', 8000, 1000, SHUTDOWN_TIMEOUT_CEILING_MS - 1),

@@ -45,7 +45,7 @@ export class Replica {
   private drain: Promise<void> | undefined;
 
   constructor(private readonly config: Config) {
-    this.logger = createLogger({ level: config.logLevel, replica: config.replicaId, version: config.appVersion });
+    this.logger = createLogger({ level: config.logLevel, replica: config.replicaId, version: config.colour });
     const redisEvents = {
       config,
       logger: this.logger,
@@ -82,7 +82,7 @@ export class Replica {
       maxBufferedBytes: config.maxBufferedBytes,
     };
     const app = createHttpApp({
-      version: config.appVersion,
+      version: config.colour,
       metrics: this.metrics,
       logger: this.logger,
       readiness: () => this.readiness(),
@@ -269,7 +269,7 @@ export class Replica {
     try {
       await this.ledger.record({
         replica: this.config.replicaId,
-        version: this.config.appVersion,
+        version: this.config.colour,
         seconds: durationMs / 1000,
         at: new Date().toISOString(),
       });
