@@ -11,6 +11,7 @@ import { closeForReceiverError, type ReceiverError } from './receiver-errors.js'
 import { askInQuery, recordRefusal, resolveRequest, type Refusal, type Resume } from './session-request.js';
 import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
 import type { HeartbeatPacket } from './heartbeat-packet.js';
+import { isReceiverClose, writeBesideSender } from './library-internals.js';
 import { elapsedSince, LivenessSweep, type LivenessPeer } from './liveness-sweep.js';
 import { textFrame } from './text-frame.js';
 import { destroyOnError } from './upgrade-router.js';
@@ -33,11 +34,9 @@ const NOT_PINGED = -1;
  * through its session (no lookup table). Its methods are named apart from ws's own
  * (`ping`, `close`, `pause`, `resume`).
  *
- * ws closes the socket itself when its frame parser rejects input: its receiver's
- * error handler calls `close(code)` (a code and no reason; every other caller of
- * close() passes a reason, ws's echo of a client's close included), then emits
- * 'error' with the rejection in the same tick (lib/websocket.js, receiverOnError).
- * While a session owns the socket, that close is left to the 'error' listener,
+ * ws closes the socket itself when its frame parser rejects input, then emits 'error'
+ * with the rejection (library-internals.ts, isReceiverClose). While a session owns
+ * the socket, that close is left to the 'error' listener,
  * which routes the rejection through the session's one close path: the close
  * the rejection calls for, with its reason, counted and logged.
  *
@@ -61,8 +60,7 @@ export class ChatWebSocket extends WebSocket implements TransportSink, LivenessP
   pingedAt = 0;
 
   override close(code?: number, data?: string | Buffer): void {
-    const fromReceiver = code !== undefined && data === undefined;
-    if (fromReceiver && this.connection !== undefined && this.readyState === WebSocket.OPEN) return;
+    if (isReceiverClose(code, data) && this.connection !== undefined && this.readyState === WebSocket.OPEN) return;
     super.close(code, data);
   }
 
@@ -99,7 +97,7 @@ export class ChatWebSocket extends WebSocket implements TransportSink, LivenessP
 
   /** What ws.send() does with a text frame once the socket is open, in one write; nothing once it is not. */
   private write(frame: Buffer): void {
-    if (this.readyState === WebSocket.OPEN) this.rawSocket?.write(frame);
+    if (this.readyState === WebSocket.OPEN) writeBesideSender(this.rawSocket, frame);
   }
 
   /** The close frame that follows carries the code and reason. */

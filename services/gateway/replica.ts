@@ -21,6 +21,7 @@ import { createHttpApp, type Readiness } from './http-app.js';
 import { originAllowed } from './origin-policy.js';
 import { refusalNow, type AdmissionRefusal } from './admission.js';
 import { Lifecycle } from './lifecycle.js';
+import { detachEngineUpgrades } from './library-internals.js';
 import { PlainEndpoint } from './plain-endpoint.js';
 import { SocketIoGateway } from './socketio-gateway.js';
 import { UpgradeRouter } from './upgrade-router.js';
@@ -106,7 +107,7 @@ export class Replica {
     });
     // engine.io installed its own upgrade listener; one router owns every upgrade instead,
     // so that draining and unknown paths are answered the same way on both endpoints.
-    this.httpServer.removeAllListeners('upgrade');
+    detachEngineUpgrades(this.httpServer);
     const plain = new PlainEndpoint({
       ...connectionDeps,
       pingIntervalMs: config.heartbeatIntervalMs,
