@@ -17,7 +17,7 @@ import type { Config } from './config.js';
 import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
 import { SOCKETIO_PATH, type CountMessage, type FleetHeartbeat, type HeartbeatMessage, type SocketIoByeMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
-import type { FleetChannel } from './heartbeat.js';
+import type { FleetChannel } from './fleet-channel.js';
 import type { HeartbeatPacket } from './heartbeat-packet.js';
 import { engineQueuedBytes, preEncodedFrame, type EngineSendOptions } from './library-internals.js';
 import { textFrame } from './text-frame.js';
