@@ -77,7 +77,7 @@ export interface HeartbeatDeps {
   registry: ConnectionRegistry;
   metrics: Metrics;
   logger: Logger;
-  /** Also run on every tick, winner or not (collecting shutdown reports). */
+  /** Also run on every tick, winner or not, before its election. */
   onTick?: () => void;
   /** Defaults to the system clock. */
   clock?: HeartbeatClock;

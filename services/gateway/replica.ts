@@ -41,6 +41,8 @@ export class Replica {
   private readonly plain: PlainEndpoint;
   private readonly heartbeat: Heartbeat;
   private readonly ledger: ShutdownLedger;
+  /** Collects the shutdown reports while the replica runs (collectShutdownReports). */
+  private reportsTimer: NodeJS.Timeout | undefined;
   private readonly lifecycle = new Lifecycle();
   private readyLogged = false;
   private drain: Promise<void> | undefined;
@@ -131,7 +133,6 @@ export class Replica {
       registry: this.registry,
       metrics: this.metrics,
       logger: this.logger,
-      onTick: () => void this.collectShutdownReports(),
     });
   }
 
@@ -150,6 +151,9 @@ export class Replica {
     this.lifecycle.enter('running');
     this.heartbeat.start();
     this.plain.startLiveness();
+    // Once a heartbeat interval: a drain's report reaches /metrics within one interval,
+    // on a timer of its own so that it does not depend on the heartbeat's ticks.
+    this.reportsTimer = setInterval(() => void this.collectShutdownReports(), this.config.heartbeatIntervalMs);
     this.readinessChanged();
     return this.httpServer.address() as AddressInfo;
   }
@@ -232,6 +236,7 @@ export class Replica {
     });
     this.heartbeat.stop();
     this.plain.stopLiveness();
+    clearInterval(this.reportsTimer);
 
     await this.closeAll(CLOSE.shuttingDown);
     // Every upgraded socket, not only the sessions: a refused one or a transport
