@@ -54,10 +54,10 @@ import { scrape, sumOf, type Sample } from './harness/prometheus-text.js';
 
 /**
  * Sockets per worker: under the 20,000 open files a process may hold, with room for the
- * worker's own, and no fewer: one worker read a 15,000-socket tick within 1.2x of a minimal
- * raw client in 12 of 12 pairs, two in 8 of 12 (docs/benchmarks.md, "The load
- * generator's own cost"): the server under test needs a core of its own on 2 cores, and
- * a second reader only contends with it.
+ * worker's own, and no fewer: one worker reads a tick about as fast as a minimal raw
+ * client and two do not (docs/benchmarks.md, "The load generator's own cost"): the
+ * server under test needs a core of its own on 2 cores, and a second reader only
+ * contends with it.
  */
 const SOCKETS_PER_WORKER = 16_000;
 const SOURCE_ADDRESSES_PER_WORKER = 50;
