@@ -14,7 +14,7 @@
  *     [--probe MS: one more plain socket, in a process of its own, a closed loop pausing MS after each count;
  *      its round trips are reported apart, those in flight during a tick and those between ticks]
  *
- * Defaults reproduce the original demo: 5,000 sockets through Nginx, each sending
+ * Defaults: 5,000 sockets through Nginx, each sending
  * a message a second, held through two heartbeat ticks (63 s with the 30 s default). Worker processes (each well under
  * the 20,000 open-file limit) open the sockets from many 127.x.y.z addresses with a
  * bounded number of handshakes in flight. Counts must be 1, 2, 3... on every socket,
@@ -54,10 +54,10 @@ import { scrape, sumOf, type Sample } from './harness/prometheus-text.js';
 
 /**
  * Sockets per worker: under the 20,000 open files a process may hold, with room for the
- * worker's own, and no fewer: one worker read a 15,000-socket tick within 1.2x of a minimal
- * raw client in 12 of 12 pairs, two in 8 of 12 (docs/benchmarks.md, "The load
- * generator reading a 15,000-socket tick"): the server under test needs a core of its own on 2 cores, and
- * a second reader only contends with it.
+ * worker's own, and no fewer: one worker reads a tick about as fast as a minimal raw
+ * client and two do not (docs/benchmarks.md, "The load generator reading a 15,000-socket tick"): the
+ * server under test needs a core of its own on 2 cores, and a second reader only
+ * contends with it.
  */
 const SOCKETS_PER_WORKER = 16_000;
 const SOURCE_ADDRESSES_PER_WORKER = 50;

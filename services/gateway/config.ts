@@ -2,9 +2,11 @@
  * Replica configuration: read from the environment once at start-up, validated,
  * frozen and passed down. Nothing else in the code base reads process.env.
  *
- * Every variable is listed in docs/operations.md ("Configuration"); keep the two in step.
+ * Each variable's default and bounds are in config-variables.ts, the one place
+ * they are written; loadConfig says which variable sets each field.
  */
 import os from 'node:os';
+import { VARIABLES, type ChoiceVariable, type IntegerVariable, type VariableName } from './config-variables.js';
 import { CLOSE_HANDSHAKE_ALLOWANCE_MS, DRAIN_RESERVE_MS } from './drain-deadline.js';
 
 export type Colour = 'blue' | 'green';
@@ -12,79 +14,79 @@ export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type SocketIoTransport = 'websocket' | 'polling';
 
 export interface Config {
-  /** TCP port of the HTTP server (probes, metrics, both socket endpoints). @default 8000 */
+  /** TCP port of the HTTP server (probes, metrics, both socket endpoints). */
   readonly port: number;
-  /** Interface to bind. @default '0.0.0.0' */
+  /** Interface to bind. */
   readonly host: string;
   /**
    * Redis connection URL (redis:// or rediss://). With Sentinel or Cluster it still
    * gives the credentials, TLS (rediss) and, for Sentinel, the database; its host is
-   * not used. @default 'redis://127.0.0.1:6379'
+   * not used.
    */
   readonly redisUrl: string;
-  /** Standalone (REDIS_URL), Sentinel (REDIS_SENTINELS) or Cluster (REDIS_CLUSTER_NODES). @default standalone */
+  /** Standalone (REDIS_URL), Sentinel (REDIS_SENTINELS) or Cluster (REDIS_CLUSTER_NODES). */
   readonly redisTopology: RedisTopology;
-  /** Prefix of every Redis key and of the socket.io adapter channels. @default 'wschat:' */
+  /** Prefix of every Redis key and of the socket.io adapter channels. */
   readonly redisKeyPrefix: string;
   /**
    * Key of the hash that names each session's Redis key (never the id itself: a bearer
    * secret). Every replica of both colours must share it; changing it loses every
-   * session. Empty: the hash is unkeyed, still one-way. @default ''
+   * session. Empty: the hash is unkeyed, still one-way.
    */
   readonly sessionKeySecret: string;
-  /** How long a Redis command may take before the message fails. @default 2000 */
+  /** How long a Redis command may take before the message fails. */
   readonly redisCommandTimeoutMs: number;
-  /** The colour this replica belongs to; served at /version. @default 'blue' */
-  readonly appVersion: Colour;
-  /** Identifies the replica in logs and elections. @default '<hostname>-<pid>' */
+  /** The colour this replica belongs to; served at /version. */
+  readonly colour: Colour;
+  /** Identifies the replica in logs and elections. */
   readonly replicaId: string;
-  /** Heartbeat period; ticks are aligned to wall-clock multiples of it. @default 30000 */
+  /** Heartbeat period; ticks are aligned to wall-clock multiples of it. */
   readonly heartbeatIntervalMs: number;
-  /** Hard deadline for the whole drain on SIGTERM. Must stay below 10000. @default 8000 */
+  /** Hard deadline for the whole drain on SIGTERM, below the orchestrator's grace (SHUTDOWN_TIMEOUT_CEILING_MS). */
   readonly shutdownTimeoutMs: number;
-  /** Idle lifetime of a session counter in Redis, refreshed on every message. @default 86400 */
+  /** Idle lifetime of a session counter in Redis, refreshed on every message. */
   readonly sessionTtlSeconds: number;
-  /** Largest text message accepted, in bytes (UTF-8). @default 16384 */
+  /** Largest text message accepted, in bytes (UTF-8). */
   readonly maxMessageBytes: number;
   /**
    * Frames one plain message may arrive in (ws's limit on a message's parts, which keeps
    * a message of empty fragments from costing unbounded work). Over it: bye + 4504.
-   * The default lets a MAX_MESSAGE_BYTES message arrive one byte per frame. @default 16384
+   * The default lets a MAX_MESSAGE_BYTES message arrive one byte per frame.
    */
   readonly maxMessageFragments: number;
   /**
    * Messages of one connection awaiting Redis before the server stops reading from it;
-   * also the most a resuming client may say it has unanswered (`pending`). @default 64
+   * also the most a resuming client may say it has unanswered (`pending`).
    */
   readonly maxInflightPerConnection: number;
   /**
    * How far a resuming client's `last` may be above the count the store holds: the
-   * counts a Redis failover may lose for one session. Further ahead: 4506. @default 10000
+   * counts a Redis failover may lose for one session. Further ahead: 4506.
    */
   readonly maxResumeAhead: number;
-  /** socket.io transports; 'polling' needs sticky sessions at the proxy. @default ['websocket'] */
+  /** socket.io transports; 'polling' needs sticky sessions at the proxy. */
   readonly socketIoTransports: readonly SocketIoTransport[];
-  /** Minimum level written to the JSON log. @default 'info' */
+  /** Minimum level written to the JSON log. */
   readonly logLevel: LogLevel;
   /**
    * Messages a second one connection may send, sustained; bursts of twice that are
-   * allowed. A flood is closed with 4502. 0 turns the limit off. @default 500
+   * allowed. A flood is closed with 4502. 0 turns the limit off.
    */
   readonly maxMessagesPerSecond: number;
-  /** Replies waiting to be written to one client before it counts as not reading and is closed. @default 1048576 */
+  /** Replies waiting to be written to one client before it counts as not reading and is closed. */
   readonly maxBufferedBytes: number;
   /**
    * Browser origins allowed to open either socket endpoint. 'same-host' (an Origin whose
    * host is the request's Host), '*' (any), or a comma list of exact origins. Requests
-   * without an Origin header (non-browser clients) are always allowed. @default 'same-host'
+   * without an Origin header (non-browser clients) are always allowed.
    */
   readonly allowedOrigins: OriginPolicy;
   /**
    * Sockets one replica holds, both endpoints together; a handshake over it gets 503
-   * {"error":"replica_full"}, which Nginx retries on a sibling. @default 50000
+   * {"error":"replica_full"}, which Nginx retries on a sibling.
    */
   readonly maxConnections: number;
-  /** Time a client has to send a request's complete headers (slowloris). @default 10000 */
+  /** Time a client has to send a request's complete headers (slowloris). */
   readonly httpHeadersTimeoutMs: number;
 }
 
@@ -112,40 +114,43 @@ export class ConfigError extends Error {
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
-
-/** The drain must finish before the 10 s an orchestrator grants after SIGTERM. */
-const SHUTDOWN_TIMEOUT_CEILING_MS = 10_000;
+type Read = (name: VariableName) => string | undefined;
+type Table = typeof VARIABLES;
+/** The variables of one kind; `Shape` narrows further (a text variable with a default). */
+type NamesOf<Shape> = { [K in VariableName]: Table[K] extends Shape ? K : never }[VariableName];
+type ChoiceName = NamesOf<ChoiceVariable>;
 
 export function loadConfig(env: Env = process.env): Config {
-  const read = (name: string): string | undefined => {
+  const read: Read = (name) => {
     const value = env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   };
 
   const config: Config = {
-    port: integer(read, 'PORT', 8000, 0, 65_535),
-    host: read('HOST') ?? '0.0.0.0',
-    redisUrl: redisUrl(read('REDIS_URL') ?? 'redis://127.0.0.1:6379'),
+    port: integer(read, 'PORT'),
+    host: text(read, 'HOST'),
+    redisUrl: redisUrl(text(read, 'REDIS_URL')),
     redisTopology: redisTopology(read),
-    redisKeyPrefix: keyPrefix(read('REDIS_KEY_PREFIX') ?? 'wschat:'),
+    redisKeyPrefix: keyPrefix(text(read, 'REDIS_KEY_PREFIX')),
     sessionKeySecret: secret(read, 'SESSION_KEY_SECRET'),
-    redisCommandTimeoutMs: integer(read, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 50, 60_000),
-    appVersion: oneOf(read, 'APP_VERSION', ['blue', 'green'] as const, 'blue'),
+    redisCommandTimeoutMs: integer(read, 'REDIS_COMMAND_TIMEOUT_MS'),
+    colour: oneOf(read, 'APP_VERSION'),
+    // Its default depends on the process: config-variables.ts only names it.
     replicaId: replicaId(read('REPLICA_ID') ?? `${os.hostname()}-${process.pid}`),
-    heartbeatIntervalMs: integer(read, 'HEARTBEAT_INTERVAL_MS', 30_000, 100, 3_600_000),
-    shutdownTimeoutMs: integer(read, 'SHUTDOWN_TIMEOUT_MS', 8000, 1000, SHUTDOWN_TIMEOUT_CEILING_MS - 1),
-    sessionTtlSeconds: integer(read, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
-    maxMessageBytes: integer(read, 'MAX_MESSAGE_BYTES', 16_384, 1, 16 * 1024 * 1024),
-    maxMessageFragments: integer(read, 'MAX_MESSAGE_FRAGMENTS', 16_384, 1, 1_048_576),
-    maxInflightPerConnection: integer(read, 'MAX_INFLIGHT_PER_CONNECTION', 64, 1, 10_000),
-    maxResumeAhead: integer(read, 'MAX_RESUME_AHEAD', 10_000, 0, 1_000_000),
-    socketIoTransports: transports(read('SOCKETIO_TRANSPORTS') ?? 'websocket'),
-    logLevel: oneOf(read, 'LOG_LEVEL', ['error', 'warn', 'info', 'debug'] as const, 'info'),
-    maxMessagesPerSecond: integer(read, 'MAX_MESSAGES_PER_SECOND', 500, 0, 1_000_000),
-    maxBufferedBytes: integer(read, 'MAX_BUFFERED_BYTES', 1_048_576, 1024, 1024 * 1024 * 1024),
-    allowedOrigins: originPolicy(read('ALLOWED_ORIGINS') ?? 'same-host'),
-    maxConnections: integer(read, 'MAX_CONNECTIONS', 50_000, 1, 1_000_000),
-    httpHeadersTimeoutMs: integer(read, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    heartbeatIntervalMs: integer(read, 'HEARTBEAT_INTERVAL_MS'),
+    shutdownTimeoutMs: integer(read, 'SHUTDOWN_TIMEOUT_MS'),
+    sessionTtlSeconds: integer(read, 'SESSION_TTL_SECONDS'),
+    maxMessageBytes: integer(read, 'MAX_MESSAGE_BYTES'),
+    maxMessageFragments: integer(read, 'MAX_MESSAGE_FRAGMENTS'),
+    maxInflightPerConnection: integer(read, 'MAX_INFLIGHT_PER_CONNECTION'),
+    maxResumeAhead: integer(read, 'MAX_RESUME_AHEAD'),
+    socketIoTransports: transports(text(read, 'SOCKETIO_TRANSPORTS')),
+    logLevel: oneOf(read, 'LOG_LEVEL'),
+    maxMessagesPerSecond: integer(read, 'MAX_MESSAGES_PER_SECOND'),
+    maxBufferedBytes: integer(read, 'MAX_BUFFERED_BYTES'),
+    allowedOrigins: originPolicy(text(read, 'ALLOWED_ORIGINS')),
+    maxConnections: integer(read, 'MAX_CONNECTIONS'),
+    httpHeadersTimeoutMs: integer(read, 'HTTP_HEADERS_TIMEOUT_MS'),
   };
   checkConsistency(config);
   return Object.freeze(config);
@@ -165,13 +170,8 @@ function checkConsistency(config: Config): void {
   }
 }
 
-function integer(
-  read: (name: string) => string | undefined,
-  name: string,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
+function integer(read: Read, name: NamesOf<IntegerVariable>): number {
+  const { fallback, min, max }: IntegerVariable = VARIABLES[name];
   const raw = read(name);
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number between ${min} and ${max} (got "${raw}")`);
@@ -180,20 +180,21 @@ function integer(
   return value;
 }
 
-/** A secret: absent (empty), or at least 32 characters, so it cannot be guessed. */
-function secret(read: (name: string) => string | undefined, name: string): string {
+/** The variable, or its default. */
+function text(read: Read, name: NamesOf<{ kind: 'text'; fallback: string }>): string {
+  return read(name) ?? VARIABLES[name].fallback;
+}
+
+/** A secret: absent (its default, empty), or at least 32 characters, so it cannot be guessed. */
+function secret(read: Read, name: 'SESSION_KEY_SECRET'): string {
   const raw = read(name);
-  if (raw === undefined) return '';
+  if (raw === undefined) return VARIABLES[name].fallback;
   if (raw.length < 32) throw new ConfigError(name, `must be at least 32 characters (got ${raw.length})`);
   return raw;
 }
 
-function oneOf<T extends string>(
-  read: (name: string) => string | undefined,
-  name: string,
-  allowed: readonly T[],
-  fallback: T,
-): T {
+function oneOf<N extends ChoiceName>(read: Read, name: N): Table[N]['allowed'][number] {
+  const { fallback, allowed } = VARIABLES[name];
   const raw = read(name);
   if (raw === undefined) return fallback;
   const match = allowed.find((candidate) => candidate === raw);
@@ -214,10 +215,10 @@ function redisUrl(raw: string): string {
   return raw;
 }
 
-function redisTopology(read: (name: string) => string | undefined): RedisTopology {
-  const mode = oneOf(read, 'REDIS_MODE', ['standalone', 'sentinel', 'cluster'] as const, 'standalone');
+function redisTopology(read: Read): RedisTopology {
+  const mode = oneOf(read, 'REDIS_MODE');
   if (mode === 'sentinel') {
-    const masterName = read('REDIS_SENTINEL_MASTER') ?? 'mymaster';
+    const masterName = text(read, 'REDIS_SENTINEL_MASTER');
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(masterName)) {
       throw new ConfigError('REDIS_SENTINEL_MASTER', `must be 1-64 characters of A-Z a-z 0-9 . _ - (got "${masterName}")`);
     }

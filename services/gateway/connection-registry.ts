@@ -57,8 +57,8 @@ export class ConnectionRegistry {
   /** An upgraded socket, kept until it closes (the upgrade router hands over every one, refused or not). */
   trackUpgraded(socket: Duplex): void {
     this.upgraded.add(socket);
-    // One listener for every socket (a closure and once()'s wrapper were ~200 bytes a socket);
-    // 'close' is emitted once, so on() does what once() did.
+    // One listener shared by every socket, so a socket carries no closure or once()
+    // wrapper of its own; 'close' is emitted once, so on() is enough.
     socket.on('close', this.upgradedClosed);
   }
 

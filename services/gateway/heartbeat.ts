@@ -37,15 +37,10 @@ import type { Metrics, Transport } from './metrics.js';
 import { isValidSessionId } from '../../shared/protocol/session-id.js';
 import { type FleetHeartbeat, type HeartbeatMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import type { FleetChannel } from './fleet-channel.js';
 import { HeartbeatPacket } from './heartbeat-packet.js';
 import type { SessionConnection } from './session-connection.js';
 import { FAN_OUT_SLICE, SlicedWalk, type SlicePolicy } from './sliced-walk.js';
-
-/** How heartbeats travel between replicas; the socket.io gateway implements it. */
-export interface FleetChannel {
-  publish(message: HeartbeatMessage): void;
-  subscribe(handler: (message: FleetHeartbeat) => void): void;
-}
 
 /**
  * The two Redis facts an election needs: SET NX PX and whether the connection is
@@ -82,7 +77,7 @@ export interface HeartbeatDeps {
   registry: ConnectionRegistry;
   metrics: Metrics;
   logger: Logger;
-  /** Also run on every tick, winner or not (collecting shutdown reports). */
+  /** Also run on every tick, winner or not, before its election. */
   onTick?: () => void;
   /** Defaults to the system clock. */
   clock?: HeartbeatClock;

@@ -11,7 +11,8 @@ import { closeForReceiverError, type ReceiverError } from './receiver-errors.js'
 import { askInQuery, recordRefusal, resolveRequest, type Refusal, type Resume } from './session-request.js';
 import { SessionConnection, type ConnectionDeps, type TransportSink } from './session-connection.js';
 import type { HeartbeatPacket } from './heartbeat-packet.js';
-import { FAN_OUT_SLICE, pauseFor, SlicedWalk } from './sliced-walk.js';
+import { isReceiverClose, writeBesideSender } from './library-internals.js';
+import { elapsedSince, LivenessSweep, type LivenessPeer } from './liveness-sweep.js';
 import { textFrame } from './text-frame.js';
 import { destroyOnError } from './upgrade-router.js';
 
@@ -26,19 +27,6 @@ const PING_FRAME = Buffer.from([0x89, 0x00]);
 /** `readAtPing` of a socket that owes no answer (not pinged yet, or skipped while paused): no byte count equals it. */
 const NOT_PINGED = -1;
 
-/** The liveness clock wraps here, so a ping's instant stays a small integer that V8 keeps in the socket object itself. */
-const LIVENESS_CLOCK_WRAP = 2 ** 30;
-
-/** Milliseconds on a monotonic clock that wraps every 2^30 ms (12 days): when a socket was pinged. */
-export function livenessClock(): number {
-  return Math.floor(performance.now()) % LIVENESS_CLOCK_WRAP;
-}
-
-/** Milliseconds from `then` to `now` on the liveness clock (right for spans under 12 days). */
-function elapsedSince(then: number, now: number): number {
-  return (now - then + LIVENESS_CLOCK_WRAP) % LIVENESS_CLOCK_WRAP;
-}
-
 /**
  * Every socket of the endpoint (the server is built with `WebSocket: ChatWebSocket`),
  * and the transport sink of the session on it: the socket is the sink, so an idle
@@ -46,18 +34,16 @@ function elapsedSince(then: number, now: number): number {
  * through its session (no lookup table). Its methods are named apart from ws's own
  * (`ping`, `close`, `pause`, `resume`).
  *
- * ws closes the socket itself when its frame parser rejects input: its receiver's
- * error handler calls `close(code)` (a code and no reason; every other caller of
- * close() passes a reason, ws's echo of a client's close included), then emits
- * 'error' with the rejection in the same tick (lib/websocket.js, receiverOnError).
- * While a session owns the socket, that close is left to the 'error' listener,
+ * ws closes the socket itself when its frame parser rejects input, then emits 'error'
+ * with the rejection (library-internals.ts, isReceiverClose). While a session owns
+ * the socket, that close is left to the 'error' listener,
  * which routes the rejection through the session's one close path: the close
  * the rejection calls for, with its reason, counted and logged.
  *
  * A client's own close frame (any valid code, 1002 and 1007 included) goes
  * straight to ws, which echoes it (RFC 6455 §5.5.1): nothing follows it.
  */
-export class ChatWebSocket extends WebSocket implements TransportSink {
+export class ChatWebSocket extends WebSocket implements TransportSink, LivenessPeer {
   /**
    * The session on this socket, for the listeners, which are shared by every socket
    * (no closures per socket). Set, it also routes parser errors through the session.
@@ -74,8 +60,7 @@ export class ChatWebSocket extends WebSocket implements TransportSink {
   pingedAt = 0;
 
   override close(code?: number, data?: string | Buffer): void {
-    const fromReceiver = code !== undefined && data === undefined;
-    if (fromReceiver && this.connection !== undefined && this.readyState === WebSocket.OPEN) return;
+    if (isReceiverClose(code, data) && this.connection !== undefined && this.readyState === WebSocket.OPEN) return;
     super.close(code, data);
   }
 
@@ -94,11 +79,11 @@ export class ChatWebSocket extends WebSocket implements TransportSink {
   }
 
   /**
-   * The liveness sweep's visit at `now` (livenessClock()). A peer that sent anything
-   * since the last ping (its pong or any frame) is pinged again, with one empty ping
-   * frame, the same bytes ws.ping() writes, shared by every socket. Any byte read
-   * proves the path to the peer alive as a pong does, and counting bytes needs no
-   * 'pong' listener, whose fourth event name would grow every socket's listener table.
+   * The liveness sweep's visit at `now` (livenessClock(), liveness-sweep.ts). A peer
+   * that sent anything since the last ping (its pong or any frame) is pinged again,
+   * with one empty ping frame, the same bytes ws.ping() writes, shared by every
+   * socket. Any byte read proves the path to the peer alive as a pong does, and
+   * counting bytes needs no 'pong' listener, whose fourth event name would grow every socket's listener table.
    * A peer that sent nothing is given until its ping is `patienceMs` old; false after.
    */
   answersPings(now: number, patienceMs: number): boolean {
@@ -112,7 +97,7 @@ export class ChatWebSocket extends WebSocket implements TransportSink {
 
   /** What ws.send() does with a text frame once the socket is open, in one write; nothing once it is not. */
   private write(frame: Buffer): void {
-    if (this.readyState === WebSocket.OPEN) this.rawSocket?.write(frame);
+    if (this.readyState === WebSocket.OPEN) writeBesideSender(this.rawSocket, frame);
   }
 
   /** The close frame that follows carries the code and reason. */
@@ -149,11 +134,6 @@ function bytesRead(socket: Duplex | undefined): number {
   return (socket as { bytesRead?: number } | undefined)?.bytesRead ?? 0;
 }
 
-/** Slices of the registry one liveness sweep visits, one after the other. */
-const SWEEP_SLICES = 32;
-/** The share of the interval a sweep's slices span. */
-const SWEEP_SPAN = 1 / 4;
-
 export interface PlainEndpointDeps extends ConnectionDeps {
   registry: ConnectionRegistry;
   /** Liveness period: each socket is pinged once per period, and dropped once a ping is a period old unanswered. */
@@ -166,16 +146,13 @@ export class PlainEndpoint {
   private readonly wss: WebSocketServer;
   /** Session id chosen for each upgrade, read back when ws writes the 101 headers. */
   private readonly sessionIds = new WeakMap<IncomingMessage, string>();
-  private livenessTimer: NodeJS.Timeout | undefined;
-  /** The running sweep's walk of the registry, until its last slice; stopLiveness() ends it. */
-  private sweepWalk: SlicedWalk<SessionConnection> | undefined;
-  /** The wall-clock instant the last sweep was scheduled for. */
-  private lastSweep = 0;
+  private readonly liveness: LivenessSweep;
   /** One close listener for every socket of this endpoint; ws calls it with the socket as `this`. */
   private readonly onClose: (this: WebSocket, code: number) => void;
 
   constructor(private readonly deps: PlainEndpointDeps) {
     const { registry } = deps;
+    this.liveness = new LivenessSweep({ registry, metrics: deps.metrics, intervalMs: deps.pingIntervalMs, peerOf: chatPeer });
     this.onClose = function onClose(this: WebSocket, code: number): void {
       const { connection } = chat(this);
       if (connection === undefined) return;
@@ -198,89 +175,13 @@ export class PlainEndpoint {
     });
   }
 
-  /**
-   * A peer that vanished without a FIN (a closed laptop, a NAT that forgot the
-   * flow) would hold its socket forever; every interval, sockets that did not
-   * answer the previous ping are dropped and the others are pinged.
-   *
-   * A sweep is spread over the middle quarter of the interval, half-way between two
-   * wall-clock multiples of it, in SWEEP_SLICES slices of the registry in its order.
-   * Half-way: the interval is HEARTBEAT_INTERVAL_MS, whose ticks fall on those
-   * multiples, and a sweep near a tick would hold the tick's fan-out behind a ping to
-   * every socket. Spread:
-   * every replica sweeps at the same wall-clock phase, so a sweep at one instant is a
-   * ping and a pong for every socket of the fleet at once through Nginx; at 100,000
-   * sockets on 2 cores that burst held Nginx's workers past proxy_connect_timeout and
-   * failed handshakes with 504 (docs/benchmarks.md, "Heartbeat fan-out, 100,000 sockets
-   * through Nginx").
-   * A socket keeps its place in the registry's order, so it is checked about one
-   * interval after its ping; its slice can move up to a quarter interval sooner (when
-   * sockets before it closed, or the registry grew, meanwhile), and a peer whose ping
-   * is younger than the interval is left to the next sweep. So a peer is dropped only
-   * once a ping has gone a whole interval unanswered, at most two intervals after it.
-   */
+  /** Pings every plain socket once per interval and drops the ones that stopped answering (liveness-sweep.ts). */
   startLiveness(): void {
-    if (this.livenessTimer === undefined) this.scheduleSweep();
+    this.liveness.start();
   }
 
   stopLiveness(): void {
-    clearTimeout(this.livenessTimer);
-    this.livenessTimer = undefined;
-    this.sweepWalk?.cancel();
-    this.sweepWalk = undefined;
-  }
-
-  private scheduleSweep(): void {
-    const interval = this.deps.pingIntervalMs;
-    const phase = interval / 2 - (interval * SWEEP_SPAN) / 2;
-    const now = Date.now();
-    // A timer may fire a little early on the wall clock: never sweep twice within an
-    // interval, or the second would drop every socket whose pong is still on its way.
-    const aligned = Math.floor((now - phase) / interval) * interval + interval + phase;
-    const next = Math.max(aligned, this.lastSweep + interval);
-    this.livenessTimer = setTimeout(() => {
-      this.lastSweep = next;
-      this.sweep();
-      this.scheduleSweep();
-    }, next - now);
-  }
-
-  /**
-   * Starts a walk of the registry's sessions (a live one: a socket that came since the
-   * last sweep is pinged in this one); a plain session's sink is its socket (socket.io
-   * runs its own ping/pong). The walk's slices are a share of the registry each, a
-   * fixed gap apart (sliced-walk.ts, pauseFor), so the sweep spans its share of the
-   * interval; within a slice, the fan-out's time budget yields to I/O, so a slice of a
-   * large registry holds the loop no longer than a slice of a tick does.
-   */
-  private sweep(): void {
-    // A walk still running (its slices late on an overloaded event loop) is finished
-    // first: cut short, it would leave the sockets at its end unchecked, sweep after sweep.
-    this.sweepWalk?.finish();
-    const { registry, pingIntervalMs } = this.deps;
-    const maxItems = Math.max(1, Math.ceil(registry.size / SWEEP_SLICES));
-    const sliceGapMs = (pingIntervalMs * SWEEP_SPAN) / SWEEP_SLICES;
-    const walk = new SlicedWalk(registry.walk(), (connection) => this.visitSession(connection), {
-      maxItems,
-      budgetMs: FAN_OUT_SLICE.budgetMs,
-      yielder: pauseFor(sliceGapMs),
-    }, () => {
-      if (this.sweepWalk === walk) this.sweepWalk = undefined;
-    });
-    this.sweepWalk = walk;
-    walk.start();
-  }
-
-  private visitSession({ sink }: SessionConnection): void {
-    if (sink instanceof ChatWebSocket) this.checkLiveness(sink);
-  }
-
-  private checkLiveness(ws: ChatWebSocket): void {
-    // A socket paused for backpressure cannot have read its pong: its silence is ours.
-    if (ws.isPaused) return ws.excuseSilence();
-    if (ws.answersPings(livenessClock(), this.deps.pingIntervalMs)) return;
-    this.deps.metrics.error('peer_unresponsive');
-    ws.terminate();
+    this.liveness.stop();
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
@@ -320,6 +221,11 @@ export class PlainEndpoint {
     this.deps.registry.add(connection);
     connection.open();
   }
+}
+
+/** A plain session's sink is its socket; socket.io runs its own ping/pong. */
+function chatPeer({ sink }: SessionConnection): ChatWebSocket | undefined {
+  return sink instanceof ChatWebSocket ? sink : undefined;
 }
 
 /** Every socket of the endpoint is one: the server is built with `WebSocket: ChatWebSocket`. */

@@ -21,6 +21,7 @@ import { createHttpApp, type Readiness } from './http-app.js';
 import { originAllowed } from './origin-policy.js';
 import { refusalNow, type AdmissionRefusal } from './admission.js';
 import { Lifecycle } from './lifecycle.js';
+import { detachEngineUpgrades } from './library-internals.js';
 import { PlainEndpoint } from './plain-endpoint.js';
 import { SocketIoGateway } from './socketio-gateway.js';
 import { UpgradeRouter } from './upgrade-router.js';
@@ -40,12 +41,14 @@ export class Replica {
   private readonly plain: PlainEndpoint;
   private readonly heartbeat: Heartbeat;
   private readonly ledger: ShutdownLedger;
+  /** Collects the shutdown reports while the replica runs (collectShutdownReports). */
+  private reportsTimer: NodeJS.Timeout | undefined;
   private readonly lifecycle = new Lifecycle();
   private readyLogged = false;
   private drain: Promise<void> | undefined;
 
   constructor(private readonly config: Config) {
-    this.logger = createLogger({ level: config.logLevel, replica: config.replicaId, version: config.appVersion });
+    this.logger = createLogger({ level: config.logLevel, replica: config.replicaId, version: config.colour });
     const redisEvents = {
       config,
       logger: this.logger,
@@ -82,7 +85,7 @@ export class Replica {
       maxBufferedBytes: config.maxBufferedBytes,
     };
     const app = createHttpApp({
-      version: config.appVersion,
+      version: config.colour,
       metrics: this.metrics,
       logger: this.logger,
       readiness: () => this.readiness(),
@@ -106,7 +109,7 @@ export class Replica {
     });
     // engine.io installed its own upgrade listener; one router owns every upgrade instead,
     // so that draining and unknown paths are answered the same way on both endpoints.
-    this.httpServer.removeAllListeners('upgrade');
+    detachEngineUpgrades(this.httpServer);
     const plain = new PlainEndpoint({
       ...connectionDeps,
       pingIntervalMs: config.heartbeatIntervalMs,
@@ -130,7 +133,6 @@ export class Replica {
       registry: this.registry,
       metrics: this.metrics,
       logger: this.logger,
-      onTick: () => void this.collectShutdownReports(),
     });
   }
 
@@ -149,6 +151,9 @@ export class Replica {
     this.lifecycle.enter('running');
     this.heartbeat.start();
     this.plain.startLiveness();
+    // Once a heartbeat interval: a drain's report reaches /metrics within one interval,
+    // on a timer of its own so that it does not depend on the heartbeat's ticks.
+    this.reportsTimer = setInterval(() => void this.collectShutdownReports(), this.config.heartbeatIntervalMs);
     this.readinessChanged();
     return this.httpServer.address() as AddressInfo;
   }
@@ -231,6 +236,7 @@ export class Replica {
     });
     this.heartbeat.stop();
     this.plain.stopLiveness();
+    clearInterval(this.reportsTimer);
 
     await this.closeAll(CLOSE.shuttingDown);
     // Every upgraded socket, not only the sessions: a refused one or a transport
@@ -269,7 +275,7 @@ export class Replica {
     try {
       await this.ledger.record({
         replica: this.config.replicaId,
-        version: this.config.appVersion,
+        version: this.config.colour,
         seconds: durationMs / 1000,
         at: new Date().toISOString(),
       });

@@ -17,8 +17,9 @@ import type { Config } from './config.js';
 import { CLOSE, type ServerClose } from '../../shared/protocol/closes.js';
 import { SOCKETIO_PATH, type CountMessage, type FleetHeartbeat, type HeartbeatMessage, type SocketIoByeMessage } from '../../shared/protocol/messages.js';
 import type { ConnectionRegistry } from './connection-registry.js';
-import type { FleetChannel } from './heartbeat.js';
+import type { FleetChannel } from './fleet-channel.js';
 import type { HeartbeatPacket } from './heartbeat-packet.js';
+import { engineQueuedBytes, preEncodedFrame, type EngineSendOptions } from './library-internals.js';
 import { textFrame } from './text-frame.js';
 import { originAllowed } from './origin-policy.js';
 import type { AdmissionRefusal } from './admission.js';
@@ -126,18 +127,9 @@ class SocketIoSink implements TransportSink {
   }
 
 
-  /**
-   * engine.io writes one packet at a time over WebSocket and queues the rest in its
-   * socket's writeBuffer until the previous write has drained; a client that stops
-   * reading grows that queue. The field is engine.io's own (typed private, stable
-   * since engine.io 1); if it ever goes, this reads 0 and the bound stops applying.
-   */
+  /** What engine.io queued for a client that stops reading (library-internals.ts). */
   bufferedBytes(): number {
-    const queue = (this.socket.conn as unknown as { writeBuffer?: unknown }).writeBuffer;
-    if (!Array.isArray(queue)) return 0;
-    let bytes = 0;
-    for (const packet of queue as Array<{ data?: unknown }>) bytes += typeof packet.data === 'string' ? packet.data.length : 64;
-    return bytes;
+    return engineQueuedBytes(this.socket.conn);
   }
 
   /** socket.io offers no way to stop reading one client. */
@@ -147,9 +139,6 @@ class SocketIoSink implements TransportSink {
 
   resumeReading(): void {}
 }
-
-/** engine.io's write() options (engine.io itself is socket.io's dependency, not this project's). */
-type SendOptions = NonNullable<Parameters<Socket['conn']['write']>[1]>;
 
 /** socket.io protocol v5: an EVENT packet (type 2) to the main namespace is the type then the JSON array. */
 const EVENT_PACKET_TYPE = '2';
@@ -161,10 +150,9 @@ const MESSAGE_PACKET_TYPE = '4';
  * and its WebSocket frame, which engine.io sends as it is (`wsPreEncodedFrame`, the
  * option socket.io's own broadcasts use: socket.io-adapter's _encode).
  */
-export function socketIoHeartbeat(packet: HeartbeatPacket): { encoded: string; options: SendOptions } {
+export function socketIoHeartbeat(packet: HeartbeatPacket): { encoded: string; options: EngineSendOptions } {
   const encoded = `${EVENT_PACKET_TYPE}["heartbeat",${packet.json}]`;
-  const wsPreEncodedFrame = [textFrame(MESSAGE_PACKET_TYPE + encoded)];
-  return { encoded, options: { wsPreEncodedFrame } as SendOptions };
+  return { encoded, options: preEncodedFrame(textFrame(MESSAGE_PACKET_TYPE + encoded)) };
 }
 
 export interface SocketIoGatewayDeps extends ConnectionDeps {

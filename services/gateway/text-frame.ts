@@ -7,7 +7,8 @@
  * here once per tick is the same bytes written to every socket; a count is one small
  * buffer and one write. Frames written this way go to the socket between whole frames
  * of ws's own: with permessage-deflate off (the plain endpoint never negotiates it)
- * ws's sender writes every frame at once, never queueing one (ws lib/sender.js).
+ * ws's sender writes every frame at once, never queueing one (library-internals.ts,
+ * writeBesideSender).
  */
 const FIN_TEXT = 0x81;
 const MAX_SHORT_LENGTH = 125;

@@ -1,16 +1,10 @@
 /**
- * The one owner of HTTP upgrades on the replica's port: refuses what admission.ts
- * refuses (draining, the session store not ready, MAX_CONNECTIONS reached: 503, so
- * that Nginx's proxy_next_upstream http_503 hands the handshake to another replica),
- * over HTTP/1.0 (400: RFC 6455 §4.1 needs HTTP/1.1 or later)
- * and from browser pages ALLOWED_ORIGINS does not allow (403), sends /ws/chat/ to
- * the plain endpoint and /socket.io/ to engine.io, and answers anything else with
- * 404. Refusals are plain HTTP responses with a JSON body (raw-http-answer.ts), the
- * socket destroyed once flushed, so a client that keeps its half open cannot hold
- * a drain.
- *
- * Every upgraded socket, refused or routed, goes to the registry first, which keeps
- * it until it closes: what a drain waits for (connection-registry.ts).
+ * The one owner of HTTP upgrades on the replica's port: every refusal and every route
+ * decided in one place, before either library sees the socket. Refusals for a full or
+ * draining replica are 503, so that Nginx's proxy_next_upstream http_503 hands the
+ * handshake to another replica; each refused socket is destroyed once its answer is
+ * flushed, so a client that keeps its half open cannot hold a drain. Every upgraded
+ * socket goes to the registry first: what a drain waits for.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';

@@ -10,7 +10,7 @@ describe('config', () => {
       assert.equal(config.port, 8000);
       assert.equal(config.host, '0.0.0.0');
       assert.equal(config.redisUrl, 'redis://127.0.0.1:6379');
-      assert.equal(config.appVersion, 'blue');
+      assert.equal(config.colour, 'blue');
       assert.equal(config.heartbeatIntervalMs, 30_000);
       assert.equal(config.shutdownTimeoutMs, 8000);
       assert.deepEqual(config.socketIoTransports, ['websocket']);
@@ -55,7 +55,7 @@ describe('config', () => {
           host: '127.0.0.1',
           redisUrl: 'redis://redis:6380/1',
           redisTopology: { mode: 'standalone' },
-          appVersion: 'green',
+          colour: 'green',
           replicaId: 'green-1',
           heartbeatIntervalMs: 500,
           shutdownTimeoutMs: 9999,
@@ -161,7 +161,7 @@ describe('config', () => {
       const exit = await replica.exited;
       assert.equal(exit.code, 0, replica.stderr);
       assert.equal(replica.logs.length, 1);
-      assert.equal(replica.logs[0]?.appVersion, 'green');
+      assert.equal(replica.logs[0]?.colour, 'green');
       assert.equal(replica.logs[0]?.redisUrl, 'redis://:***@127.0.0.1:1');
     });
 

@@ -239,7 +239,7 @@ describe('Kubernetes manifests (deploy/k8s)', function () {
         assert.equal(podLabels(colour).colour, colour);
         assert.ok(selects(deployment.spec?.selector.matchLabels, podLabels(colour)), 'the selector selects its own pods');
         assert.deepEqual(coloursSelected(deployment.spec?.selector.matchLabels), [colour], 'and only them');
-        assert.equal(configOf(colour).appVersion, colour, 'APP_VERSION');
+        assert.equal(configOf(colour).colour, colour, 'APP_VERSION');
         assert.match(configOf(colour).replicaId, new RegExp(`^wschat-${colour}-`), 'REPLICA_ID is the pod name');
       });
 

@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../services/gateway/config.js';
 import { ConnectionRegistry } from '../../services/gateway/connection-registry.js';
-import { Heartbeat, type ElectionRedis, type FleetChannel } from '../../services/gateway/heartbeat.js';
+import type { FleetChannel } from '../../services/gateway/fleet-channel.js';
+import { Heartbeat, type ElectionRedis } from '../../services/gateway/heartbeat.js';
 import { createLogger } from '../../services/gateway/logger.js';
 import { Metrics } from '../../services/gateway/metrics.js';
 import type { FleetHeartbeat, HeartbeatMessage } from '../../shared/protocol/messages.js';

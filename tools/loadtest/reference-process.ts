@@ -56,7 +56,7 @@ function stopChild(child: ChildProcess): Promise<void> {
  * comparison: with the kernel's autogroup scheduling (kernel.sched_autogroup_enabled) each
  * session is one scheduling group and busy groups share the cores equally, so a ceiling
  * left in the load test's session would share one group's turn with the load test's
- * workers while each replica has a turn of its own, and write its ticks several times
+ * workers while each replica has a turn of its own, and write its ticks far
  * slower than in a session of its own (docs/benchmarks.md, "The fair ceiling"). A
  * session leader still exits when the IPC channel closes (reference-server.ts), so a
  * load test killed outright leaves none.
