@@ -34,6 +34,8 @@ const REPLICA = 'unit-a';
 interface Election {
   key: string;
   value: string;
+  /** The SET's options as sent, in order: what makes it an expiring lock only one replica takes. */
+  options: [string, number, string];
   ttlMs: number;
   answer: Deferred<'OK' | null>;
 }
@@ -42,9 +44,9 @@ class ManualElection implements ElectionRedis {
   status = 'ready';
   readonly elections: Election[] = [];
 
-  set(key: string, value: string, _px: 'PX', ttlMs: number, _nx: 'NX'): Promise<'OK' | null> {
+  set(key: string, value: string, px: 'PX', ttlMs: number, nx: 'NX'): Promise<'OK' | null> {
     const answer = new Deferred<'OK' | null>();
-    this.elections.push({ key, value, ttlMs, answer });
+    this.elections.push({ key, value, options: [px, ttlMs, nx], ttlMs, answer });
     return answer.promise;
   }
 
@@ -140,6 +142,15 @@ describe('Heartbeat (unit)', () => {
         [[keyOf(FIRST_TICK), REPLICA]],
       );
       heartbeat.stop();
+    });
+
+    it('elects with SET NX PX: only the first replica takes the tick, and the lock expires', () => {
+      const { heartbeat, clock, redis } = harness();
+      heartbeat.start();
+      clock.fireNext();
+      heartbeat.stop();
+      // Without NX every replica would win every tick; without PX a lock would stay in Redis for ever.
+      assert.deepEqual(redis.nth(1).options, ['PX', 10_000, 'NX']);
     });
 
     it('locks a tick for 10 ticks, never under 10 s', () => {
@@ -448,6 +459,8 @@ describe('Heartbeat (unit)', () => {
       ['not ISO-8601', { ts: 'Tue, 14 Nov 2023 22:13:21 GMT' }],
       ['ISO without milliseconds', { ts: '2023-11-14T22:13:21Z' }],
       ['ISO with an offset', { ts: '2023-11-14T22:13:21.000+00:00' }],
+      ['text before the ISO instant', { ts: 'x2023-11-14T22:13:21.000Z' }],
+      ['text after the ISO instant', { ts: '2023-11-14T22:13:21.000Zx' }],
       ['null', null],
       ['a string', 'heartbeat'],
     ] as const) {

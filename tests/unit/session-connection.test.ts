@@ -246,6 +246,63 @@ describe('SessionConnection (unit)', () => {
     });
   });
 
+  describe('what the store is asked and what is measured', () => {
+    it('asks the store for a plain open and plain increments when the client resumes nothing (no lease)', async () => {
+      const { connection, store } = sessionHarness();
+      connection.open();
+      connection.receive(1);
+      store.opens[0]!.resolve({ count: 0, resumed: false });
+      await settled();
+      connection.receive(1);
+      const id = connection.sessionId;
+      assert.deepEqual(store.calls, [`open ${id}`, `increment ${id}`, `increment ${id}`]);
+    });
+
+    it('counts a drain close as no error, and every other server close as one error of its kind', async () => {
+      const drained = await openedSession();
+      drained.connection.close(CLOSE.shuttingDown);
+      await settled();
+      const kinds = ((await drained.metrics.registry.getSingleMetric('wschat_errors_total')?.get())?.values ?? [])
+        .filter((value) => value.value > 0)
+        .map((value) => value.labels.kind);
+      assert.deepEqual(kinds, [], 'a drain is not an error');
+
+      const limited = await openedSession();
+      limited.connection.close(CLOSE.rateLimited);
+      await settled();
+      assert.equal(await metricValue(limited.metrics, 'wschat_errors_total', { kind: 'rate_limited' }), 1);
+    });
+
+    it('measures each message from its arrival to its count being written, in seconds', async () => {
+      const { connection, store, metrics } = await openedSession();
+      const real = performance.now.bind(performance);
+      let now = 5_000;
+      performance.now = () => now;
+      try {
+        connection.receive(1);
+        now += 250;
+        store.nthIncrement(1).resolve(1);
+        await settled();
+      } finally {
+        performance.now = real;
+      }
+      const values = (await metrics.messageDuration.get()).values.filter((value) => value.labels.transport === 'plain');
+      const of = (metricName: string, le?: number | string): number | undefined =>
+        values.find((value) => value.metricName === metricName && (le === undefined || value.labels.le === le))?.value;
+      assert.equal(of('wschat_message_duration_seconds_sum'), 0.25, '250 ms is 0.25 s');
+      assert.equal(of('wschat_message_duration_seconds_count'), 1);
+      assert.equal(of('wschat_message_duration_seconds_bucket', 0.1), 0);
+      assert.equal(of('wschat_message_duration_seconds_bucket', 0.25), 1);
+    });
+
+    it('counts a session the store already knew as resumed, and a new one not', async () => {
+      const resumed = await openedSession(41);
+      assert.equal(await metricValue(resumed.metrics, 'wschat_sessions_resumed_total', { transport: 'plain' }), 1);
+      const fresh = await openedSession(0);
+      assert.equal(await metricValue(fresh.metrics, 'wschat_sessions_resumed_total', { transport: 'plain' }), 0);
+    });
+  });
+
   describe('the transport going away', () => {
     it('writes nothing after the socket closed, not even the answers already on their way', async () => {
       const { connection, store, sink } = await openedSession();
