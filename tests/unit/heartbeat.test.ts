@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { loadConfig } from '../../services/gateway/config.js';
 import { ConnectionRegistry } from '../../services/gateway/connection-registry.js';
 import { Heartbeat, type ElectionRedis, type FleetChannel } from '../../services/gateway/heartbeat.js';
-import { createLogger } from '../../services/gateway/logger.js';
+import { createLogger, sessionTag, type Logger } from '../../services/gateway/logger.js';
+import { PassThrough } from 'node:stream';
 import { Metrics } from '../../services/gateway/metrics.js';
 import type { FleetHeartbeat, HeartbeatMessage } from '../../shared/protocol/messages.js';
 import { randomSessionId } from '../../shared/protocol/session-id.js';
@@ -85,11 +86,25 @@ interface Harness {
   ticks: number[];
 }
 
+/** A logger at info whose lines the test reads back, each without its timestamp, replica and version. */
+function recordingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const stream = new PassThrough();
+  const lines: Array<Record<string, unknown>> = [];
+  stream.on('data', (chunk: Buffer) => {
+    for (const text of String(chunk).split('\n')) {
+      if (text === '') continue;
+      const line = Object.entries(JSON.parse(text) as Record<string, unknown>);
+      lines.push(Object.fromEntries(line.filter(([key]) => !['timestamp', 'replica', 'version'].includes(key))));
+    }
+  });
+  return { logger: createLogger({ level: 'info', replica: REPLICA, version: 'blue', stream }), lines };
+}
+
 /**
  * `onTick` replaces the default one, which records each tick's clock reading in `ticks`;
  * `slices` replaces the fan-out's slicing (a ManualYielder's policy drives it by hand).
  */
-function harness(intervalMs = INTERVAL_MS, onTick?: () => void, slices?: SlicePolicy): Harness {
+function harness(intervalMs = INTERVAL_MS, onTick?: () => void, slices?: SlicePolicy, logger?: Logger): Harness {
   const clock = new ManualClock(START);
   const redis = new ManualElection();
   const fleet = new RecordingFleet();
@@ -104,7 +119,7 @@ function harness(intervalMs = INTERVAL_MS, onTick?: () => void, slices?: SlicePo
     registry,
     metrics,
     // Error level: the warn lines of skipped ticks would only clutter the reporter.
-    logger: createLogger({ level: 'error', replica: REPLICA, version: 'blue' }),
+    logger: logger ?? createLogger({ level: 'error', replica: REPLICA, version: 'blue' }),
     onTick: onTick ?? (() => ticks.push(clock.now())),
     clock,
     ...(slices === undefined ? {} : { slices }),
@@ -438,6 +453,51 @@ describe('Heartbeat (unit)', () => {
       yields.runAll();
       assert.deepEqual(probed.events, [`heartbeat ${ts}`]);
       for (const other of others) assert.deepEqual(other.events, []);
+    });
+  });
+
+  describe('log lines', () => {
+    it('logs a won tick, a failed election and a win that Redis could not publish, each with its tick index', async () => {
+      const { logger, lines } = recordingLogger();
+      const { heartbeat, clock, redis } = harness(INTERVAL_MS, undefined, undefined, logger);
+      heartbeat.start();
+      clock.fireNext();
+      redis.nth(1).answer.resolve('OK');
+      await settled();
+      clock.fireNext();
+      redis.nth(2).answer.reject(Object.assign(new Error('Command timed out'), { code: 'ETIMEDOUT' }));
+      await settled();
+      redis.status = 'reconnecting';
+      clock.fireNext();
+      redis.nth(3).answer.resolve('OK');
+      await settled();
+      heartbeat.stop();
+      const index = FIRST_TICK / INTERVAL_MS;
+      assert.deepEqual(lines, [
+        { level: 'info', message: 'heartbeat won', event: 'heartbeat_won', tick: index, ts: iso(FIRST_TICK) },
+        { level: 'warn', message: 'heartbeat election failed', event: 'heartbeat_skipped', tick: index + 1, error: 'Command timed out', error_code: 'ETIMEDOUT' },
+        { level: 'warn', message: 'heartbeat won but redis not ready; not published', event: 'heartbeat_skipped', tick: index + 2 },
+      ]);
+    });
+
+    it('logs a probe delivered with its session tag and how many sockets got it, and nothing for a probe no socket here holds', () => {
+      const { logger, lines } = recordingLogger();
+      const { registry, fleet } = harness(INTERVAL_MS, undefined, undefined, logger);
+      const session = randomSessionId();
+      connect(registry, 'plain', session);
+      connect(registry, 'socketio', session);
+      const ts = iso(FIRST_TICK);
+      fleet.receive({ ts, probe: randomSessionId() });
+      fleet.receive({ ts, probe: session });
+      return settled().then(() => {
+        assert.deepEqual(lines, [{ level: 'info', message: 'heartbeat probe delivered', event: 'heartbeat_probe', session: sessionTag(session), sockets: 2, ts }]);
+      });
+    });
+
+    it('stops cleanly when it never started', () => {
+      const { heartbeat, clock } = harness();
+      heartbeat.stop();
+      assert.equal(clock.pending, 0);
     });
   });
 
