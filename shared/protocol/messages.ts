@@ -68,6 +68,7 @@ export function parseServerFrame(text: string): ServerFrame {
   try {
     value = JSON.parse(text);
   } catch {
+    // Stryker disable next-line BlockStatement: equivalent, toServerFrame(undefined, text) is this same unknown frame.
     return { type: 'unknown', text };
   }
   return toServerFrame(value, text);
@@ -89,6 +90,7 @@ export function toServerFrame(value: unknown, text?: string): ServerFrame {
 }
 
 function isWhole(value: unknown): value is number {
+  // Stryker disable next-line ConditionalExpression: equivalent, Number.isSafeInteger is false for every non-number.
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 

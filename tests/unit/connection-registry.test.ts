@@ -58,6 +58,14 @@ describe('connection registry', () => {
     assert.equal(registry.destroyAll(), 1);
   });
 
+  it('waits its whole time for the last socket: true when it closes within it', async () => {
+    const registry = new ConnectionRegistry();
+    const socket = new PassThrough();
+    registry.trackUpgraded(socket);
+    setTimeout(() => socket.destroy(), 30);
+    assert.equal(await registry.whenAllClosed(2000), true);
+  });
+
   it('a timed-out wait is dropped: a later wait still resolves true when the last socket closes', async () => {
     const registry = new ConnectionRegistry();
     const socket = new PassThrough();

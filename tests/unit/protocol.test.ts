@@ -24,6 +24,18 @@ describe('protocol', () => {
       ['array', ['3f2a9c1e-7b4d-4e8a-9c3b-1d2e3f4a5b6c']],
       ['number', 42],
     ];
+    it('builds a version 4 uuid from getRandomValues where crypto.randomUUID is missing (a browser on plain http)', () => {
+      Object.defineProperty(crypto, 'randomUUID', { value: undefined, configurable: true });
+      try {
+        const ids = Array.from({ length: 50 }, () => randomSessionId());
+        for (const id of ids) assert.ok(isValidSessionId(id), id);
+        assert.equal(new Set(ids).size, ids.length, 'a new id each time');
+      } finally {
+        Reflect.deleteProperty(crypto, 'randomUUID');
+      }
+      assert.equal(typeof crypto.randomUUID, 'function', 'the platform method is back');
+    });
+
     for (const [name, value] of refused) {
       it(`refuses ${name}`, () => assert.equal(isValidSessionId(value), false));
     }
