@@ -58,7 +58,9 @@ export default {
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
-  thresholds: { high: 90, low: 80, break: 0 },
+  // break: the whole run's score, held down by the transport code only the integration tiers
+  // reach; set at the score reached. The core modules' floors are in tools/mutation/check-scores.ts.
+  thresholds: { high: 90, low: 80, break: 46 },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
 };
