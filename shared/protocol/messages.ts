@@ -68,7 +68,6 @@ export function parseServerFrame(text: string): ServerFrame {
   try {
     value = JSON.parse(text);
   } catch {
-    // Stryker disable next-line BlockStatement: equivalent, toServerFrame(undefined, text) is this same unknown frame.
     return { type: 'unknown', text };
   }
   return toServerFrame(value, text);
