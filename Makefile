@@ -12,7 +12,7 @@ export WSCHAT_NODE_ANNOUNCED := 1
 $(info $(shell tools/stack/ensure-node.sh --announce))
 endif
 
-.PHONY: help deps test-deps build lint typecheck test test-containers loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus demo docker-up docker-down docker-promote
+.PHONY: help deps test-deps build lint typecheck test test-mutation test-containers loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus demo docker-up docker-down docker-promote
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ check-prometheus: ## promtool check config (as the stack renders it), check rule
 
 test: test-deps lint typecheck check-scripts check-prometheus ## Everything CI runs: lint, typecheck, scripts, alert rules, then the mocha suite against real Redis, Nginx and Chromium
 	npm test
+
+test-mutation: deps ## Mutation testing of the unit tier (StrykerJS, incremental from the checked-in results); fails under the score floors (docs/mutation-testing.md)
+	npm run test:mutation
 
 test-containers: deps ## The container path for real (Docker, or podman as root): image, Compose stack, release under traffic
 	npm run test:containers

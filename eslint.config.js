@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.run/**', 'reports/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.run/**', 'reports/**', '.stryker-tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -18,13 +18,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['eslint.config.js'],
+    files: ['eslint.config.js', 'stryker.config.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
   {
     // Run with `node -e` inside a replica container (tools/compose/compose-promote.sh): plain
     // CommonJS, outside the TypeScript project; its output is its report.
-    files: ['tools/compose/*.cjs'],
+    files: ['tools/compose/*.cjs', 'tools/mutation/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,

@@ -63,6 +63,7 @@ export class UpgradeRouter {
     }
     const path = (request.url ?? '/').split('?', 1)[0];
     if (path === PLAIN_PATH || path === PLAIN_PATH.slice(0, -1)) return routes.plain(request, socket, head, requestId);
+    // Stryker disable next-line OptionalChaining: equivalent, split() always returns a first element.
     if (path?.startsWith(SOCKETIO_PATH)) return routes.socketIo(request, socket, head);
     routes.metrics.error('upgrade_not_found');
     answerAndClose(socket, 404, { error: 'not_found' }, { 'X-Request-Id': requestId });

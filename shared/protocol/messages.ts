@@ -89,6 +89,7 @@ export function toServerFrame(value: unknown, text?: string): ServerFrame {
 }
 
 function isWhole(value: unknown): value is number {
+  // Stryker disable next-line ConditionalExpression: equivalent, Number.isSafeInteger is false for every non-number.
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 

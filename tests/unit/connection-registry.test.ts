@@ -58,11 +58,21 @@ describe('connection registry', () => {
     assert.equal(registry.destroyAll(), 1);
   });
 
+  it('waits its whole time for the last socket: true when it closes within it', async () => {
+    const registry = new ConnectionRegistry();
+    const socket = new PassThrough();
+    registry.trackUpgraded(socket);
+    setTimeout(() => socket.destroy(), 30);
+    assert.equal(await registry.whenAllClosed(2000), true);
+  });
+
   it('a timed-out wait is dropped: a later wait still resolves true when the last socket closes', async () => {
     const registry = new ConnectionRegistry();
     const socket = new PassThrough();
     registry.trackUpgraded(socket);
     assert.equal(await registry.whenAllClosed(10), false);
+    // What a drain that timed out leaves behind: nothing (its wait is not woken later).
+    assert.deepEqual((registry as unknown as { emptyWaiters: unknown[] }).emptyWaiters, []);
     const later = registry.whenAllClosed(5000);
     socket.destroy();
     assert.equal(await later, true);

@@ -11,7 +11,8 @@ import { loadConfig } from '../../services/gateway/config.js';
 import { ConnectionRegistry } from '../../services/gateway/connection-registry.js';
 import type { FleetChannel } from '../../services/gateway/fleet-channel.js';
 import { Heartbeat, type ElectionRedis } from '../../services/gateway/heartbeat.js';
-import { createLogger } from '../../services/gateway/logger.js';
+import { createLogger, sessionTag, type Logger } from '../../services/gateway/logger.js';
+import { PassThrough } from 'node:stream';
 import { Metrics } from '../../services/gateway/metrics.js';
 import type { FleetHeartbeat, HeartbeatMessage } from '../../shared/protocol/messages.js';
 import { randomSessionId } from '../../shared/protocol/session-id.js';
@@ -35,6 +36,8 @@ const REPLICA = 'unit-a';
 interface Election {
   key: string;
   value: string;
+  /** The SET's options as sent, in order: what makes it an expiring lock only one replica takes. */
+  options: [string, number, string];
   ttlMs: number;
   answer: Deferred<'OK' | null>;
 }
@@ -43,9 +46,9 @@ class ManualElection implements ElectionRedis {
   status = 'ready';
   readonly elections: Election[] = [];
 
-  set(key: string, value: string, _px: 'PX', ttlMs: number, _nx: 'NX'): Promise<'OK' | null> {
+  set(key: string, value: string, px: 'PX', ttlMs: number, nx: 'NX'): Promise<'OK' | null> {
     const answer = new Deferred<'OK' | null>();
-    this.elections.push({ key, value, ttlMs, answer });
+    this.elections.push({ key, value, options: [px, ttlMs, nx], ttlMs, answer });
     return answer.promise;
   }
 
@@ -84,11 +87,25 @@ interface Harness {
   ticks: number[];
 }
 
+/** A logger at info whose lines the test reads back, each without its timestamp, replica and version. */
+function recordingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const stream = new PassThrough();
+  const lines: Array<Record<string, unknown>> = [];
+  stream.on('data', (chunk: Buffer) => {
+    for (const text of String(chunk).split('\n')) {
+      if (text === '') continue;
+      const line = Object.entries(JSON.parse(text) as Record<string, unknown>);
+      lines.push(Object.fromEntries(line.filter(([key]) => !['timestamp', 'replica', 'version'].includes(key))));
+    }
+  });
+  return { logger: createLogger({ level: 'info', replica: REPLICA, version: 'blue', stream }), lines };
+}
+
 /**
  * `onTick` replaces the default one, which records each tick's clock reading in `ticks`;
  * `slices` replaces the fan-out's slicing (a ManualYielder's policy drives it by hand).
  */
-function harness(intervalMs = INTERVAL_MS, onTick?: () => void, slices?: SlicePolicy): Harness {
+function harness(intervalMs = INTERVAL_MS, onTick?: () => void, slices?: SlicePolicy, logger?: Logger): Harness {
   const clock = new ManualClock(START);
   const redis = new ManualElection();
   const fleet = new RecordingFleet();
@@ -103,7 +120,7 @@ function harness(intervalMs = INTERVAL_MS, onTick?: () => void, slices?: SlicePo
     registry,
     metrics,
     // Error level: the warn lines of skipped ticks would only clutter the reporter.
-    logger: createLogger({ level: 'error', replica: REPLICA, version: 'blue' }),
+    logger: logger ?? createLogger({ level: 'error', replica: REPLICA, version: 'blue' }),
     onTick: onTick ?? (() => ticks.push(clock.now())),
     clock,
     ...(slices === undefined ? {} : { slices }),
@@ -141,6 +158,15 @@ describe('Heartbeat (unit)', () => {
         [[keyOf(FIRST_TICK), REPLICA]],
       );
       heartbeat.stop();
+    });
+
+    it('elects with SET NX PX: only the first replica takes the tick, and the lock expires', () => {
+      const { heartbeat, clock, redis } = harness();
+      heartbeat.start();
+      clock.fireNext();
+      heartbeat.stop();
+      // Without NX every replica would win every tick; without PX a lock would stay in Redis for ever.
+      assert.deepEqual(redis.nth(1).options, ['PX', 10_000, 'NX']);
     });
 
     it('locks a tick for 10 ticks, never under 10 s', () => {
@@ -431,6 +457,51 @@ describe('Heartbeat (unit)', () => {
     });
   });
 
+  describe('log lines', () => {
+    it('logs a won tick, a failed election and a win that Redis could not publish, each with its tick index', async () => {
+      const { logger, lines } = recordingLogger();
+      const { heartbeat, clock, redis } = harness(INTERVAL_MS, undefined, undefined, logger);
+      heartbeat.start();
+      clock.fireNext();
+      redis.nth(1).answer.resolve('OK');
+      await settled();
+      clock.fireNext();
+      redis.nth(2).answer.reject(Object.assign(new Error('Command timed out'), { code: 'ETIMEDOUT' }));
+      await settled();
+      redis.status = 'reconnecting';
+      clock.fireNext();
+      redis.nth(3).answer.resolve('OK');
+      await settled();
+      heartbeat.stop();
+      const index = FIRST_TICK / INTERVAL_MS;
+      assert.deepEqual(lines, [
+        { level: 'info', message: 'heartbeat won', event: 'heartbeat_won', tick: index, ts: iso(FIRST_TICK) },
+        { level: 'warn', message: 'heartbeat election failed', event: 'heartbeat_skipped', tick: index + 1, error: 'Command timed out', error_code: 'ETIMEDOUT' },
+        { level: 'warn', message: 'heartbeat won but redis not ready; not published', event: 'heartbeat_skipped', tick: index + 2 },
+      ]);
+    });
+
+    it('logs a probe delivered with its session tag and how many sockets got it, and nothing for a probe no socket here holds', () => {
+      const { logger, lines } = recordingLogger();
+      const { registry, fleet } = harness(INTERVAL_MS, undefined, undefined, logger);
+      const session = randomSessionId();
+      connect(registry, 'plain', session);
+      connect(registry, 'socketio', session);
+      const ts = iso(FIRST_TICK);
+      fleet.receive({ ts, probe: randomSessionId() });
+      fleet.receive({ ts, probe: session });
+      return settled().then(() => {
+        assert.deepEqual(lines, [{ level: 'info', message: 'heartbeat probe delivered', event: 'heartbeat_probe', session: sessionTag(session), sockets: 2, ts }]);
+      });
+    });
+
+    it('stops cleanly when it never started', () => {
+      const { heartbeat, clock } = harness();
+      heartbeat.stop();
+      assert.equal(clock.pending, 0);
+    });
+  });
+
   describe('what the fleet sends', () => {
     it('writes a heartbeat to every local socket, each once, and needs no tick of its own (a heartbeat never started still delivers)', async () => {
       const { registry, metrics, fleet } = harness();
@@ -449,6 +520,8 @@ describe('Heartbeat (unit)', () => {
       ['not ISO-8601', { ts: 'Tue, 14 Nov 2023 22:13:21 GMT' }],
       ['ISO without milliseconds', { ts: '2023-11-14T22:13:21Z' }],
       ['ISO with an offset', { ts: '2023-11-14T22:13:21.000+00:00' }],
+      ['text before the ISO instant', { ts: 'x2023-11-14T22:13:21.000Z' }],
+      ['text after the ISO instant', { ts: '2023-11-14T22:13:21.000Zx' }],
       ['null', null],
       ['a string', 'heartbeat'],
     ] as const) {

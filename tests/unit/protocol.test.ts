@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { CLOSE, isPrivateCode, isPrivateReconnectCode } from '../../shared/protocol/closes.js';
 import { isValidSessionId, randomSessionId } from '../../shared/protocol/session-id.js';
+import { parseServerFrame, toServerFrame } from '../../shared/protocol/messages.js';
 
 describe('protocol', () => {
   describe('session ids', () => {
@@ -23,6 +24,18 @@ describe('protocol', () => {
       ['array', ['3f2a9c1e-7b4d-4e8a-9c3b-1d2e3f4a5b6c']],
       ['number', 42],
     ];
+    it('builds a version 4 uuid from getRandomValues where crypto.randomUUID is missing (a browser on plain http)', () => {
+      Object.defineProperty(crypto, 'randomUUID', { value: undefined, configurable: true });
+      try {
+        const ids = Array.from({ length: 50 }, () => randomSessionId());
+        for (const id of ids) assert.ok(isValidSessionId(id), id);
+        assert.equal(new Set(ids).size, ids.length, 'a new id each time');
+      } finally {
+        Reflect.deleteProperty(crypto, 'randomUUID');
+      }
+      assert.equal(typeof crypto.randomUUID, 'function', 'the platform method is back');
+    });
+
     for (const [name, value] of refused) {
       it(`refuses ${name}`, () => assert.equal(isValidSessionId(value), false));
     }
@@ -67,6 +80,43 @@ describe('protocol', () => {
       }
       assert.deepEqual([3999, 4000, 4499, 4500, 4999, 5000].map(isPrivateCode), [false, true, true, true, true, false]);
       assert.deepEqual([3999, 4000, 4499, 4500, 4999, 5000].map(isPrivateReconnectCode), [false, true, true, false, false, false]);
+    });
+  });
+
+  describe('server frames', () => {
+    it('decodes a count, a heartbeat and a bye', () => {
+      assert.deepEqual(parseServerFrame('{"count":0}'), { type: 'count', count: 0 });
+      assert.deepEqual(parseServerFrame('{"count":42}'), { type: 'count', count: 42 });
+      assert.deepEqual(parseServerFrame('{"ts":"2023-11-14T22:13:20.000Z"}'), { type: 'heartbeat', ts: '2023-11-14T22:13:20.000Z' });
+      assert.deepEqual(parseServerFrame('{"bye":true,"total":0}'), { type: 'bye', total: 0 });
+      assert.deepEqual(parseServerFrame('{"bye":true,"total":7}'), { type: 'bye', total: 7 });
+      assert.deepEqual(toServerFrame({ count: 3, replay: true }), { type: 'count', count: 3 }, 'socket.io delivers it decoded');
+    });
+
+    it('takes a count or a total only as a whole number from 0 to 2^53 - 1', () => {
+      for (const count of [-1, 1.5, Number.MAX_SAFE_INTEGER + 1, Number.NaN, Number.POSITIVE_INFINITY, '3', null, true]) {
+        assert.equal(toServerFrame({ count }).type, 'unknown', `count ${String(count)}`);
+        assert.equal(toServerFrame({ bye: true, total: count }).type, 'unknown', `total ${String(count)}`);
+      }
+      assert.deepEqual(toServerFrame({ count: Number.MAX_SAFE_INTEGER }), { type: 'count', count: Number.MAX_SAFE_INTEGER });
+    });
+
+    it('takes a heartbeat only with a string ts, and a bye only with bye: true', () => {
+      assert.equal(toServerFrame({ ts: 1_700_000_000_000 }).type, 'unknown');
+      assert.equal(toServerFrame({ bye: 'true', total: 3 }).type, 'unknown');
+      assert.equal(toServerFrame({ bye: false, total: 3 }).type, 'unknown');
+      assert.equal(toServerFrame({ total: 3 }).type, 'unknown');
+    });
+
+    it('keeps the text of anything else, and never throws', () => {
+      assert.deepEqual(parseServerFrame('not json'), { type: 'unknown', text: 'not json' });
+      assert.deepEqual(parseServerFrame('{"hello":1}'), { type: 'unknown', text: '{"hello":1}' });
+      assert.deepEqual(parseServerFrame('null'), { type: 'unknown', text: 'null' });
+      assert.deepEqual(toServerFrame({ hello: 1 }), { type: 'unknown', text: '{"hello":1}' });
+      assert.deepEqual(toServerFrame(undefined), { type: 'unknown', text: 'undefined' });
+      const circular: Record<string, unknown> = {};
+      circular.self = circular;
+      assert.deepEqual(toServerFrame(circular), { type: 'unknown', text: '[object Object]' });
     });
   });
 });

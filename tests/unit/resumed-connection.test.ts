@@ -79,6 +79,54 @@ describe('SessionConnection resumed with last (unit)', () => {
     assert.deepEqual(sink.events, ['bye 5', 'close 1001']);
   });
 
+  it('says bye with the stored count, not last, when nothing is replayed', async () => {
+    const { connection, store, sink } = resumed({ last: 5, pending: 0 });
+    store.leasedOpens[0]!.resolve({ count: 7, resumed: true, lease: 2, raisedBy: 0 });
+    await settled();
+    connection.close(CLOSE.shuttingDown);
+    await settled();
+    assert.deepEqual(sink.events, ['bye 7', 'close 1001']);
+  });
+
+  it('counts the messages that waited for the lease when a drain starts before it, with their expected counts, then says bye', async () => {
+    const { connection, store, sink } = resumed({ last: 5, pending: 0 });
+    connection.receive(1);
+    connection.receive(1);
+    connection.close(CLOSE.shuttingDown);
+    await settled();
+    assert.deepEqual(incrementsOf(store), [], 'still no increment: the lease is not known');
+    store.leasedOpens[0]!.resolve({ count: 5, resumed: true, lease: 3, raisedBy: 0 });
+    await settled();
+    assert.deepEqual(incrementsOf(store), ['increment-leased lease=3 expected=5', 'increment-leased lease=3 expected=6']);
+    store.nthIncrement(1).resolve(6);
+    store.nthIncrement(2).resolve(7);
+    await settled();
+    assert.deepEqual(sink.events, ['count 6', 'count 7', 'bye 7', 'close 1001']);
+  });
+
+  it('lets MAX_INFLIGHT messages wait for the lease, and pauses the reader at the next one', async () => {
+    const { connection, store, sink } = sessionHarness({ maxInflight: 3 }, new RecordingSink(), SESSION, { last: 0, pending: 0 });
+    connection.open();
+    for (let i = 0; i < 3; i += 1) connection.receive(1);
+    assert.deepEqual(sink.events, [], 'three wait without a pause');
+    connection.receive(1);
+    assert.deepEqual(sink.events, ['pause']);
+    store.leasedOpens[0]!.resolve({ count: 0, resumed: false, lease: 1, raisedBy: 0 });
+    await settled();
+    assert.equal(incrementsOf(store).length, 3, 'the bound holds once the lease is known');
+  });
+
+  it('closes a transport that cannot pause with 4501 at the message after MAX_INFLIGHT waiting for the lease', () => {
+    const sink = new RecordingSink('socketio');
+    sink.canPause = false;
+    const { connection } = sessionHarness({ maxInflight: 3 }, sink, SESSION, { last: 0, pending: 0 });
+    connection.open();
+    for (let i = 0; i < 3; i += 1) connection.receive(1);
+    assert.equal(connection.status.state, 'open');
+    connection.receive(1);
+    assert.deepEqual(connection.status, { state: 'closing', reason: CLOSE.tooManyInflight });
+  });
+
   it('replays nothing when the gap is larger than what the client has unanswered (another connection counted)', async () => {
     const { connection, store, sink } = resumed({ last: 5, pending: 1 });
     store.leasedOpens[0]!.resolve({ count: 9, resumed: true, lease: 4, raisedBy: 0 });

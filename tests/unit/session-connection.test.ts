@@ -12,8 +12,39 @@ import { MAX_BUFFERED_BYTES, MAX_MESSAGE_BYTES, openedSession, sessionHarness } 
 import { RecordingSink } from '../support/recording-sink.js';
 import { metricValue } from '../support/in-process.js';
 import { HeartbeatPacket } from '../../services/gateway/heartbeat-packet.js';
+import { PassThrough } from 'node:stream';
+import { createLogger, sessionTag } from '../../services/gateway/logger.js';
+import type { Resume } from '../../services/gateway/resume-plan.js';
+import { STALE_LEASE } from '../../services/gateway/store/session-store.js';
+import { randomSessionId } from '../../shared/protocol/session-id.js';
+import type { SessionHarness } from '../support/session-harness.js';
 
 const counts = (from: number, to: number): string[] => range(from, to).map((n) => `count ${n}`);
+
+type Line = Record<string, unknown>;
+
+/** A connection whose log lines (debug and up) the test reads back, parsed. */
+function logged(resume?: Resume): SessionHarness & { lines: Line[] } {
+  const stream = new PassThrough();
+  const lines: Line[] = [];
+  stream.on('data', (chunk: Buffer) => {
+    for (const text of String(chunk).split('\n')) if (text !== '') lines.push(JSON.parse(text) as Line);
+  });
+  const logger = createLogger({ level: 'debug', replica: 'unit', version: 'blue', stream });
+  return { ...sessionHarness({ logger }, new RecordingSink(), randomSessionId(), resume), lines };
+}
+
+/** Each line without what every line carries (timestamp, replica, version, request id, session, transport). */
+function events(h: SessionHarness & { lines: Line[] }): Line[] {
+  for (const line of h.lines) {
+    assert.deepEqual(
+      [line.request_id, line.session, line.transport],
+      ['unit', sessionTag(h.connection.sessionId), 'plain'],
+      `every line names its connection: ${JSON.stringify(line)}`,
+    );
+  }
+  return h.lines.map(({ timestamp: _t, replica: _r, version: _v, request_id: _i, session: _s, transport: _tr, ...rest }) => rest);
+}
 
 describe('SessionConnection (unit)', () => {
   describe('the FIFO', () => {
@@ -243,6 +274,149 @@ describe('SessionConnection (unit)', () => {
       assert.deepEqual(sink.events, []);
       await settled();
       assert.deepEqual(sink.events, ['bye 0', 'close 1001']);
+    });
+  });
+
+  describe('what the store is asked and what is measured', () => {
+    it('asks the store for a plain open and plain increments when the client resumes nothing (no lease)', async () => {
+      const { connection, store } = sessionHarness();
+      connection.open();
+      connection.receive(1);
+      store.opens[0]!.resolve({ count: 0, resumed: false });
+      await settled();
+      connection.receive(1);
+      const id = connection.sessionId;
+      assert.deepEqual(store.calls, [`open ${id}`, `increment ${id}`, `increment ${id}`]);
+    });
+
+    it('counts a drain close as no error, and every other server close as one error of its kind', async () => {
+      const drained = await openedSession();
+      drained.connection.close(CLOSE.shuttingDown);
+      await settled();
+      const kinds = ((await drained.metrics.registry.getSingleMetric('wschat_errors_total')?.get())?.values ?? [])
+        .filter((value) => value.value > 0)
+        .map((value) => value.labels.kind);
+      assert.deepEqual(kinds, [], 'a drain is not an error');
+
+      const limited = await openedSession();
+      limited.connection.close(CLOSE.rateLimited);
+      await settled();
+      assert.equal(await metricValue(limited.metrics, 'wschat_errors_total', { kind: 'rate_limited' }), 1);
+    });
+
+    it('measures each message from its arrival to its count being written, in seconds', async () => {
+      const { connection, store, metrics } = await openedSession();
+      const real = performance.now.bind(performance);
+      let now = 5_000;
+      performance.now = () => now;
+      try {
+        connection.receive(1);
+        now += 250;
+        store.nthIncrement(1).resolve(1);
+        await settled();
+      } finally {
+        performance.now = real;
+      }
+      const values = (await metrics.messageDuration.get()).values.filter((value) => value.labels.transport === 'plain');
+      const of = (metricName: string, le?: number | string): number | undefined =>
+        values.find((value) => value.metricName === metricName && (le === undefined || value.labels.le === le))?.value;
+      assert.equal(of('wschat_message_duration_seconds_sum'), 0.25, '250 ms is 0.25 s');
+      assert.equal(of('wschat_message_duration_seconds_count'), 1);
+      assert.equal(of('wschat_message_duration_seconds_bucket', 0.1), 0);
+      assert.equal(of('wschat_message_duration_seconds_bucket', 0.25), 1);
+    });
+
+    it('counts a session the store already knew as resumed, and a new one not', async () => {
+      const resumed = await openedSession(41);
+      assert.equal(await metricValue(resumed.metrics, 'wschat_sessions_resumed_total', { transport: 'plain' }), 1);
+      const fresh = await openedSession(0);
+      assert.equal(await metricValue(fresh.metrics, 'wschat_sessions_resumed_total', { transport: 'plain' }), 0);
+    });
+  });
+
+  describe('log lines', () => {
+    it('logs the open, a server close with its code, reason and ending, and the final total once the socket is gone', async () => {
+      const h = logged();
+      h.connection.open();
+      h.store.opens[0]!.resolve({ count: 3, resumed: true });
+      await settled();
+      h.connection.receive(MAX_MESSAGE_BYTES + 1);
+      await settled();
+      h.connection.transportClosed(1009);
+      await settled();
+      assert.deepEqual(events(h), [
+        { level: 'info', message: 'session resumed', event: 'resume', count: 3 },
+        { level: 'info', message: 'closing connection', event: 'closing', code: 1009, reason: CLOSE.messageTooBig.reason, ending: 'bye' },
+        { level: 'info', message: 'connection closed', event: 'close', by: 'server', code: 1009, total: 3 },
+      ]);
+    });
+
+    it("logs a drain's close at debug, a parser error's code as its detail, and who ended a socket the server did not close", async () => {
+      const drained = logged();
+      drained.connection.open();
+      drained.store.opens[0]!.resolve({ count: 0, resumed: false });
+      await settled();
+      drained.connection.close(CLOSE.shuttingDown);
+      await settled();
+      assert.deepEqual(events(drained), [
+        { level: 'info', message: 'connection opened', event: 'connect', count: 0 },
+        { level: 'debug', message: 'closing connection', event: 'closing', code: 1001, reason: CLOSE.shuttingDown.reason, ending: 'bye' },
+      ]);
+
+      const broken = logged();
+      broken.connection.close(CLOSE.protocolError, 'WS_ERR_INVALID_OPCODE');
+      await settled();
+      assert.deepEqual(events(broken), [
+        { level: 'info', message: 'closing connection', event: 'closing', code: 1002, reason: CLOSE.protocolError.reason, ending: 'fail', detail: 'WS_ERR_INVALID_OPCODE' },
+      ]);
+
+      for (const [code, by] of [[1000, 'client'], [ABNORMAL_CLOSURE, 'abnormal']] as const) {
+        const h = logged();
+        h.connection.transportClosed(code);
+        await settled();
+        assert.deepEqual(events(h), [{ level: 'info', message: 'connection closed', event: 'close', by, code, total: 0 }]);
+      }
+    });
+
+    it('logs a store failure once, with the error and its code, however many answers fail', async () => {
+      const h = logged();
+      h.connection.open();
+      h.store.opens[0]!.resolve({ count: 0, resumed: false });
+      h.connection.receive(1);
+      h.connection.receive(1);
+      h.store.nthIncrement(1).reject(Object.assign(new Error('Command timed out'), { code: 'ETIMEDOUT' }));
+      h.store.nthIncrement(2).reject(new Error('Command timed out'));
+      await settled();
+      const failures = events(h).filter((line) => line.event === 'store_error');
+      assert.deepEqual(failures, [{ level: 'warn', message: 'session store failed', event: 'store_error', error: 'Command timed out', error_code: 'ETIMEDOUT' }]);
+    });
+
+    it("logs a resume with the client's last, the replays and the store's raise, then the session taken by a newer connection", async () => {
+      const h = logged({ last: 5, pending: 2 });
+      h.connection.open();
+      h.store.leasedOpens[0]!.resolve({ count: 7, resumed: true, lease: 2, raisedBy: 1 });
+      await settled();
+      for (let i = 0; i < 3; i += 1) h.connection.receive(1);
+      h.store.nthIncrement(1).resolve(STALE_LEASE);
+      await settled();
+      assert.deepEqual(events(h).slice(0, 3), [
+        { level: 'info', message: 'session resumed', event: 'resume', count: 7, last: 5, replays: 2, raised: 1 },
+        { level: 'info', message: 'session resumed on another connection', event: 'session_taken' },
+        { level: 'info', message: 'closing connection', event: 'closing', code: 4505, reason: CLOSE.sessionTaken.reason, ending: 'bye' },
+      ]);
+    });
+
+    it('logs a refused resume position with the last asked for and the count stored', async () => {
+      const h = logged({ last: 60_000_000, pending: 0 });
+      h.connection.open();
+      h.store.leasedOpens[0]!.resolve({ refused: 'too_far_ahead', count: 3 });
+      await settled();
+      assert.deepEqual(events(h)[0], { level: 'info', message: 'resume position refused', event: 'refused', code: 4506, last: 60_000_000, count: 3 });
+    });
+
+    it('counts every open in connections_opened_total', async () => {
+      const { metrics } = await openedSession();
+      assert.equal(await metricValue(metrics, 'wschat_connections_opened_total', { transport: 'plain' }), 1);
     });
   });
 

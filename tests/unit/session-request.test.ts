@@ -98,6 +98,14 @@ describe('session request', () => {
       assert.deepEqual(resolveRequest({ session: undefined, last: '0', pending: undefined }, MAX_PENDING), { refused: CLOSE.invalidResume }, 'no session');
     });
 
+    it('refuses a position sent as a one-element list (a repeated or array-valued field), even one of digits', () => {
+      for (const last of [['5'], [5]]) {
+        assert.deepEqual(resolveRequest({ session: ID, last, pending: undefined }, MAX_PENDING), { refused: CLOSE.invalidResume }, JSON.stringify(last));
+      }
+      assert.deepEqual(resolveRequest(askInHandshake({ session: ID, last: ['5'] }, {}), MAX_PENDING), { refused: CLOSE.invalidResume }, 'auth.last');
+      assert.deepEqual(resolveRequest({ session: ID, last: '5', pending: ['1'] }, MAX_PENDING), { refused: CLOSE.invalidResume }, 'pending');
+    });
+
     it('refuses a bad session first, with 4500', () => {
       assert.deepEqual(resolveRequest({ session: 'abc', last: 'x', pending: undefined }, MAX_PENDING), { refused: CLOSE.invalidSession });
     });

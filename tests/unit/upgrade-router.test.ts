@@ -118,6 +118,26 @@ describe('upgrade router', () => {
     ]);
   });
 
+  it('routes by the start of the path: anything under /socket.io/ to engine.io, a path that only ends in it to 404', async () => {
+    const { router: target, routed } = router();
+    target.handle(request('/socket.io/extra?EIO=4'), new PassThrough(), Buffer.alloc(0));
+    assert.deepEqual(routed, [{ route: 'socketIo', url: '/socket.io/extra?EIO=4' }]);
+    const elsewhere = await refusal(target, request('/other/socket.io/?EIO=4'));
+    assert.equal(elsewhere.status, 'HTTP/1.1 404 Not Found');
+    assert.equal(routed.length, 1);
+  });
+
+  it('refuses HTTP/1.0 only: an HTTP/2.0 request line is not taken for it', () => {
+    const { router: target, routed } = router();
+    target.handle({ url: '/ws/chat/', headers: {}, httpVersionMajor: 2, httpVersionMinor: 0 } as unknown as IncomingMessage, new PassThrough(), Buffer.alloc(0));
+    assert.deepEqual(routed, [{ route: 'plain', url: '/ws/chat/', requestId: routed[0]?.requestId }]);
+  });
+
+  it('sends Retry-After only with a refusal that has one: not while draining', async () => {
+    const drained = await refusal(router({ isDraining: () => true }).router, request('/ws/chat/'));
+    assert.doesNotMatch(drained.headers, /Retry-After/);
+  });
+
   it('checks draining before anything else: a draining replica refuses even a bad path with 503', async () => {
     const { router: target } = router({ isDraining: () => true, originAllowed: () => false });
     assert.equal((await refusal(target, request('/nope', {}, 0))).status, 'HTTP/1.1 503 Service Unavailable');

@@ -224,7 +224,7 @@ const REFRESH_PERIODS_PER_TTL = 10;
  * the open sessions that sent a message in the current period (their strings are the
  * connections' own): a closing connection's id leaves it, or a replica taking a
  * thousand connects a second would keep a minute of closed sessions' ids
- * (tests/memory-cycles.test.ts). Forgetting one costs at most an extra refresh.
+ * (tests/integration/memory-cycles.test.ts). Forgetting one costs at most an extra refresh.
  */
 export class TtlRefreshes {
   private readonly refreshed = new Set<string>();
