@@ -34,6 +34,9 @@ function seconds(duration: string): number {
 describe('deploy files', () => {
   const compose = read('deploy/compose.yml');
 
+  /** The release each colour runs, which tools/compose/compose-lib.sh sets on every Compose command. */
+  const releases = { WSCHAT_BLUE_TAG: '0123456789ab', WSCHAT_GREEN_TAG: 'none' };
+
   /**
    * `config` of every profile by the first Compose renderer that answers `version` (a
    * docker CLI without the compose plugin takes `compose` for an unknown command), with
@@ -56,7 +59,7 @@ describe('deploy files', () => {
       try {
         const { stdout, stderr } = await run(command, [...prefix, '-f', 'deploy/compose.yml', ...args, ...profiles, 'config'], {
           cwd: repoRoot,
-          env: { ...process.env, ...env },
+          env: { ...process.env, ...releases, ...env },
         });
         return { code: 0, stdout, stderr };
       } catch (error) {
