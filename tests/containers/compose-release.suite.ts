@@ -41,6 +41,8 @@ describe('Compose stack (containers)', function () {
   /** Set once this suite started the stack: a stack found already up is never taken down. */
   let ours = false;
   let clients: LoopClient[] = [];
+  /** The rollback test's second release image, removed after the stack. */
+  let secondRelease: string | undefined;
   const report: Record<string, unknown> = { date: new Date().toISOString() };
 
   before(async function () {
@@ -58,7 +60,11 @@ describe('Compose stack (containers)', function () {
   after(async function () {
     this.timeout(120_000);
     await Promise.all(clients.map((client) => client.stop(1000).catch(() => undefined)));
-    if (ours) await stack.destroy();
+    if (ours) {
+      await stack.destroy();
+      // The rollback test's second release: not a release tag, so no prune removes it.
+      if (secondRelease !== undefined) await stack.engine(['rmi', secondRelease]);
+    }
     mkdirSync('reports', { recursive: true });
     writeFileSync('reports/compose-release.json', `${JSON.stringify(report, null, 2)}\n`);
   });
@@ -281,6 +287,125 @@ describe('Compose stack (containers)', function () {
       const rerun = await stack.promote(['--no-build']);
       assertPromoted(rerun, 'blue', 'green');
       assert.equal(await stack.liveColour(), 'green');
+    });
+  });
+
+  describe('releases', () => {
+    /** The stack's image repository and the working tree's release tag, as the scripts name them. */
+    async function treeRelease(): Promise<{ repository: string; tag: string }> {
+      const image = await stack.engineOk(['inspect', '--format', '{{.Config.Image}}', (await stack.containers('app_green'))[0]!]);
+      const tag = (await stack.lib('release_tag', [])).output.trim().split('\n').at(-1)!;
+      return { repository: image.slice(0, image.lastIndexOf(':')), tag };
+    }
+
+    /** The image each running container of a colour was started from, by name. */
+    async function imagesOf(colour: Colour): Promise<string[]> {
+      const ids = await stack.containers(`app_${colour}`);
+      return Promise.all(ids.map((id) => stack.engineOk(['inspect', '--format', '{{.Config.Image}}', id])));
+    }
+
+    /** Puts traffic back on green by the flip itself, should a broken check have moved it. */
+    async function backToGreen(): Promise<void> {
+      if ((await stack.liveColour().catch(() => undefined)) !== 'green') {
+        await stack.engine(['exec', 'nginx_proxy', 'sh', '/etc/nginx/wschat/promote.sh', 'green']);
+      }
+    }
+
+    it('runs each colour on the release recorded for it, the image tagged with the commit', async () => {
+      const { repository, tag } = await treeRelease();
+      assert.match(tag, /^[0-9a-f]{12}(-dirty-[0-9a-f]{12})?$/);
+      assert.deepEqual(await imagesOf('green'), [`${repository}:${tag}`, `${repository}:${tag}`]);
+      const releases = stack.releases();
+      assert.equal(releases.get('live'), 'green');
+      assert.equal(releases.get('green'), tag);
+    });
+
+    it('refuses a flip to a colour that is not running: traffic untouched, new clients connect', async () => {
+      const watched = loopClientsOf(stack, 10, 10, { thinkMs: 100 });
+      clients = watched;
+      for (const client of watched) client.start();
+      await eventually(() => watched.every((client) => client.counts.length >= 3), 'every client counting', 30_000);
+      try {
+        assert.deepEqual(await stack.containers('app_blue'), [], 'no blue container runs');
+        const flip = await stack.engine(['exec', 'nginx_proxy', 'sh', '/usr/local/bin/promote.sh', 'blue']);
+        assert.equal(flip.code, 3, flip.output);
+        assert.match(flip.output, /refused to flip to blue: app_blue resolves to no replica .*; green stays live/, flip.output);
+        assert.equal(await stack.liveColour(), 'green');
+
+        const countsNow = watched.map((client) => client.counts.length);
+        await eventually(
+          () => watched.every((client, index) => client.counts.length >= countsNow[index]! + 3),
+          'every client still counting on green',
+          20_000,
+        );
+        const fresh = new WebSocket(stack.wsUrl);
+        const reply = await new Promise<string>((resolve, reject) => {
+          fresh.on('open', () => fresh.send('hello'));
+          fresh.on('message', (data: Buffer) => resolve(data.toString()));
+          fresh.on('error', reject);
+        });
+        fresh.close();
+        assert.equal(reply, '{"count":1}');
+        await Promise.all(watched.map((client) => client.stop()));
+        assertUnbroken(watched, await stack.storedCounts(watched.map((client) => client.session)), 0);
+      } finally {
+        await Promise.all(watched.map((client) => client.stop(1000).catch(() => undefined)));
+        clients = [];
+        await backToGreen();
+      }
+    });
+
+    it('keeps the live colour in a named volume: a recreated nginx_proxy serves it', async () => {
+      try {
+        const before = await stack.engineOk(['inspect', '--format', '{{.Id}}', 'nginx_proxy']);
+        const mounts = await stack.engineOk(['inspect', '--format', '{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}', 'nginx_proxy']);
+        assert.match(mounts, /volume:\/var\/lib\/wschat-nginx/, mounts);
+        const recreate = await stack.compose(['up', '-d', '--no-deps', '--no-build', '--force-recreate', 'nginx']);
+        assert.equal(recreate.code, 0, recreate.output);
+        assert.notEqual(await stack.engineOk(['inspect', '--format', '{{.Id}}', 'nginx_proxy']), before, 'a new container');
+        // Green, though deploy/env/nginx.env's ACTIVE_COLOUR, the first start's colour, is blue.
+        await eventually(async () => (await stack.liveColour().catch(() => undefined)) === 'green', 'the new nginx_proxy to serve green', 20_000);
+      } finally {
+        await backToGreen();
+      }
+    });
+
+    it('rolls back to the previous release without a build while clients count with no gap', async () => {
+      const { repository, tag } = await treeRelease();
+      // A second release (another tag and image id), then the tree's again: the previous release is the second.
+      const second = `${repository}:test-second`;
+      secondRelease = second;
+      const build = await stack.lib('engine_build', ['-t', second, '--build-arg', `FROM_IMAGE=${repository}:${tag}`, '-f', 'tests/containers/release.Containerfile', 'tests/containers']);
+      assert.equal(build.code, 0, build.output);
+      assertPromoted(await stack.promote(['--no-build'], { WSCHAT_TAG: 'test-second' }), 'green', 'blue');
+      assert.deepEqual(await imagesOf('blue'), [second, second]);
+      assertPromoted(await stack.promote(['--no-build']), 'blue', 'green');
+      assert.deepEqual(await imagesOf('green'), [`${repository}:${tag}`, `${repository}:${tag}`]);
+
+      clients = loopClientsOf(stack, PLAIN_CLIENTS, SOCKETIO_CLIENTS, { thinkMs: 100 });
+      for (const client of clients) client.start();
+      await eventually(() => clients.every((client) => client.counts.length >= 3), 'every client counting', 30_000);
+      const imageIds = (): Promise<string> => stack.engineOk(['image', 'inspect', '--format', '{{.Id}}', second, `${repository}:${tag}`]);
+      const imagesBefore = await imageIds();
+
+      const run = await stack.rollback();
+      assert.equal(run.code, 0, run.output);
+      assert.match(run.output, /rollback: blue's release test-second back live/, run.output);
+      assert.match(run.output, /rollback to blue complete/, run.output);
+      assert.doesNotMatch(run.output, /built in/, run.output);
+      assert.deepEqual(retiredExitCodes(run.output, 'green'), [0, 0], run.output);
+      assert.match(run.output, /release test-second: image \S+ exists, not built/, run.output);
+      assert.equal(await imageIds(), imagesBefore, 'both releases are the images they were');
+      assert.equal(await stack.liveColour(), 'blue');
+      assert.deepEqual(await imagesOf('blue'), [second, second]);
+      assert.deepEqual(Object.fromEntries(stack.releases()), { live: 'blue', blue: 'test-second', green: tag });
+
+      await eventually(() => clients.every((client) => client.byes.length === 1), 'a bye at every client', 20_000);
+      const countsNow = clients.map((client) => client.counts.length);
+      await eventually(() => clients.every((client, index) => client.counts.length >= countsNow[index]! + 3), 'every client counting on blue', 30_000);
+      await Promise.all(clients.map((client) => client.stop()));
+      assertUnbroken(clients, await stack.storedCounts(clients.map((client) => client.session)), 1);
+      clients = [];
     });
   });
 
