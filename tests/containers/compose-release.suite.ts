@@ -110,7 +110,7 @@ describe('Compose stack (containers)', function () {
       { service: 'nginx', memory: 512 * 1024 ** 2, pids: 256, capBnd: '00000000000000c1' },
     ];
     for (const { service, memory, pids, capBnd } of services) {
-      it(`runs ${service} with no other capability, no new privileges, a read-only root and its limits`, async () => {
+      it(`runs ${service} with no other capability, no new privileges, a read-only root, its limits, restart and log rotation`, async () => {
         const [id] = await stack.containers(service);
         assert.ok(id !== undefined, `a running ${service} container`);
         const status = await stack.engineOk(['exec', id, 'cat', '/proc/1/status']);
@@ -121,6 +121,8 @@ describe('Compose stack (containers)', function () {
         assert.notEqual(write.code, 0, `writing to ${service}'s root fails`);
         assert.equal(Number(await stack.engineOk(['inspect', '--format', '{{.HostConfig.Memory}}', id])), memory);
         assert.equal(Number(await stack.engineOk(['inspect', '--format', '{{.HostConfig.PidsLimit}}', id])), pids);
+        assert.equal(await stack.engineOk(['inspect', '--format', '{{.HostConfig.RestartPolicy.Name}}', id]), 'unless-stopped');
+        assert.equal(await stack.engineOk(['inspect', '--format', '{{.HostConfig.LogConfig.Type}}', id]), 'json-file');
       });
     }
   });
@@ -292,8 +294,8 @@ describe('Compose stack (containers)', function () {
 
   describe('releases', () => {
     /** The stack's image repository and the working tree's release tag, as the scripts name them. */
-    async function treeRelease(): Promise<{ repository: string; tag: string }> {
-      const image = await stack.engineOk(['inspect', '--format', '{{.Config.Image}}', (await stack.containers('app_green'))[0]!]);
+    async function treeRelease(colour: Colour): Promise<{ repository: string; tag: string }> {
+      const image = await stack.engineOk(['inspect', '--format', '{{.Config.Image}}', (await stack.containers(`app_${colour}`))[0]!]);
       const tag = (await stack.lib('release_tag', [])).output.trim().split('\n').at(-1)!;
       return { repository: image.slice(0, image.lastIndexOf(':')), tag };
     }
@@ -304,38 +306,43 @@ describe('Compose stack (containers)', function () {
       return Promise.all(ids.map((id) => stack.engineOk(['inspect', '--format', '{{.Config.Image}}', id])));
     }
 
-    /** Puts traffic back on green by the flip itself, should a broken check have moved it. */
-    async function backToGreen(): Promise<void> {
-      if ((await stack.liveColour().catch(() => undefined)) !== 'green') {
-        await stack.engine(['exec', 'nginx_proxy', 'sh', '/etc/nginx/wschat/promote.sh', 'green']);
+    /** Puts traffic back on `colour` by the flip itself, should a broken check have moved it. */
+    async function backTo(colour: Colour): Promise<void> {
+      if ((await stack.liveColour().catch(() => undefined)) !== colour) {
+        await stack.engine(['exec', 'nginx_proxy', 'sh', '/etc/nginx/wschat/promote.sh', colour]);
       }
     }
 
+    const otherThan = (colour: Colour): Colour => (colour === 'blue' ? 'green' : 'blue');
+
     it('runs each colour on the release recorded for it, the image tagged with the commit', async () => {
-      const { repository, tag } = await treeRelease();
+      const live = await stack.liveColour();
+      const { repository, tag } = await treeRelease(live);
       assert.match(tag, /^[0-9a-f]{12}(-dirty-[0-9a-f]{12})?$/);
-      assert.deepEqual(await imagesOf('green'), [`${repository}:${tag}`, `${repository}:${tag}`]);
+      assert.deepEqual(await imagesOf(live), [`${repository}:${tag}`, `${repository}:${tag}`]);
       const releases = stack.releases();
-      assert.equal(releases.get('live'), 'green');
-      assert.equal(releases.get('green'), tag);
+      assert.equal(releases.get('live'), live);
+      assert.equal(releases.get(live), tag);
     });
 
     it('refuses a flip to a colour that is not running: traffic untouched, new clients connect', async () => {
+      const live = await stack.liveColour();
+      const other = otherThan(live);
       const watched = loopClientsOf(stack, 10, 10, { thinkMs: 100 });
       clients = watched;
       for (const client of watched) client.start();
       await eventually(() => watched.every((client) => client.counts.length >= 3), 'every client counting', 30_000);
       try {
-        assert.deepEqual(await stack.containers('app_blue'), [], 'no blue container runs');
-        const flip = await stack.engine(['exec', 'nginx_proxy', 'sh', '/usr/local/bin/promote.sh', 'blue']);
+        assert.deepEqual(await stack.containers(`app_${other}`), [], `no ${other} container runs`);
+        const flip = await stack.engine(['exec', 'nginx_proxy', 'sh', '/usr/local/bin/promote.sh', other]);
         assert.equal(flip.code, 3, flip.output);
-        assert.match(flip.output, /refused to flip to blue: app_blue resolves to no replica .*; green stays live/, flip.output);
-        assert.equal(await stack.liveColour(), 'green');
+        assert.match(flip.output, new RegExp(`refused to flip to ${other}: app_${other} resolves to no replica .*; ${live} stays live`), flip.output);
+        assert.equal(await stack.liveColour(), live);
 
         const countsNow = watched.map((client) => client.counts.length);
         await eventually(
           () => watched.every((client, index) => client.counts.length >= countsNow[index]! + 3),
-          'every client still counting on green',
+          `every client still counting on ${live}`,
           20_000,
         );
         const fresh = new WebSocket(stack.wsUrl);
@@ -351,11 +358,13 @@ describe('Compose stack (containers)', function () {
       } finally {
         await Promise.all(watched.map((client) => client.stop(1000).catch(() => undefined)));
         clients = [];
-        await backToGreen();
+        await backTo(live);
       }
     });
 
     it('keeps the live colour in a named volume: a recreated nginx_proxy serves it', async () => {
+      // Green in the suite's order, which is not deploy/env/nginx.env's ACTIVE_COLOUR (blue), the first start's colour.
+      const live = await stack.liveColour();
       try {
         const before = await stack.engineOk(['inspect', '--format', '{{.Id}}', 'nginx_proxy']);
         const mounts = await stack.engineOk(['inspect', '--format', '{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}', 'nginx_proxy']);
@@ -363,24 +372,25 @@ describe('Compose stack (containers)', function () {
         const recreate = await stack.compose(['up', '-d', '--no-deps', '--no-build', '--force-recreate', 'nginx']);
         assert.equal(recreate.code, 0, recreate.output);
         assert.notEqual(await stack.engineOk(['inspect', '--format', '{{.Id}}', 'nginx_proxy']), before, 'a new container');
-        // Green, though deploy/env/nginx.env's ACTIVE_COLOUR, the first start's colour, is blue.
-        await eventually(async () => (await stack.liveColour().catch(() => undefined)) === 'green', 'the new nginx_proxy to serve green', 20_000);
+        await eventually(async () => (await stack.liveColour().catch(() => undefined)) === live, `the new nginx_proxy to serve ${live}`, 20_000, 200);
       } finally {
-        await backToGreen();
+        await backTo(live);
       }
     });
 
     it('rolls back to the previous release without a build while clients count with no gap', async () => {
-      const { repository, tag } = await treeRelease();
-      // A second release (another tag and image id), then the tree's again: the previous release is the second.
+      const live = await stack.liveColour();
+      const other = otherThan(live);
+      const { repository, tag } = await treeRelease(live);
+      // A second release (another tag and image id) on the other colour, then the tree's again: the previous release is the second.
       const second = `${repository}:test-second`;
       secondRelease = second;
       const build = await stack.lib('engine_build', ['-t', second, '--build-arg', `FROM_IMAGE=${repository}:${tag}`, '-f', 'tests/containers/release.Containerfile', 'tests/containers']);
       assert.equal(build.code, 0, build.output);
-      assertPromoted(await stack.promote(['--no-build'], { WSCHAT_TAG: 'test-second' }), 'green', 'blue');
-      assert.deepEqual(await imagesOf('blue'), [second, second]);
-      assertPromoted(await stack.promote(['--no-build']), 'blue', 'green');
-      assert.deepEqual(await imagesOf('green'), [`${repository}:${tag}`, `${repository}:${tag}`]);
+      assert.equal((await stack.promote(['--no-build'], { WSCHAT_TAG: 'test-second' })).code, 0);
+      assert.deepEqual(await imagesOf(other), [second, second]);
+      assert.equal((await stack.promote(['--no-build'])).code, 0);
+      assert.deepEqual(await imagesOf(live), [`${repository}:${tag}`, `${repository}:${tag}`]);
 
       clients = loopClientsOf(stack, PLAIN_CLIENTS, SOCKETIO_CLIENTS, { thinkMs: 100 });
       for (const client of clients) client.start();
@@ -390,19 +400,19 @@ describe('Compose stack (containers)', function () {
 
       const run = await stack.rollback();
       assert.equal(run.code, 0, run.output);
-      assert.match(run.output, /rollback: blue's release test-second back live/, run.output);
-      assert.match(run.output, /rollback to blue complete/, run.output);
-      assert.doesNotMatch(run.output, /built in/, run.output);
-      assert.deepEqual(retiredExitCodes(run.output, 'green'), [0, 0], run.output);
+      assert.match(run.output, new RegExp(`rollback: ${other}'s release test-second back live`), run.output);
       assert.match(run.output, /release test-second: image \S+ exists, not built/, run.output);
+      assert.match(run.output, new RegExp(`rollback to ${other} complete`), run.output);
+      assert.doesNotMatch(run.output, /built in/, run.output);
+      assert.deepEqual(retiredExitCodes(run.output, live), [0, 0], run.output);
       assert.equal(await imageIds(), imagesBefore, 'both releases are the images they were');
-      assert.equal(await stack.liveColour(), 'blue');
-      assert.deepEqual(await imagesOf('blue'), [second, second]);
-      assert.deepEqual(Object.fromEntries(stack.releases()), { live: 'blue', blue: 'test-second', green: tag });
+      assert.equal(await stack.liveColour(), other);
+      assert.deepEqual(await imagesOf(other), [second, second]);
+      assert.deepEqual(Object.fromEntries(stack.releases()), { live: other, [other]: 'test-second', [live]: tag });
 
       await eventually(() => clients.every((client) => client.byes.length === 1), 'a bye at every client', 20_000);
       const countsNow = clients.map((client) => client.counts.length);
-      await eventually(() => clients.every((client, index) => client.counts.length >= countsNow[index]! + 3), 'every client counting on blue', 30_000);
+      await eventually(() => clients.every((client, index) => client.counts.length >= countsNow[index]! + 3), `every client counting on ${other}`, 30_000);
       await Promise.all(clients.map((client) => client.stop()));
       assertUnbroken(clients, await stack.storedCounts(clients.map((client) => client.session)), 1);
       clients = [];

@@ -85,6 +85,8 @@ describe('deploy files', () => {
     entrypoint?: string[];
     command?: string[];
     healthcheck?: { test?: string[] };
+    restart?: string;
+    logging?: { driver?: string; options?: Record<string, string> };
   }
 
   it('renders with docker-compose config', async () => {
@@ -107,6 +109,9 @@ describe('deploy files', () => {
       assert.ok(service.mem_limit !== undefined && service.mem_limit !== 0, `${name}: mem_limit`);
       assert.ok(typeof service.pids_limit === 'number' && service.pids_limit > 0, `${name}: pids_limit`);
       assert.deepEqual(service.cap_add ?? [], name === 'nginx' ? ['CHOWN', 'SETGID', 'SETUID'] : [], `${name}: cap_add`);
+      assert.equal(service.restart, 'unless-stopped', `${name}: restart`);
+      assert.equal(service.logging?.driver, 'json-file', `${name}: logging.driver`);
+      assert.ok(service.logging?.options?.['max-size'] !== undefined && service.logging.options['max-file'] !== undefined, `${name}: log rotation`);
     }
   });
 

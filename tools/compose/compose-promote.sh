@@ -147,8 +147,8 @@ main() {
   step "4/4 retire app_$live"
   retire "$live" || die "app_$live did not drain cleanly (a non-zero exit code above); $target is live"
   rm -f "$PROMOTION_FILE"
-  prune_releases
   step_done
+  prune_releases
   log "$([[ $rollback == 1 ]] && echo rollback || echo promotion) to $target complete in $(($(now_ms) - started)) ms: release $tag live, $(release_of "$live") kept on $live for make docker-rollback"
 }
 
