@@ -67,7 +67,7 @@ promote: deps ## Blue/green release to the colour that is not live (or COLOUR=bl
 docker-up: ## Compose stack with Docker or podman (tools/compose/compose-lib.sh): redis, nginx_proxy on 127.0.0.1:8000, the live colour x2
 	@tools/compose/compose-up.sh
 
-docker-down: ## Remove the Compose stack whole: containers, network, Redis volume
+docker-down: ## Remove the Compose stack whole: containers, network, volumes (Redis, the live colour), the record of releases
 	@tools/compose/compose-down.sh
 
 docker-promote: ## Compose blue/green release of the working tree, image wschat:<commit> (or COLOUR=blue|green); docs/docker-release.md

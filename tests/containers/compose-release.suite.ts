@@ -378,7 +378,9 @@ describe('Compose stack (containers)', function () {
       }
     });
 
-    it('rolls back to the previous release without a build while clients count with no gap', async () => {
+    it('rolls back to the previous release without a build while clients count with no gap', async function () {
+      // Three releases: two promotions to set the previous release up, then the rollback.
+      this.timeout(360_000);
       const live = await stack.liveColour();
       const other = otherThan(live);
       const { repository, tag } = await treeRelease(live);
