@@ -389,9 +389,11 @@ describe('Compose stack (containers)', function () {
       secondRelease = second;
       const build = await stack.lib('engine_build', ['-t', second, '--build-arg', `FROM_IMAGE=${repository}:${tag}`, '-f', 'tests/containers/release.Containerfile', 'tests/containers']);
       assert.equal(build.code, 0, build.output);
-      assert.equal((await stack.promote(['--no-build'], { WSCHAT_TAG: 'test-second' })).code, 0);
+      const toSecond = await stack.promote(['--no-build'], { WSCHAT_TAG: 'test-second' });
+      assert.equal(toSecond.code, 0, toSecond.output);
       assert.deepEqual(await imagesOf(other), [second, second]);
-      assert.equal((await stack.promote(['--no-build'])).code, 0);
+      const back = await stack.promote(['--no-build']);
+      assert.equal(back.code, 0, back.output);
       assert.deepEqual(await imagesOf(live), [`${repository}:${tag}`, `${repository}:${tag}`]);
 
       clients = loopClientsOf(stack, PLAIN_CLIENTS, SOCKETIO_CLIENTS, { thinkMs: 100 });
