@@ -115,7 +115,9 @@ describe('native stack', function () {
       assert.match(printed, /ERROR \[replica-blue-1\.log\] \{"level":"error","message":"monitor test line"\}/);
       assert.match(printed, /top counters over 2 replica\(s\)\n {2}wschat_\w+/);
       assert.match(printed, /wschat_messages_total\{transport="plain"\} +\d+/);
-      assert.match(printed, /monitor stopped after 4s/);
+      // It stops by itself once its 4 s are up; a slow scrape on a busy box may take it past them.
+      const stoppedAfter = Number(/monitor stopped after (\d+)s/.exec(printed)?.[1]);
+      assert.ok(stoppedAfter >= 4 && stoppedAfter <= 10, `monitor stopped after ${stoppedAfter}s: ${printed}`);
     });
 
     it('says so when the stack is not up', async () => {
