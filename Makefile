@@ -12,7 +12,7 @@ export WSCHAT_NODE_ANNOUNCED := 1
 $(info $(shell tools/stack/ensure-node.sh --announce))
 endif
 
-.PHONY: help deps test-deps build lint typecheck test test-mutation test-containers loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus demo docker-up docker-down docker-promote docker-rollback
+.PHONY: help deps test-deps build lint typecheck test test-mutation test-containers loadtest ci-stack dev-up dev-down status promote check-scripts check-prometheus demo docker-up docker-down docker-promote
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -73,11 +73,8 @@ demo: deps ## Film the page through a blue/green release and Prometheus's graph 
 docker-up: ## Compose stack with Docker or podman (tools/compose/compose-lib.sh): redis, nginx_proxy on 127.0.0.1:8000, the live colour x2
 	@tools/compose/compose-up.sh
 
-docker-down: ## Remove the Compose stack whole: containers, network, volumes (Redis, the live colour), the record of releases
+docker-down: ## Remove the Compose stack whole: containers, network, Redis volume
 	@tools/compose/compose-down.sh
 
-docker-promote: ## Compose blue/green release of the working tree, image wschat:<commit> (or COLOUR=blue|green); docs/docker-release.md
+docker-promote: ## Compose blue/green release (or COLOUR=blue|green)
 	@tools/compose/compose-promote.sh $(COLOUR)
-
-docker-rollback: ## Compose: the previous release back live, no build, through the same health, smoke and flip checks
-	@tools/compose/compose-promote.sh --rollback

@@ -6,15 +6,13 @@
 #      (deploy/env/nginx.env); a missing one is named and stops the start
 #   2. resolver.conf: the engine's DNS server, from /etc/resolv.conf (Docker's embedded
 #      127.0.0.11, podman's network gateway)
-#   3. the live colour: the one promote.sh recorded in the volume at $state, else
-#      ACTIVE_COLOUR (default blue) for a stack's first start
+#   3. the live colour (ACTIVE_COLOUR, default blue) unless a promotion chose one
 #   4. nginx -t, then Nginx in the foreground
 # Everything it writes, and Nginx's prefix (pid, temp files), is under $conf, a tmpfs:
-# the container's root is read-only. $state, a named volume, outlives the container.
+# the container's root is read-only.
 set -eu
 src=/etc/nginx/wschat
 conf=/run/wschat-nginx
-state=/var/lib/wschat-nginx
 template=/etc/nginx/template/nginx.conf.template
 
 placeholders=$(grep -o '\${[A-Z_]*}' "$template" | sort -u | tr -d '${}')
@@ -35,12 +33,8 @@ cp /etc/nginx/wschat-headers/security-headers.conf "$conf/security-headers.conf"
 echo "# Compose serves plain http:// and ws://; TLS terminates in front of it." >"$conf/tls.conf"
 
 mkdir -p "$conf/logs" "$conf/temp"
-colour=$(cat "$state/live-colour" 2>/dev/null || true)
-case $colour in
-  blue | green) ;;
-  *) colour=${ACTIVE_COLOUR:-blue} ;;
-esac
-printf 'set $active_colour %s;\n' "$colour" >"$conf/active-colour.conf"
+[ -f "$conf/active-colour.conf" ] ||
+  printf 'set $active_colour %s;\n' "${ACTIVE_COLOUR:-blue}" >"$conf/active-colour.conf"
 
 nginx -p "$conf/" -c "$conf/nginx.conf" -t -q
 exec nginx -p "$conf/" -c "$conf/nginx.conf"

@@ -59,21 +59,6 @@ export class ComposeStack {
     return spawnScript('compose/compose-promote.sh', args, this.env);
   }
 
-  /** `make docker-rollback`: tools/compose/compose-promote.sh --rollback. */
-  rollback(): Promise<ScriptRun> {
-    return runScript('compose/compose-promote.sh', ['--rollback'], this.env);
-  }
-
-  /** Compose on the stack's project, as tools/compose/compose-lib.sh runs it (each colour on its recorded release). */
-  compose(args: string[]): Promise<ScriptRun> {
-    return this.lib('compose', args);
-  }
-
-  /** The releases file (tools/compose/compose-lib.sh, RELEASES_FILE): live, blue and green. */
-  releases(): Map<string, string> {
-    return readEnvFile(path.join(this.runDir, 'compose', 'releases'));
-  }
-
   down(): Promise<ScriptRun> {
     return runScript('compose/compose-down.sh', [], this.env);
   }

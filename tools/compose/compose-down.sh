@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make docker-down: removes the Compose stack whole (both colours, Nginx, the volumes
-# of Redis and of Nginx's live colour, the network, the record of releases), then what the podman path ran beside it. Leaves no
+# make docker-down: removes the Compose stack whole (both colours, Nginx, Redis and
+# its volume, the network), then what the podman path ran beside it. Leaves no
 # container, network or volume of the project; says so, or names what is left.
 set -euo pipefail
 # shellcheck source=tools/compose/compose-lib.sh
@@ -20,8 +20,7 @@ main() {
     engine_start >/dev/null
   fi
   compose down --volumes --remove-orphans --timeout 15
-  # The releases go with the stack: a new one starts from the working tree's.
-  rm -f "$PROMOTION_FILE" "$RELEASES_FILE"
+  rm -f "$PROMOTION_FILE"
   local left
   left=$(leftovers)
   engine_stop

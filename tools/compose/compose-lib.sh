@@ -24,12 +24,6 @@ SECRETS_FILE=$REPO_ROOT/deploy/.env
 # The colour a promotion is moving to, while it runs; a re-run after a kill resumes it.
 # shellcheck disable=SC2034 # read by compose-promote.sh and compose-down.sh
 PROMOTION_FILE=$COMPOSE_RUN_DIR/promotion
-# The releases: which image tag each colour runs (blue=, green=) and the live colour
-# (live=), written by compose-up.sh and after each flip. Every Compose command takes
-# both colours' tags from it, so a command about one colour never changes the other's.
-RELEASES_FILE=$COMPOSE_RUN_DIR/releases
-# How many release images a successful promotion keeps (besides those a colour runs).
-KEEP_RELEASES=${COMPOSE_KEEP_RELEASES:-3}
 HEALTH_TIMEOUT_S=${COMPOSE_HEALTH_TIMEOUT_S:-90}
 ENGINE=
 COMPOSE_CMD=()
@@ -49,10 +43,7 @@ engine_detect() {
     fi
   fi
   case $ENGINE in
-    docker)
-      COMPOSE_CMD=(docker compose)
-      export WSCHAT_IMAGE=${WSCHAT_IMAGE:-wschat}
-      ;;
+    docker) COMPOSE_CMD=(docker compose) ;;
     podman)
       local missing=() tool
       for tool in podman docker-compose catatonit debootstrap; do
@@ -93,7 +84,7 @@ engine() {
 # start things always name their services.
 compose() {
   WSCHAT_SECRETS_FILE=$SECRETS_FILE "$REPO_ROOT/tools/compose/compose-secrets.sh" >/dev/null
-  WSCHAT_BLUE_TAG=$(colour_tag blue) WSCHAT_GREEN_TAG=$(colour_tag green) "${COMPOSE_CMD[@]}" -p "$COMPOSE_PROJECT" -f "$COMPOSE_FILE" --env-file "$SECRETS_FILE" \
+  "${COMPOSE_CMD[@]}" -p "$COMPOSE_PROJECT" -f "$COMPOSE_FILE" --env-file "$SECRETS_FILE" \
     --profile green --profile observability "$@"
 }
 
@@ -167,116 +158,21 @@ engine_build() {
   if [[ $ENGINE == podman ]]; then podman build --format docker --pull=never "$@"; else docker build "$@"; fi
 }
 
-# build_inputs: what the image is built from, one path a line: the Dockerfile and
-# the sources of its COPY lines (not those from another stage).
-build_inputs() {
-  echo deploy/Dockerfile
-  awk '$1 == "COPY" && $2 !~ /^--/ { for (i = 2; i < NF; i++) print $i }' "$REPO_ROOT/deploy/Dockerfile"
-}
-
-# release_tag: the working tree's release, named by its commit (12 hex digits); when
-# a build input differs from that commit, plus -dirty- and 12 hex digits of the tree
-# git would commit (a temporary index: the real one is untouched). The same inputs
-# always give the same tag, and different inputs a different one.
-release_tag() {
-  local sha inputs=() path index tree
-  sha=$(git -C "$REPO_ROOT" rev-parse --short=12 HEAD 2>/dev/null) ||
-    die "$REPO_ROOT is not a git checkout: set WSCHAT_TAG to name the release"
-  while IFS= read -r path; do inputs+=("$path"); done < <(build_inputs)
-  if [[ -z $(git -C "$REPO_ROOT" status --porcelain --untracked-files=all -- "${inputs[@]}") ]]; then
-    echo "$sha"
-    return
-  fi
-  index=$(mktemp -d "${TMPDIR:-/tmp}/wschat-release.XXXXXX")
-  tree=$(cd "$REPO_ROOT" && export GIT_INDEX_FILE=$index/index &&
-    git read-tree HEAD && git add -A -- "${inputs[@]}" && git write-tree) || tree=
-  rm -rf "$index"
-  [[ -n $tree ]] || die "could not hash the working tree's build inputs"
-  echo "$sha-dirty-$(echo "$tree" | cut -c1-12)"
-}
-
-# is_release_tag TAG: TAG is one release_tag gives (what prune_releases may remove).
-is_release_tag() {
-  [[ $1 =~ ^[0-9a-f]{12}(-dirty-[0-9a-f]{12})?$ ]]
-}
-
-# release_of KEY: live, blue or green from the releases file; empty when not recorded.
-release_of() {
-  [[ -f $RELEASES_FILE ]] || return 0
-  sed -n "s/^$1=//p" "$RELEASES_FILE" | tail -n 1
-}
-
-# record_releases KEY=VALUE...: sets those keys in the releases file, the others kept;
-# written whole and renamed, so a reader sees the old file or the new one.
-record_releases() {
-  local tmp=$RELEASES_FILE.$$ key value pair
-  mkdir -p "$COMPOSE_RUN_DIR"
-  for key in live blue green; do
-    value=$(release_of "$key")
-    for pair in "$@"; do
-      [[ ${pair%%=*} == "$key" ]] && value=${pair#*=}
-    done
-    [[ -z $value ]] || echo "$key=$value"
-  done >"$tmp"
-  mv -f "$tmp" "$RELEASES_FILE"
-}
-
-# colour_tag COLOUR: the tag Compose gives COLOUR's service: PENDING_TAG while a
-# promotion starts PENDING_COLOUR, else the recorded release, else "none" (a colour
-# that never ran: Compose renders it, nothing starts it).
-colour_tag() {
-  if [[ ${PENDING_COLOUR:-} == "$1" ]]; then echo "$PENDING_TAG"; return; fi
-  local tag
-  tag=$(release_of "$1")
-  echo "${tag:-none}"
-}
-
-image_exists() {
-  engine image inspect "$WSCHAT_IMAGE:$1" >/dev/null 2>&1
-}
-
-# build_image TAG: the replica image $WSCHAT_IMAGE:TAG from the working tree.
+# build_image: the replica image ${WSCHAT_IMAGE}:${WSCHAT_TAG} from the working tree.
 build_image() {
-  local tag=$1 started args=()
+  local tag=${WSCHAT_TAG:-latest} started
   started=$(now_ms)
-  # Unset on Docker: the Dockerfile's default, the upstream image.
-  [[ -z ${NODE_IMAGE:-} ]] || args+=(--build-arg "NODE_IMAGE=$NODE_IMAGE")
-  # A TLS-inspecting proxy's CA for npm, as a build secret: in no layer of the image.
-  local ca=${NODE_EXTRA_CA_CERTS:-}
-  [[ -n $ca && -s $ca ]] && args+=(--secret "id=npm_ca,src=$ca")
-  engine_build --quiet "${args[@]}" --label "wschat.release=$tag" -f "$REPO_ROOT/deploy/Dockerfile" \
-    -t "$WSCHAT_IMAGE:$tag" "$REPO_ROOT" >/dev/null || return 1
-  log "image $WSCHAT_IMAGE:$tag built in $(($(now_ms) - started)) ms"
-}
-
-# ensure_release TAG BUILD: the image of release TAG exists; built when missing, if
-# BUILD is 1 and TAG is the working tree's. An existing tag is never built again: a
-# release is immutable, and the other colour may run it.
-ensure_release() {
-  local tag=$1 build=$2
-  if image_exists "$tag"; then
-    log "release $tag: image $WSCHAT_IMAGE:$tag exists, not built"
-    return 0
+  if [[ $ENGINE == docker ]]; then
+    compose build app_blue
+  else
+    local args=(--build-arg "NODE_IMAGE=$NODE_IMAGE")
+    # A TLS-inspecting proxy's CA for npm, as a build secret: in no layer of the image.
+    local ca=${NODE_EXTRA_CA_CERTS:-}
+    [[ -n $ca && -s $ca ]] && args+=(--secret "id=npm_ca,src=$ca")
+    engine_build --quiet "${args[@]}" -f "$REPO_ROOT/deploy/Dockerfile" \
+      -t "$WSCHAT_IMAGE:$tag" "$REPO_ROOT" >/dev/null || return 1
   fi
-  ((build == 1)) || { log "release $tag: no image $WSCHAT_IMAGE:$tag (and no build asked for)"; return 1; }
-  build_image "$tag"
-}
-
-# prune_releases: removes release images beyond the KEEP_RELEASES newest (both
-# engines list images newest first), never one that a colour runs or a container
-# uses (rmi without --force refuses those).
-prune_releases() {
-  local blue green tag count=0
-  blue=$(release_of blue)
-  green=$(release_of green)
-  for tag in $(engine image ls --format '{{.Tag}}' --filter "reference=$WSCHAT_IMAGE"); do
-    is_release_tag "$tag" || continue
-    [[ $tag == "$blue" || $tag == "$green" ]] && continue
-    count=$((count + 1))
-    ((count > KEEP_RELEASES)) || continue
-    if engine rmi "$WSCHAT_IMAGE:$tag" >/dev/null 2>&1; then log "  release $tag removed"; fi
-  done
-  return 0
+  log "image ${WSCHAT_IMAGE:-wschat}:$tag built in $(($(now_ms) - started)) ms"
 }
 
 # containers SERVICE [STATUS]: ids of SERVICE's containers (running by default).
@@ -295,17 +191,16 @@ health() {
 # wait_healthy SERVICE COUNT: waits until COUNT containers of SERVICE run and all are
 # healthy; fails at once when one turns unhealthy, or after HEALTH_TIMEOUT_S.
 wait_healthy() {
-  local service=$1 want=$2 deadline=$((SECONDS + HEALTH_TIMEOUT_S)) id running healthy state
+  local service=$1 want=$2 deadline=$((SECONDS + HEALTH_TIMEOUT_S)) ids id healthy state
   while ((SECONDS < deadline)); do
-    running=0
+    mapfile -t ids < <(containers "$service")
     healthy=0
-    for id in $(containers "$service"); do
-      running=$((running + 1))
+    for id in "${ids[@]}"; do
       state=$(health "$id")
       [[ $state == unhealthy ]] && { log "$service container ${id:0:12} is unhealthy"; return 1; }
       [[ $state == healthy ]] && healthy=$((healthy + 1))
     done
-    ((running == want && healthy == want)) && return 0
+    ((${#ids[@]} == want && healthy == want)) && return 0
     sleep 0.5
   done
   log "$service: $healthy of $want containers healthy after ${HEALTH_TIMEOUT_S}s"
