@@ -34,7 +34,7 @@ describe('GitHub workflow', () => {
     const ciTargets = targetsOf(readFileSync(path.join(repoRoot, '.ci/run'), 'utf8'));
     const ciUserTargets = [...readFileSync(path.join(repoRoot, '.ci/run'), 'utf8').matchAll(/&& make ([\w-]+)'/g)].map((match) => match[1]!);
     for (const target of ciUserTargets) ciTargets.add(target);
-    assert.deepEqual([...ciTargets].sort(), ['ci-stack', 'test', 'test-containers']);
+    assert.deepEqual([...ciTargets].sort(), ['ci-stack', 'test', 'test-containers', 'test-mutation']);
     const workflowTargets = targetsOf(workflow);
     for (const target of ciTargets) assert.ok(workflowTargets.has(target), `the workflow runs make ${target}`);
 
