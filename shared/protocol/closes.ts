@@ -91,7 +91,7 @@ export const CLOSE = Object.freeze({
   /** The client stopped reading: more than MAX_BUFFERED_BYTES of replies wait to be written to it. */
   slowConsumer: close(4503, 'client is not reading', false, 'slow_consumer'),
   /**
-   * A newer connection resumed this session (another tab, or the client itself after
+   * A newer connection resumed the same session (another tab, or the client itself after
    * giving this connection up), or a client without `last` counted on it: this
    * connection's counts no longer line up with the session's, so it ends rather than
    * skip or repeat one (DESIGN.md, "Exactly once").

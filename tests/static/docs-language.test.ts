@@ -2,8 +2,9 @@
  * Docs state what is, and comments state invariants and reasons (CONTRIBUTING.md): no
  * dates, no issue numbers, no narrative of a work session. Every tracked Markdown file is
  * read whole; every other tracked text file only in its comments, since a date in data
- * (a fixture, a timestamp a test feeds in) is not prose. An ISO timestamp
- * (`2026-01-02T03:04:05Z`) is data and does not match the date rule: the `T` joins it.
+ * (a fixture, a timestamp a test feeds in) is not prose. An ISO timestamp is data and
+ * does not match the date rule: the `T` joins its date to its time. "session" is also the
+ * protocol's word (a chat session); only the phrases that narrate a work session match.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -17,20 +18,6 @@ const FORBIDDEN: { name: string; pattern: RegExp }[] = [
   { name: 'a date', pattern: /\b20\d\d-\d\d-\d\d\b/g },
   { name: 'an issue number', pattern: /\bissues? #?\d+/gi },
   { name: 'a work session', pattern: /\b(?:this|last|previous|earlier) session\b/gi },
-];
-
-/**
- * Matches that are not what the rule is about, each named exactly and with its reason.
- * "session" is also the protocol's word (a chat session, its id, its count); a comment
- * that must name one with a demonstrative before it is listed here. An exemption that
- * no longer matches anything fails the suite, so the list cannot outlive its reasons.
- */
-const EXEMPT: { file: string; text: string; reason: string }[] = [
-  {
-    file: 'shared/protocol/closes.ts',
-    text: 'resumed this session',
-    reason: "4505's comment: a chat session another connection took over, not a work session",
-  },
 ];
 
 /** Files whose comments start with `#` (shell, YAML, Nginx, Redis, env, image recipes). */
@@ -112,26 +99,12 @@ function readProse(file: string): Text[] | undefined {
   return undefined;
 }
 
-/** Whether an occurrence of `phrase` (its spaces any whitespace) in `text` spans [start, start + length). */
-function covers(text: string, phrase: string, start: number, length: number): boolean {
-  const words = phrase.split(' ').map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  for (const match of text.matchAll(new RegExp(words.join('\\s+'), 'g'))) {
-    if (match.index <= start && start + length <= match.index + match[0].length) return true;
-  }
-  return false;
-}
-
-/** `file:line: the forbidden text (what it is)` for every hit, exemptions aside. */
-function hits(file: string, texts: Text[], used: Set<(typeof EXEMPT)[number]>): string[] {
+/** `file:line: the forbidden text (what it is)` for every hit. */
+function hits(file: string, texts: Text[]): string[] {
   const found: string[] = [];
   for (const { line, text } of texts) {
     for (const { name, pattern } of FORBIDDEN) {
       for (const match of text.matchAll(pattern)) {
-        const exemption = EXEMPT.find((entry) => entry.file === file && covers(text, entry.text, match.index, match[0].length));
-        if (exemption) {
-          used.add(exemption);
-          continue;
-        }
         found.push(`${file}:${line + text.slice(0, match.index).split('\n').length - 1}: "${match[0]}" (${name})`);
       }
     }
@@ -144,7 +117,6 @@ const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: repoRoot, encodin
   .filter((file) => file !== '' && !file.startsWith('node_modules/'));
 
 describe('docs language: no dates, issue numbers or work sessions', () => {
-  const used = new Set<(typeof EXEMPT)[number]>();
   const docs = tracked.filter((file) => file.endsWith('.md'));
   const code = tracked.filter((file) => !file.endsWith('.md') && prose(file) !== undefined);
 
@@ -159,12 +131,12 @@ describe('docs language: no dates, issue numbers or work sessions', () => {
 
   for (const file of docs) {
     it(`${file}`, () => {
-      assert.deepEqual(hits(file, prose(file)!, used), []);
+      assert.deepEqual(hits(file, prose(file)!), []);
     });
   }
 
   it('comments of tracked code', () => {
-    assert.deepEqual(code.flatMap((file) => hits(file, prose(file)!, used)), []);
+    assert.deepEqual(code.flatMap((file) => hits(file, prose(file)!)), []);
   });
 
   it('comments are found where the compiler finds them, and only there', () => {
@@ -174,11 +146,5 @@ describe('docs language: no dates, issue numbers or work sessions', () => {
       [[1, '// 2026-01-03'], [2, '/* issue 4 */']],
     );
     assert.deepEqual(hashComments('echo "a#b" # last session\n  # 2026-01-02\nx=1').map(({ line }) => line), [1, 2]);
-  });
-
-  it('every exemption is still needed', () => {
-    const needed = new Set<(typeof EXEMPT)[number]>();
-    for (const file of [...docs, ...code]) hits(file, prose(file)!, needed);
-    assert.deepEqual(EXEMPT.filter((entry) => !needed.has(entry)).map(({ file, text }) => `${file}: ${text}`), []);
   });
 });
