@@ -38,11 +38,8 @@ main() {
     echo "check-prometheus: amtool is not installed (make test-deps installs Debian's prometheus-alertmanager)" >&2
     exit 1
   }
-  # The Alertmanager config as dev-up renders it with a webhook: the template's own
-  # placeholders filled, the receiver's webhook_configs appended.
-  # shellcheck disable=SC2016 # the placeholders are literal text
-  sed -e 's|${ALERT_GROUP_WAIT}|10s|; s|${ALERT_GROUP_INTERVAL}|1m|' observability/alertmanager/alertmanager.yml >"$rendered/alertmanager.yml"
-  printf '    webhook_configs:\n      - url: http://127.0.0.1:1/\n        send_resolved: true\n' >>"$rendered/alertmanager.yml"
+  # The Alertmanager config as dev-up renders it, with a webhook.
+  tools/stack/render-alertmanager.sh "$rendered/alertmanager.yml" 10s 1m http://127.0.0.1:1/
   amtool check-config "$rendered/alertmanager.yml"
 }
 

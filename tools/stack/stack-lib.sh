@@ -380,13 +380,8 @@ alertmanager_bin() {
 # settings, and the webhook receiver when ALERT_WEBHOOK_URL is set.
 render_alertmanager() {
   mkdir -p "$ALERTMANAGER_DIR/data"
-  {
-    sed -e "s|\${ALERT_GROUP_WAIT}|$ALERT_GROUP_WAIT|g" -e "s|\${ALERT_GROUP_INTERVAL}|$ALERT_GROUP_INTERVAL|g" \
-      "$REPO_ROOT/observability/alertmanager/alertmanager.yml"
-    if [[ -n $ALERT_WEBHOOK_URL ]]; then
-      printf '    webhook_configs:\n      - url: %s\n        send_resolved: true\n' "$ALERT_WEBHOOK_URL"
-    fi
-  } >"$ALERTMANAGER_DIR/alertmanager.yml"
+  "$REPO_ROOT/tools/stack/render-alertmanager.sh" "$ALERTMANAGER_DIR/alertmanager.yml" \
+    "$ALERT_GROUP_WAIT" "$ALERT_GROUP_INTERVAL" "$ALERT_WEBHOOK_URL"
 }
 
 # alertmanager_start: the stack's Alertmanager (no cluster: one instance), then
